@@ -1,0 +1,5 @@
+"""``python -m bot`` runs the CLI."""
+
+from bot.cli import main
+
+main()

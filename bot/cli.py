@@ -1,0 +1,105 @@
+"""The ``bot`` command line.
+
+Commands are registered explicitly below; each one builds what it needs from
+:class:`~bot.settings.Settings`.
+
+Example::
+
+    bot serve --port 8000
+    bot chat --whatsapp
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from typing import Annotated
+
+import typer
+
+from bot.errors import ConfigError
+from bot.settings import Settings, load_settings
+
+app = typer.Typer(
+    name="bot",
+    help="Conversational SMS & WhatsApp bot server on Twilio.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+
+DEV_ACCOUNT_SID = "AC" + "d" * 32
+DEV_AUTH_TOKEN = "dev-auth-token"  # noqa: S105 - a public development default, not a secret
+DEV_BOT_NUMBER = "+15005550006"
+DEV_USER_NUMBER = "+14155550100"
+
+
+def settings_or_exit(**overrides: object) -> Settings:
+    """Load settings or print the one clear message and exit with status 2."""
+    try:
+        return load_settings(**overrides)
+    except ConfigError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+
+
+def dev_settings(**overrides: object) -> Settings:
+    """Settings for local tools (chat, replay, dev): no Twilio account needed.
+
+    Real values from the environment or ``.env`` still win.
+    """
+    defaults: dict[str, object] = {"environment": "development"}
+    if not os.environ.get("TWILIO_ACCOUNT_SID"):
+        defaults["twilio_account_sid"] = DEV_ACCOUNT_SID
+    if not os.environ.get("TWILIO_AUTH_TOKEN"):
+        defaults["twilio_auth_token"] = DEV_AUTH_TOKEN
+    defaults.update(overrides)
+    return settings_or_exit(**defaults)
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to bind.")] = "0.0.0.0",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    workers: Annotated[int, typer.Option(help="uvicorn worker processes.")] = 1,
+) -> None:
+    """Run the production server (uvicorn). Needs TWILIO_* settings."""
+    import uvicorn
+
+    from bot.observability import configure_logging
+    from webhooks.app import create_app
+
+    settings = settings_or_exit()
+    configure_logging(settings.log_level, json_logs=settings.log_json)
+    if workers > 1:
+        # Each worker builds its own app from the environment.
+        uvicorn.run(
+            "webhooks.app:app_from_env", factory=True, host=host, port=port, workers=workers,
+            proxy_headers=True, access_log=False,
+        )
+        return
+    uvicorn.run(create_app(settings), host=host, port=port, proxy_headers=True, access_log=False)
+
+
+@app.command()
+def chat(
+    whatsapp: Annotated[bool, typer.Option("--whatsapp", help="Use the WhatsApp channel.")] = False,
+    user: Annotated[str, typer.Option(help="Your (pretend) phone number.")] = DEV_USER_NUMBER,
+    name: Annotated[str, typer.Option(help="WhatsApp profile name.")] = "Dev",
+) -> None:
+    """Talk to the bot from the terminal through the real signed webhook path."""
+    from bot.chat import run_chat
+
+    settings = dev_settings()
+    asyncio.run(
+        run_chat(settings, whatsapp=whatsapp, user=user, bot=DEV_BOT_NUMBER, profile_name=name,
+                 lines=sys.stdin, interactive=sys.stdin.isatty())
+    )
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

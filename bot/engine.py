@@ -1,0 +1,243 @@
+"""One conversational turn, exactly once and in order.
+
+:meth:`Engine.handle` is the whole inbound path below HTTP:
+
+1. ``begin_turn`` (one store round trip): a retried ``MessageSid`` gets the
+   cached answer; otherwise the message joins its conversation's FIFO queue
+   and waits its turn (other conversations run concurrently).
+2. Compliance (STOP/START/HELP) before any intent logic.
+3. The turn handler (the Brain) on a working copy of the state.
+4. The channel adapter's ``deliver`` renders the answer (TwiML) -- possibly
+   sending REST messages -- and the engine keeps only what may be sent.
+5. ``commit_turn`` (one round trip) saves state, opt-out and the answer.
+
+A crash anywhere before the commit aborts the turn: nothing is written and the
+next message of the conversation proceeds.
+
+Example::
+
+    engine = Engine(store=store, clock=SystemClock(), compliance=compliance,
+                    handler=brain, settings=settings, metrics=Metrics())
+    handled = await engine.handle(msg, deliver=render_twiml)
+    handled.answer  # '<?xml ...><Response><Message>Hi!</Message></Response>'
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Protocol
+
+from bot.clock import Clock
+from bot.compliance import Compliance
+from bot.errors import LockTimeoutError, StoreError
+from bot.messages import InboundMessage, TurnResult
+from bot.observability import Metrics, mask_phone, mask_text
+from bot.settings import Settings
+from bot.storage.base import (
+    ConversationKey,
+    ConversationState,
+    ConversationStore,
+    HistoryEntry,
+    TurnStatus,
+)
+
+log = logging.getLogger("bot.engine")
+
+
+@dataclass(slots=True)
+class TurnContext:
+    """What a turn handler sees: the message, a working copy of the state, time."""
+
+    message: InboundMessage
+    state: ConversationState
+    now: datetime
+    clock: Clock
+
+
+class TurnHandler(Protocol):
+    """The Brain: decides what to say. Mutates ``ctx.state`` freely."""
+
+    async def handle(self, ctx: TurnContext) -> TurnResult: ...
+
+
+Deliver = Callable[[InboundMessage, TurnResult, ConversationState], Awaitable[str]]
+
+
+@dataclass(frozen=True, slots=True)
+class HandledTurn:
+    """The outcome the webhook serves: ``answer`` is the exact response body."""
+
+    answer: str
+    result: TurnResult | None
+    duplicate: bool = False
+
+
+class TurnFailedError(Exception):
+    """A turn crashed; state is untouched. ``__cause__`` holds the original error.
+
+    ``may_reply`` is False when the user is opted out: not even an apology.
+    """
+
+    def __init__(self, message: str, *, may_reply: bool) -> None:
+        super().__init__(message)
+        self.may_reply = may_reply
+
+
+class Engine:
+    """Runs turns. Stateless itself: everything lives in the store."""
+
+    def __init__(
+        self,
+        *,
+        store: ConversationStore,
+        clock: Clock,
+        compliance: Compliance,
+        handler: TurnHandler,
+        settings: Settings,
+        metrics: Metrics,
+    ) -> None:
+        self.store = store
+        self.clock = clock
+        self.compliance = compliance
+        self.handler = handler
+        self.settings = settings
+        self.metrics = metrics
+
+    async def handle(self, msg: InboundMessage, *, deliver: Deliver) -> HandledTurn:
+        """Run (or replay from cache) the turn for ``msg``."""
+        key = ConversationKey(msg.channel, msg.bot, msg.user)
+        token = secrets.token_hex(8)
+        lease = self.settings.lock_lease_seconds
+        deadline = time.monotonic() + self.settings.lock_wait_seconds
+        pause = 0.002
+        while True:
+            start = await self.store.begin_turn(key, msg.message_sid, token, lease_seconds=lease)
+            if start.status is TurnStatus.ACQUIRED:
+                break
+            if start.status is TurnStatus.DUPLICATE:
+                self.metrics.duplicates.inc()
+                log.info("duplicate delivery", extra={"fields": {"sid": msg.message_sid}})
+                return HandledTurn(answer=start.answer or "", result=None, duplicate=True)
+            if time.monotonic() >= deadline:
+                await self.store.abort_turn(key, msg.message_sid, token)
+                self.metrics.errors.labels("lock_timeout").inc()
+                raise LockTimeoutError(
+                    f"conversation busy for {self.settings.lock_wait_seconds}s ({start.status.value})"
+                )
+            # Poll with a short, growing pause: a turn takes milliseconds.
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, 0.025)
+
+        try:
+            return await self._run(msg, key, token, start.state, start.opted_out, deliver)
+        except StoreError:
+            await self._abort_quietly(key, msg.message_sid, token)
+            raise
+        except Exception as exc:
+            await self._abort_quietly(key, msg.message_sid, token)
+            self.metrics.errors.labels("turn").inc()
+            log.exception(
+                "turn failed",
+                extra={"fields": {"sid": msg.message_sid, "user": mask_phone(msg.user)}},
+            )
+            raise TurnFailedError(str(exc), may_reply=not start.opted_out) from exc
+
+    async def _abort_quietly(self, key: ConversationKey, sid: str, token: str) -> None:
+        try:
+            await self.store.abort_turn(key, sid, token)
+        except StoreError:
+            # The lease lapses on its own; the queue skips us then.
+            log.warning("abort failed; lease will lapse", extra={"fields": {"sid": sid}})
+
+    async def _run(
+        self,
+        msg: InboundMessage,
+        key: ConversationKey,
+        token: str,
+        saved: ConversationState | None,
+        opted_out: bool,
+        deliver: Deliver,
+    ) -> HandledTurn:
+        state = saved or ConversationState.new(key)
+        now = self.clock.now()
+        state.last_inbound_at = now.timestamp()
+        state.turns += 1
+
+        outcome = self.compliance.check(msg, opted_out=opted_out)
+        new_opt_out: bool | None = None
+        if outcome is not None:
+            result = TurnResult(replies=outcome.replies, intent=outcome.intent)
+            new_opt_out = outcome.opted_out
+            if new_opt_out is not None and new_opt_out != opted_out:
+                self.metrics.opt_outs.labels(msg.channel.value, outcome.action).inc()
+            log.info(
+                "compliance keyword",
+                extra={"fields": {"action": outcome.action, "user": mask_phone(msg.user)}},
+            )
+        elif opted_out:
+            # Opted out: record that they wrote, answer nothing, run no intent logic.
+            result = TurnResult(intent=None)
+        else:
+            result = await self.handler.handle(
+                TurnContext(message=msg, state=state, now=now, clock=self.clock)
+            )
+
+        final_opt_out = opted_out if new_opt_out is None else new_opt_out
+        if final_opt_out:
+            # The one rule that has no exception: an opted-out user gets
+            # nothing but keyword answers, whatever the handler produced.
+            result = replace(result, replies=tuple(r for r in result.replies if r.compliance))
+
+        limit = self.settings.history_limit
+        state.remember(
+            HistoryEntry(now.timestamp(), "user", _history_text(msg), result.intent), limit
+        )
+        for reply in result.replies:
+            state.remember(HistoryEntry(now.timestamp(), "bot", reply.text[:160]), limit)
+
+        answer = await deliver(msg, result, state)
+        committed = await self.store.commit_turn(
+            key,
+            msg.message_sid,
+            token,
+            state=state,
+            answer=answer,
+            state_ttl=self.settings.conversation_ttl_seconds,
+            answer_ttl=self.settings.dedupe_ttl_seconds,
+            opted_out=new_opt_out,
+        )
+        if not committed:
+            raise StoreError("turn lease lapsed before commit; nothing was saved")
+        self.metrics.turns.labels(msg.channel.value, result.intent or "none").inc()
+        log.info(
+            "turn",
+            extra={
+                "fields": {
+                    "sid": msg.message_sid,
+                    "channel": msg.channel.value,
+                    "user": mask_phone(msg.user),
+                    "body": mask_text(msg.body),
+                    "intent": result.intent,
+                    "replies": len(result.replies),
+                }
+            },
+        )
+        return HandledTurn(answer=answer, result=result)
+
+
+def _history_text(msg: InboundMessage) -> str:
+    # History feeds the model and the conversation view; keep it short.
+    if msg.button_payload:
+        return f"[button] {msg.button_text or msg.button_payload}"[:160]
+    if msg.location is not None:
+        return "[location]"
+    text = msg.body[:160]
+    if msg.media:
+        text = f"[{len(msg.media)} media] {text}".strip()
+    return text

@@ -1,0 +1,148 @@
+"""Typed settings, read from the environment and ``.env``.
+
+One class, validated once at start-up; every component receives the instance
+it needs (no module-level globals). :func:`load_settings` turns pydantic's
+validation error into one :class:`~bot.errors.ConfigError` naming each bad
+setting, which the CLI prints before exiting.
+
+Example::
+
+    settings = load_settings(TWILIO_ACCOUNT_SID="AC" + "0" * 32, TWILIO_AUTH_TOKEN="secret")
+    settings.redis_url  # None -> in-memory store (development only)
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Literal
+
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from bot.errors import ConfigError
+
+_ACCOUNT_SID = re.compile(r"^AC[0-9a-fA-F]{32}$")
+
+
+class Settings(BaseSettings):
+    """Everything configurable. Environment names are the upper-case field names."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", frozen=True
+    )
+
+    # Twilio credentials: required; the auth token signs every webhook.
+    twilio_account_sid: str
+    twilio_auth_token: SecretStr
+    # Where Twilio's REST API lives; the dev simulator points this at itself.
+    twilio_api_base_url: str | None = None
+    twilio_messaging_service_sid: str | None = None
+
+    # The URL Twilio calls (scheme://host[:port]); signatures are checked
+    # against it, so proxies and tunnels don't break validation.
+    public_base_url: str | None = None
+
+    environment: Literal["production", "development", "test"] = "production"
+    # Development only: accept unsigned webhooks. Refused in production.
+    twilio_skip_signature_check: bool = False
+
+    # Unset: in-memory store, for one process in development only.
+    redis_url: str | None = None
+
+    # Unset: no model; the offline pipeline answers alone.
+    llm_model: str | None = None
+    llm_base_url: str | None = None
+    llm_api_key: SecretStr | None = None
+    llm_timeout_seconds: float = Field(default=8.0, gt=0, le=60)
+    llm_max_sms_segments: int = Field(default=2, ge=1, le=10)
+
+    # Conversation state lifetime and history size.
+    conversation_ttl_seconds: int = Field(default=7 * 24 * 3600, ge=60)
+    history_limit: int = Field(default=20, ge=0, le=200)
+    # How long a served answer is kept for retried deliveries of one MessageSid.
+    dedupe_ttl_seconds: int = Field(default=6 * 3600, ge=60)
+    # Conversation lock: lease of the holder, and how long a waiter waits.
+    lock_lease_seconds: float = Field(default=30.0, gt=0)
+    lock_wait_seconds: float = Field(default=12.0, gt=0)
+
+    # Who answers STOP/START/HELP on SMS: Twilio itself (default) or the bot.
+    sms_keyword_replies: Literal["twilio", "bot"] = "twilio"
+
+    # Requests larger than this are refused with 413.
+    max_body_bytes: int = Field(default=64 * 1024, ge=1024)
+
+    # A turn slower than this is answered later through REST (Outbound).
+    reply_budget_seconds: float = Field(default=3.0, gt=0, le=14)
+
+    # Where the business data lives (intents/, prompts/).
+    intents_dir: str = "intents"
+    prompts_dir: str = "prompts"
+
+    log_level: str = "INFO"
+    log_json: bool = True
+
+    @field_validator("twilio_account_sid")
+    @classmethod
+    def _account_sid(cls, value: str) -> str:
+        value = value.strip()
+        if not _ACCOUNT_SID.match(value):
+            raise ValueError("must be 'AC' followed by 32 hex characters")
+        return value
+
+    @field_validator("twilio_auth_token")
+    @classmethod
+    def _token(cls, value: SecretStr) -> SecretStr:
+        if not value.get_secret_value().strip():
+            raise ValueError("must not be empty")
+        return value
+
+    @field_validator("public_base_url", "twilio_api_base_url", "llm_base_url")
+    @classmethod
+    def _base_url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        value = value.strip().rstrip("/")
+        if not re.match(r"^https?://[^/\s]+(/\S*)?$", value):
+            raise ValueError("must be an http(s) URL like https://bot.example.com")
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        if not re.match(r"^(redis|rediss|unix)://", value.strip()):
+            raise ValueError("must start with redis://, rediss:// or unix://")
+        return value.strip()
+
+    @field_validator("llm_model")
+    @classmethod
+    def _model(cls, value: str | None) -> str | None:
+        return value.strip() if value and value.strip() else None
+
+    @model_validator(mode="after")
+    def _dev_only(self) -> Settings:
+        if self.twilio_skip_signature_check and self.environment == "production":
+            raise ValueError(
+                "TWILIO_SKIP_SIGNATURE_CHECK is for development only; "
+                "set ENVIRONMENT=development to use it"
+            )
+        return self
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build :class:`Settings` from the environment, ``.env`` and ``overrides``.
+
+    Raises :class:`ConfigError` listing every bad or missing setting by its
+    environment name, e.g. ``TWILIO_AUTH_TOKEN: missing``.
+    """
+    try:
+        return Settings(**{k.lower(): v for k, v in overrides.items()})
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            name = ".".join(str(p) for p in err["loc"]).upper() or "SETTINGS"
+            reason = "missing" if err["type"] == "missing" else err["msg"]
+            reason = reason.removeprefix("Value error, ")
+            problems.append(f"{name}: {reason}")
+        raise ConfigError("invalid settings:\n  " + "\n  ".join(problems)) from None

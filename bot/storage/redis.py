@@ -1,0 +1,213 @@
+"""Redis :class:`~bot.storage.base.ConversationStore` (redis-py asyncio).
+
+Each turn costs two round trips: one Lua script to begin (dedupe check,
+enqueue, lease, load state and opt-out) and one to commit (state, answer,
+opt-out, release). Scripts run atomically, so two app instances sharing one
+Redis can never both run the same ``MessageSid`` or interleave a conversation.
+
+All keys of a conversation share its hash tag, so the scripts stay on one
+Redis Cluster slot. No ``KEYS`` command anywhere.
+
+Example::
+
+    store = RedisStore.from_url("redis://127.0.0.1:6379/0")
+    await store.ping()
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from bot.errors import StoreError
+from bot.storage.base import ConversationKey, ConversationState, TurnStart, TurnStatus
+
+# KEYS: msg, queue, leases, state, optout. ARGV: token, lease_ms.
+# The queue is a FIFO list of tokens; the head runs. Leases live in a hash of
+# token -> deadline (server time, ms) so a crashed holder is skipped.
+_BEGIN = """
+local now = redis.call('TIME')
+local now_ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
+local lease = tonumber(ARGV[2])
+local m = redis.call('GET', KEYS[1])
+if m then
+  if string.sub(m, 1, 2) == 'A:' then return {'duplicate', string.sub(m, 3)} end
+  if m ~= 'P:' .. ARGV[1] then return {'in_flight'} end
+end
+redis.call('SET', KEYS[1], 'P:' .. ARGV[1], 'PX', lease)
+if redis.call('HSETNX', KEYS[3], ARGV[1], now_ms + lease) == 1 then
+  redis.call('RPUSH', KEYS[2], ARGV[1])
+else
+  redis.call('HSET', KEYS[3], ARGV[1], now_ms + lease)
+end
+redis.call('PEXPIRE', KEYS[2], lease * 4)
+redis.call('PEXPIRE', KEYS[3], lease * 4)
+while true do
+  local head = redis.call('LINDEX', KEYS[2], 0)
+  if not head then
+    redis.call('RPUSH', KEYS[2], ARGV[1])
+    head = ARGV[1]
+  end
+  if head == ARGV[1] then
+    return {'acquired', redis.call('GET', KEYS[4]) or '', redis.call('EXISTS', KEYS[5])}
+  end
+  local deadline = tonumber(redis.call('HGET', KEYS[3], head) or '0')
+  if deadline > now_ms then return {'queued'} end
+  redis.call('LPOP', KEYS[2])
+  redis.call('HDEL', KEYS[3], head)
+end
+"""
+
+# KEYS: msg, queue, leases, state, optout.
+# ARGV: token, answer, answer_ttl_s, state_json ('' = unchanged), state_ttl_s,
+#       optout ('1' set, '0' clear, '' unchanged).
+_COMMIT = """
+local now = redis.call('TIME')
+local now_ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
+if redis.call('LINDEX', KEYS[2], 0) ~= ARGV[1] then return 0 end
+local deadline = tonumber(redis.call('HGET', KEYS[3], ARGV[1]) or '0')
+redis.call('LPOP', KEYS[2])
+redis.call('HDEL', KEYS[3], ARGV[1])
+if deadline <= now_ms then return 0 end
+if ARGV[4] ~= '' then redis.call('SET', KEYS[4], ARGV[4], 'EX', ARGV[5]) end
+if ARGV[6] == '1' then redis.call('SET', KEYS[5], '1')
+elseif ARGV[6] == '0' then redis.call('DEL', KEYS[5]) end
+redis.call('SET', KEYS[1], 'A:' .. ARGV[2], 'EX', ARGV[3])
+return 1
+"""
+
+# KEYS: msg, queue, leases. ARGV: token.
+_ABORT = """
+if redis.call('GET', KEYS[1]) == 'P:' .. ARGV[1] then redis.call('DEL', KEYS[1]) end
+redis.call('LREM', KEYS[2], 1, ARGV[1])
+redis.call('HDEL', KEYS[3], ARGV[1])
+return 1
+"""
+
+
+def _turn_keys(key: ConversationKey, message_sid: str) -> list[str]:
+    return [
+        key.part(f"msg:{message_sid}"),
+        key.part("queue"),
+        key.part("leases"),
+        key.part("state"),
+        key.opt_out_key,
+    ]
+
+
+class RedisStore:
+    """The production store. Takes an injected client or :meth:`from_url`."""
+
+    def __init__(self, client: Redis) -> None:
+        self._redis = client
+        self._begin = client.register_script(_BEGIN)
+        self._commit = client.register_script(_COMMIT)
+        self._abort = client.register_script(_ABORT)
+
+    @classmethod
+    def from_url(cls, url: str, **kwargs: Any) -> RedisStore:
+        # decode_responses: every value we store is UTF-8 text (JSON, TwiML).
+        kwargs.setdefault("socket_timeout", 5.0)
+        kwargs.setdefault("socket_connect_timeout", 2.0)
+        return cls(Redis.from_url(url, decode_responses=True, **kwargs))
+
+    @property
+    def client(self) -> Redis:
+        """The underlying client, for features that need more than the protocol."""
+        return self._redis
+
+    async def _call(self, coro: Any) -> Any:
+        try:
+            return await coro
+        except RedisError as exc:
+            raise StoreError(f"redis: {exc.__class__.__name__}: {exc}") from exc
+        except OSError as exc:
+            raise StoreError(f"redis unreachable: {exc}") from exc
+
+    # -- primitives ---------------------------------------------------------
+    async def get(self, key: str) -> str | None:
+        value: str | None = await self._call(self._redis.get(key))
+        return value
+
+    async def set(
+        self, key: str, value: str, *, ttl: float | None = None, only_if_absent: bool = False
+    ) -> bool:
+        px = None if ttl is None else max(1, int(ttl * 1000))
+        result = await self._call(self._redis.set(key, value, px=px, nx=only_if_absent))
+        return bool(result)
+
+    async def delete(self, key: str) -> None:
+        await self._call(self._redis.delete(key))
+
+    async def ttl(self, key: str) -> float | None:
+        ms: int = await self._call(self._redis.pttl(key))
+        return None if ms < 0 else ms / 1000
+
+    async def ping(self) -> None:
+        await self._call(self._redis.ping())
+
+    async def close(self) -> None:
+        await self._redis.aclose()
+
+    # -- turns --------------------------------------------------------------
+    async def begin_turn(
+        self, key: ConversationKey, message_sid: str, token: str, *, lease_seconds: float
+    ) -> TurnStart:
+        reply = await self._call(
+            self._begin(keys=_turn_keys(key, message_sid), args=[token, int(lease_seconds * 1000)])
+        )
+        kind = reply[0]
+        if kind == "acquired":
+            raw, opted_out = reply[1], reply[2]
+            state = ConversationState.from_json(raw) if raw else None
+            return TurnStart(TurnStatus.ACQUIRED, state=state, opted_out=bool(opted_out))
+        if kind == "duplicate":
+            return TurnStart(TurnStatus.DUPLICATE, answer=reply[1])
+        return TurnStart(TurnStatus.IN_FLIGHT if kind == "in_flight" else TurnStatus.QUEUED)
+
+    async def commit_turn(
+        self,
+        key: ConversationKey,
+        message_sid: str,
+        token: str,
+        *,
+        state: ConversationState | None,
+        answer: str,
+        state_ttl: int,
+        answer_ttl: int,
+        opted_out: bool | None = None,
+    ) -> bool:
+        flag = "" if opted_out is None else ("1" if opted_out else "0")
+        ok = await self._call(
+            self._commit(
+                keys=_turn_keys(key, message_sid),
+                args=[
+                    token,
+                    answer,
+                    answer_ttl,
+                    "" if state is None else state.to_json(),
+                    state_ttl,
+                    flag,
+                ],
+            )
+        )
+        return bool(ok)
+
+    async def abort_turn(self, key: ConversationKey, message_sid: str, token: str) -> None:
+        await self._call(self._abort(keys=_turn_keys(key, message_sid)[:3], args=[token]))
+
+    # -- conversation data ---------------------------------------------------
+    async def load(self, key: ConversationKey) -> ConversationState | None:
+        raw = await self.get(key.part("state"))
+        return None if raw is None else ConversationState.from_json(raw)
+
+    async def is_opted_out(self, key: ConversationKey) -> bool:
+        return bool(await self._call(self._redis.exists(key.opt_out_key)))
+
+    async def set_opted_out(self, key: ConversationKey, opted_out: bool) -> None:
+        if opted_out:
+            await self._call(self._redis.set(key.opt_out_key, "1"))
+        else:
+            await self._call(self._redis.delete(key.opt_out_key))

@@ -1,0 +1,141 @@
+"""Sending Twilio-signed webhooks to the bot, exactly as Twilio does.
+
+Used by ``bot chat``, transcript replay, the benchmarks and the tests: the
+form is built with Twilio's field names, signed with the official SDK's
+:class:`~twilio.request_validator.RequestValidator` over the public URL, and
+POSTed as ``application/x-www-form-urlencoded``.
+
+Example::
+
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://bot") as http:
+        client = WebhookClient(http, auth_token="12345", public_base_url="https://bot.example.com")
+        resp = await client.post("/twilio/messages", inbound_form(Channel.SMS, "+14155550123",
+                                                                  "+15005550006", "hi"))
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Mapping, Sequence
+from urllib.parse import urlencode
+
+import httpx
+from twilio.request_validator import RequestValidator
+
+from bot.messages import Channel
+
+FormFields = Mapping[str, str] | Sequence[tuple[str, str]]
+
+
+def new_sid(prefix: str = "SM") -> str:
+    """A fresh Twilio-shaped SID: prefix + 32 hex characters."""
+    return prefix + secrets.token_hex(16)
+
+
+def inbound_form(
+    channel: Channel,
+    user: str,
+    bot: str,
+    body: str,
+    *,
+    message_sid: str | None = None,
+    account_sid: str = "AC" + "0" * 32,
+    media: Sequence[tuple[str, str]] = (),
+    location: tuple[float, float] | None = None,
+    button_payload: str | None = None,
+    button_text: str | None = None,
+    profile_name: str | None = None,
+) -> dict[str, str]:
+    """The fields Twilio posts for one inbound message (see FACTS.md).
+
+    ``media`` is a list of (url, content type).
+    """
+    sid = message_sid or new_sid("MM" if media else "SM")
+    form = {
+        "MessageSid": sid,
+        "SmsSid": sid,
+        "SmsMessageSid": sid,
+        "AccountSid": account_sid,
+        "From": channel.address(user),
+        "To": channel.address(bot),
+        "Body": body,
+        "NumMedia": str(len(media)),
+        "NumSegments": "1",
+        "SmsStatus": "received",
+        "ApiVersion": "2010-04-01",
+    }
+    for i, (url, content_type) in enumerate(media):
+        form[f"MediaUrl{i}"] = url
+        form[f"MediaContentType{i}"] = content_type
+    if channel is Channel.WHATSAPP:
+        form["WaId"] = user.lstrip("+")
+        form["ProfileName"] = profile_name or ""
+        form["MessageType"] = "text"
+        if media:
+            form["MessageType"] = media[0][1].split("/")[0]
+        if location is not None:
+            form["MessageType"] = "location"
+            form["Latitude"], form["Longitude"] = str(location[0]), str(location[1])
+        if button_payload is not None:
+            form["MessageType"] = "button"
+            form["ButtonPayload"] = button_payload
+            form["ButtonText"] = button_text or button_payload
+            form["Body"] = button_text or button_payload
+    return form
+
+
+class WebhookClient:
+    """Signs and posts forms to the bot over any ``httpx.AsyncClient``."""
+
+    def __init__(
+        self, http: httpx.AsyncClient, *, auth_token: str, public_base_url: str | None = None
+    ) -> None:
+        self.http = http
+        self.validator = RequestValidator(auth_token)
+        self.public_base_url = (public_base_url or str(http.base_url)).rstrip("/")
+
+    def signed(self, path: str, fields: FormFields) -> tuple[bytes, dict[str, str]]:
+        """The raw body and headers Twilio would send for ``fields`` to ``path``."""
+        items = list(fields.items()) if isinstance(fields, Mapping) else list(fields)
+        multi: dict[str, list[str]] = {}
+        for key, value in items:
+            multi.setdefault(key, []).append(value)
+        signature = self.validator.compute_signature(
+            self.public_base_url + path, _Multi(multi)
+        )
+        headers = {
+            "Content-Type": "application/x-www-form-urlencoded",
+            "X-Twilio-Signature": signature,
+            "User-Agent": "TwilioProxy/1.1",
+        }
+        return urlencode(items).encode(), headers
+
+    async def post(self, path: str, fields: FormFields) -> httpx.Response:
+        body, headers = self.signed(path, fields)
+        return await self.http.post(path, content=body, headers=headers)
+
+
+class _Multi(dict[str, list[str]]):
+    # RequestValidator signs repeated keys through ``getall``.
+    def getall(self, key: str) -> list[str]:
+        return self[key]
+
+
+def parse_twiml(xml: str) -> list[tuple[str, tuple[str, ...]]]:
+    """The ``(body, media URLs)`` of each ``<Message>`` in a TwiML answer.
+
+    >>> parse_twiml('<Response><Message>Hi</Message></Response>')
+    [('Hi', ())]
+    """
+    from xml.etree import ElementTree
+
+    if not xml.strip():
+        return []
+    root = ElementTree.fromstring(xml)  # noqa: S314 - our own TwiML, never third-party XML
+    out: list[tuple[str, tuple[str, ...]]] = []
+    for message in root.iter("Message"):
+        body_el = message.find("Body")
+        body = body_el.text if body_el is not None else message.text
+        media = tuple((m.text or "").strip() for m in message.findall("Media"))
+        out.append(((body or "").strip(), media))
+    return out

@@ -1,0 +1,131 @@
+"""One contract for every ConversationStore: memory and Redis behave the same."""
+
+from __future__ import annotations
+
+import asyncio
+
+from bot.messages import Channel
+from bot.storage import ConversationKey, ConversationState, ConversationStore, HistoryEntry, TurnStatus
+
+KEY = ConversationKey(Channel.SMS, bot="+15005550006", user="+14155550123")
+OTHER = ConversationKey(Channel.WHATSAPP, bot="+15005550006", user="+14155550123")
+
+
+async def _commit(store: ConversationStore, key: ConversationKey, sid: str, token: str,
+                  state: ConversationState, answer: str = "<Response/>", **kw: object) -> bool:
+    return await store.commit_turn(key, sid, token, state=state, answer=answer,
+                                   state_ttl=kw.pop("state_ttl", 60),  # type: ignore[arg-type]
+                                   answer_ttl=60, **kw)  # type: ignore[arg-type]
+
+
+async def test_first_turn_acquires_with_no_state(store: ConversationStore) -> None:
+    start = await store.begin_turn(KEY, "SM1", "t1", lease_seconds=5)
+    assert start.status is TurnStatus.ACQUIRED
+    assert start.state is None
+    assert start.opted_out is False
+
+
+async def test_commit_saves_state_and_answer_for_retries(store: ConversationStore) -> None:
+    await store.begin_turn(KEY, "SM1", "t1", lease_seconds=5)
+    state = ConversationState.new(KEY)
+    state.flow, state.slots = "book", {"service": "cleaning"}
+    state.remember(HistoryEntry(1.0, "user", "hi", "greet"), limit=20)
+    assert await _commit(store, KEY, "SM1", "t1", state, answer="<Response>A</Response>")
+
+    loaded = await store.load(KEY)
+    assert loaded is not None
+    assert loaded.flow == "book" and loaded.slots == {"service": "cleaning"}
+    assert loaded.history[0].text == "hi"
+
+    retry = await store.begin_turn(KEY, "SM1", "t2", lease_seconds=5)
+    assert retry.status is TurnStatus.DUPLICATE
+    assert retry.answer == "<Response>A</Response>"
+
+
+async def test_same_message_in_flight_is_not_run_twice(store: ConversationStore) -> None:
+    first = await store.begin_turn(KEY, "SM1", "t1", lease_seconds=5)
+    second = await store.begin_turn(KEY, "SM1", "t2", lease_seconds=5)
+    assert first.status is TurnStatus.ACQUIRED
+    assert second.status is TurnStatus.IN_FLIGHT
+
+
+async def test_turns_queue_in_arrival_order(store: ConversationStore) -> None:
+    assert (await store.begin_turn(KEY, "SM1", "t1", lease_seconds=5)).status is TurnStatus.ACQUIRED
+    assert (await store.begin_turn(KEY, "SM2", "t2", lease_seconds=5)).status is TurnStatus.QUEUED
+    assert (await store.begin_turn(KEY, "SM3", "t3", lease_seconds=5)).status is TurnStatus.QUEUED
+    # Other conversations are not blocked.
+    assert (await store.begin_turn(OTHER, "SM9", "t9", lease_seconds=5)).status is TurnStatus.ACQUIRED
+
+    assert await _commit(store, KEY, "SM1", "t1", ConversationState.new(KEY))
+    # The third still waits: the second arrived first.
+    assert (await store.begin_turn(KEY, "SM3", "t3", lease_seconds=5)).status is TurnStatus.QUEUED
+    assert (await store.begin_turn(KEY, "SM2", "t2", lease_seconds=5)).status is TurnStatus.ACQUIRED
+
+
+async def test_crashed_holder_is_skipped_after_its_lease(store: ConversationStore) -> None:
+    await store.begin_turn(KEY, "SM1", "dead", lease_seconds=0.2)
+    assert (await store.begin_turn(KEY, "SM2", "t2", lease_seconds=5)).status is TurnStatus.QUEUED
+    await asyncio.sleep(0.3)
+    start = await store.begin_turn(KEY, "SM2", "t2", lease_seconds=5)
+    assert start.status is TurnStatus.ACQUIRED
+    # The dead holder's late commit writes nothing.
+    assert not await _commit(store, KEY, "SM1", "dead", ConversationState.new(KEY))
+    assert await store.load(KEY) is None
+    # And its message can run again (a Twilio retry), since it was never answered.
+    assert await _commit(store, KEY, "SM2", "t2", ConversationState.new(KEY))
+    assert (await store.begin_turn(KEY, "SM1", "t3", lease_seconds=5)).status is TurnStatus.ACQUIRED
+
+
+async def test_abort_writes_nothing_and_lets_the_next_run(store: ConversationStore) -> None:
+    await store.begin_turn(KEY, "SM1", "t1", lease_seconds=5)
+    await store.begin_turn(KEY, "SM2", "t2", lease_seconds=5)
+    await store.abort_turn(KEY, "SM1", "t1")
+    assert await store.load(KEY) is None
+    assert (await store.begin_turn(KEY, "SM2", "t2", lease_seconds=5)).status is TurnStatus.ACQUIRED
+    # The aborted message may be retried and then runs.
+    await store.abort_turn(KEY, "SM2", "t2")
+    assert (await store.begin_turn(KEY, "SM1", "t3", lease_seconds=5)).status is TurnStatus.ACQUIRED
+
+
+async def test_opt_out_is_stored_apart_and_survives_state_expiry(store: ConversationStore) -> None:
+    await store.begin_turn(KEY, "SM1", "t1", lease_seconds=5)
+    assert await _commit(store, KEY, "SM1", "t1", ConversationState.new(KEY), opted_out=True,
+                         state_ttl=1)
+    assert await store.is_opted_out(KEY)
+    assert not await store.is_opted_out(OTHER)
+    assert await store.ttl(KEY.opt_out_key) is None  # never expires
+    await asyncio.sleep(1.1)
+    assert await store.load(KEY) is None  # the conversation expired
+    assert await store.is_opted_out(KEY)  # the opt-out did not
+    start = await store.begin_turn(KEY, "SM2", "t2", lease_seconds=5)
+    assert start.opted_out is True
+    await store.set_opted_out(KEY, False)
+    assert not await store.is_opted_out(KEY)
+
+
+async def test_state_ttl_is_respected(store: ConversationStore) -> None:
+    await store.begin_turn(KEY, "SM1", "t1", lease_seconds=5)
+    assert await _commit(store, KEY, "SM1", "t1", ConversationState.new(KEY), state_ttl=600)
+    ttl = await store.ttl(KEY.part("state"))
+    assert ttl is not None and 590 < ttl <= 600
+
+
+async def test_primitives(store: ConversationStore) -> None:
+    assert await store.get("x") is None
+    assert await store.set("x", "1", only_if_absent=True)
+    assert not await store.set("x", "2", only_if_absent=True)
+    assert await store.get("x") == "1"
+    assert await store.set("y", "v", ttl=0.2)
+    ttl = await store.ttl("y")
+    assert ttl is not None and 0 < ttl <= 0.2
+    await asyncio.sleep(0.3)
+    assert await store.get("y") is None
+    await store.delete("x")
+    assert await store.get("x") is None
+    await store.ping()
+
+
+def test_keys_share_one_cluster_hash_tag() -> None:
+    parts = [KEY.part("state"), KEY.part("queue"), KEY.part("msg:SM1"), KEY.opt_out_key]
+    tags = {p[p.index("{"): p.index("}") + 1] for p in parts}
+    assert tags == {"{sms:+15005550006:+14155550123}"}
