@@ -1,0 +1,37 @@
+"""The CLI: `bot chat` goes through the signed webhook path; bad settings stop start-up."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from typer.testing import CliRunner
+
+from bot.chat import run_chat
+from bot.cli import DEV_BOT_NUMBER, app, dev_settings
+
+
+async def test_chat_talks_to_the_bot_over_sms_and_whatsapp(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("REDIS_URL", raising=False)
+    out = io.StringIO()
+    await run_chat(dev_settings(), whatsapp=False, user="+14155550100", bot=DEV_BOT_NUMBER,
+                   profile_name=None, lines=["hi\n", "STOP\n", "hello\n"], interactive=False, out=out)
+    lines = out.getvalue().splitlines()
+    assert lines[0].startswith("bot> Hi!")
+    assert lines[1:] == ["bot> (no reply)", "bot> (no reply)"]  # opted out: silence
+
+    out = io.StringIO()
+    await run_chat(dev_settings(), whatsapp=True, user="+14155550100", bot=DEV_BOT_NUMBER,
+                   profile_name="Ana", lines=["hi\n", "stop\n"], interactive=False, out=out)
+    lines = out.getvalue().splitlines()
+    assert lines[0].startswith("bot> Hi Ana!")
+    assert "unsubscribed" in lines[1]
+
+
+def test_serve_refuses_bad_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: object) -> None:
+    monkeypatch.chdir(tmp_path)  # type: ignore[arg-type]
+    monkeypatch.delenv("TWILIO_ACCOUNT_SID", raising=False)
+    monkeypatch.setenv("TWILIO_AUTH_TOKEN", "x")
+    result = CliRunner().invoke(app, ["serve"])
+    assert result.exit_code == 2
+    assert "TWILIO_ACCOUNT_SID: missing" in result.output
