@@ -41,7 +41,12 @@ class GreetingHandler:
 
 
 def build_handler(
-    settings: Settings, *, templates: ReplyTemplates, clock: Clock, store: ConversationStore
+    settings: Settings,
+    *,
+    templates: ReplyTemplates,
+    clock: Clock,
+    store: ConversationStore,
+    chat_model: Any = None,
 ) -> GreetingHandler:
     business = {"name": "Bright Smile Dental", "phone": "+1 555 010 0199"}
     return GreetingHandler(templates, {"business": business})

@@ -15,34 +15,25 @@ import logging
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from pathlib import Path
+from dataclasses import fields
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from bot.brain import build_handler
-from bot.clock import Clock, SystemClock
-from bot.compliance import Compliance
-from bot.engine import Engine, TurnHandler
+from bot.clock import Clock
+from bot.engine import TurnHandler
 from bot.errors import BadRequestError, SignatureError
 from bot.observability import Metrics
+from bot.runtime import Runtime, build_runtime
 from bot.settings import Settings
-from bot.storage import ConversationStore, MemoryStore, RedisStore
-from bot.templates import ReplyTemplates
+from bot.storage import ConversationStore
 from webhooks import health, messages
 from webhooks.services import Services
 from webhooks.signature import SignatureChecker
 
 log = logging.getLogger("webhooks.app")
-
-
-def build_store(settings: Settings) -> ConversationStore:
-    """Redis when ``REDIS_URL`` is set, else the in-memory store (dev only)."""
-    if settings.redis_url:
-        return RedisStore.from_url(settings.redis_url)
-    return MemoryStore()
 
 
 def create_app(
@@ -51,43 +42,33 @@ def create_app(
     store: ConversationStore | None = None,
     clock: Clock | None = None,
     handler: TurnHandler | None = None,
+    chat_model: Any = None,
+    twilio: Any = None,
 ) -> FastAPI:
     """Build the FastAPI app for ``settings``.
 
-    ``store``, ``clock`` and ``handler`` may be injected (tests, replay with a
-    frozen clock); by default they are built from ``settings``.
+    ``store``, ``clock``, ``handler``, ``chat_model`` and ``twilio`` may be
+    injected (tests, replay with a frozen clock and a scripted model); by
+    default they are built from ``settings``. See :func:`bot.runtime.build_runtime`.
     """
-    store = store or build_store(settings)
-    clock = clock or SystemClock()
-    metrics = Metrics()
-    templates = ReplyTemplates(Path(settings.prompts_dir))
-    handler = handler or build_handler(settings, templates=templates, clock=clock, store=store)
-    compliance = Compliance(
-        templates,
-        keyword_replies=settings.sms_keyword_replies,
-        context=getattr(handler, "template_context", {}),
-    )
-    engine = Engine(
-        store=store, clock=clock, compliance=compliance, handler=handler,
-        settings=settings, metrics=metrics,
+    runtime = build_runtime(
+        settings, store=store, clock=clock, handler=handler, chat_model=chat_model, twilio=twilio
     )
     services = Services(
-        settings=settings, store=store, clock=clock, metrics=metrics, templates=templates,
-        engine=engine,
+        **{f.name: getattr(runtime, f.name) for f in fields(Runtime)},
         signatures=SignatureChecker(
             settings.twilio_auth_token.get_secret_value(), settings.public_base_url
         ),
     )
+    metrics = services.metrics
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        _announce(settings, store)
-        services.twilio = _open_twilio(settings)
+        await services.open()
         try:
             yield
         finally:
-            await _close_twilio(services.twilio)
-            await store.close()
+            await services.aclose()
 
     app = FastAPI(title="SMS & WhatsApp bot", lifespan=lifespan, docs_url=None, redoc_url=None)
     app.state.services = services
@@ -106,41 +87,6 @@ def create_app(
         return JSONResponse({"detail": str(exc)}, status_code=403)
 
     return app
-
-
-def _announce(settings: Settings, store: ConversationStore) -> None:
-    if isinstance(store, MemoryStore):
-        log.warning(
-            "REDIS_URL is not set: using the in-memory store (one process, development only; "
-            "nothing survives a restart)"
-        )
-    if settings.twilio_skip_signature_check:
-        log.warning(
-            "!!! TWILIO_SKIP_SIGNATURE_CHECK is on: webhooks are NOT authenticated. "
-            "Development only. !!!"
-        )
-
-
-def _open_twilio(settings: Settings) -> Any:
-    # The official SDK's async client; the base URL points it at the local
-    # simulator in development.
-    from twilio.http.async_http_client import AsyncTwilioHttpClient
-    from twilio.rest import Client
-
-    client = Client(
-        settings.twilio_account_sid,
-        settings.twilio_auth_token.get_secret_value(),
-        http_client=AsyncTwilioHttpClient(timeout=10),
-    )
-    if settings.twilio_api_base_url:
-        client.api.base_url = settings.twilio_api_base_url
-    return client
-
-
-async def _close_twilio(client: Any) -> None:
-    session = getattr(getattr(client, "http_client", None), "session", None)
-    if session is not None:
-        await session.close()
 
 
 class _MetricsMiddleware:

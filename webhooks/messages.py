@@ -53,6 +53,7 @@ async def inbound_message(request: Request, services: ServicesDep) -> Response:
     """Run the turn for one inbound message and answer with TwiML."""
     form = await read_form(request, max_bytes=services.settings.max_body_bytes)
     if not services.settings.twilio_skip_signature_check:
+        assert services.signatures is not None
         services.signatures.verify(request, form)
     msg = parse_inbound(form, idempotency_token=request.headers.get("i-twilio-idempotency-token"))
     deliver = services.extras.get("deliver") or twiml_deliverer(services)

@@ -1,4 +1,5 @@
-"""The per-app object graph, built once by ``create_app`` from ``Settings``.
+"""What request handlers see: the process :class:`~bot.runtime.Runtime` plus
+the webhook-only parts (signature checking).
 
 Routers reach it through :data:`ServicesDep`; nothing is module-level.
 
@@ -11,35 +12,18 @@ Example::
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Annotated, Any
+from dataclasses import dataclass
+from typing import Annotated
 
 from fastapi import Depends, Request
 
-from bot.clock import Clock
-from bot.engine import Engine
-from bot.observability import Metrics
-from bot.settings import Settings
-from bot.storage.base import ConversationStore
-from bot.templates import ReplyTemplates
+from bot.runtime import Runtime
 from webhooks.signature import SignatureChecker
 
 
 @dataclass
-class Services:
-    """Everything a request handler may need, owned by one app instance."""
-
-    settings: Settings
-    store: ConversationStore
-    clock: Clock
-    metrics: Metrics
-    templates: ReplyTemplates
-    engine: Engine
-    signatures: SignatureChecker
-    # The official Twilio REST client (async), opened by the lifespan.
-    twilio: Any = None
-    # Feature extensions register themselves here explicitly (see create_app).
-    extras: dict[str, Any] = field(default_factory=dict)
+class Services(Runtime):
+    signatures: SignatureChecker | None = None
 
 
 def get_services(request: Request) -> Services:
