@@ -134,6 +134,7 @@ class Engine:
             await asyncio.sleep(pause)
             pause = min(pause * 2, 0.025)
 
+        heartbeat = asyncio.create_task(self._keep_lease(key, msg.message_sid, token, lease))
         try:
             return await self._run(msg, key, token, start.state, start.opted_out, deliver)
         except StoreError:
@@ -147,6 +148,21 @@ class Engine:
                 extra={"fields": {"sid": msg.message_sid, "user": mask_phone(msg.user)}},
             )
             raise TurnFailedError(str(exc), may_reply=not start.opted_out) from exc
+        finally:
+            heartbeat.cancel()
+
+    async def _keep_lease(self, key: ConversationKey, sid: str, token: str, lease: float) -> None:
+        """Renew the turn's lease while a slow turn (a model call) runs.
+
+        Fast turns finish before the first renewal and pay nothing; a process
+        that dies stops renewing, and the next message skips it after ``lease``.
+        """
+        while True:
+            await asyncio.sleep(lease / 3)
+            try:
+                await self.store.begin_turn(key, sid, token, lease_seconds=lease)
+            except StoreError:
+                log.warning("lease renewal failed", extra={"fields": {"sid": sid}})
 
     async def _abort_quietly(self, key: ConversationKey, sid: str, token: str) -> None:
         try:

@@ -63,7 +63,9 @@ class Settings(BaseSettings):
     dedupe_ttl_seconds: int = Field(default=6 * 3600, ge=60)
     # Conversation lock: lease of the holder, and how long a waiter waits.
     lock_lease_seconds: float = Field(default=30.0, gt=0)
-    lock_wait_seconds: float = Field(default=12.0, gt=0)
+    # Longer than the lease, so a waiter outlives a crashed holder; the HTTP
+    # answer itself is bounded by REPLY_BUDGET_SECONDS, not by this.
+    lock_wait_seconds: float = Field(default=60.0, gt=0)
 
     # Who answers STOP/START/HELP on SMS: Twilio itself (default) or the bot.
     sms_keyword_replies: Literal["twilio", "bot"] = "twilio"

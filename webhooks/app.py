@@ -11,6 +11,7 @@ Example::
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -68,6 +69,10 @@ def create_app(
         try:
             yield
         finally:
+            if services.background:
+                # Let late turns finish; whatever does not is re-run by the
+                # recovery job the webhook queued for it.
+                await asyncio.wait(services.background, timeout=10)
             await services.aclose()
 
     app = FastAPI(title="SMS & WhatsApp bot", lifespan=lifespan, docs_url=None, redoc_url=None)

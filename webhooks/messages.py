@@ -14,13 +14,14 @@ Example (what Twilio sends)::
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from fastapi import APIRouter, Request, Response
 
-from bot.engine import Deliver, TurnFailedError
+from bot.engine import Deliver, HandledTurn, TurnFailedError
 from bot.errors import StoreError
-from bot.messages import InboundMessage, Reply, TurnResult
+from bot.messages import Channel, InboundMessage, Reply, TurnResult
 from bot.outgoing import prepare
 from bot.storage.base import ConversationState
 from webhooks.forms import read_form
@@ -47,18 +48,69 @@ def twiml_deliverer(services: Services) -> Deliver:
     return deliver
 
 
+class _AnswerRoute:
+    """Decides once, atomically within the event loop, how a turn's replies go out.
+
+    ``twiml``: in the HTTP answer (the turn finished within the budget).
+    ``late``: the webhook already answered an empty ``<Response/>``; the replies
+    go through the REST outbox when the turn finishes.
+    """
+
+    __slots__ = ("route",)
+
+    def __init__(self) -> None:
+        self.route: str | None = None
+
+    def claim(self, route: str) -> bool:
+        if self.route is None:
+            self.route = route
+        return self.route == route
+
+
+def _deliverer(services: Services, route: _AnswerRoute) -> Deliver:
+    twiml = twiml_deliverer(services)
+    rest: Deliver | None = services.extras.get("rest_deliver")
+
+    async def deliver(msg: InboundMessage, result: TurnResult, state: ConversationState) -> str:
+        # WhatsApp buttons exist only as content templates, which only REST can
+        # send; the whole turn then goes by REST to keep its replies in order.
+        wants_rest = msg.channel is Channel.WHATSAPP and any(r.choices for r in result.replies)
+        if rest is not None and (wants_rest or not route.claim("twiml")):
+            route.claim("late")
+            return await rest(msg, result, state)
+        return await twiml(msg, result, state)
+
+    return deliver
+
+
 @router.post("/twilio/messages")
 @router.post("/twilio/inbound", include_in_schema=False)  # alias: Twilio console examples
 async def inbound_message(request: Request, services: ServicesDep) -> Response:
-    """Run the turn for one inbound message and answer with TwiML."""
+    """Run the turn for one inbound message and answer with TwiML.
+
+    A turn not finished within ``REPLY_BUDGET_SECONDS`` is answered with an
+    empty ``<Response/>`` and keeps running; its replies go out through the
+    REST outbox, and a durable recovery job re-runs it if this process dies.
+    """
     form = await read_form(request, max_bytes=services.settings.max_body_bytes)
     if not services.settings.twilio_skip_signature_check:
         assert services.signatures is not None
         services.signatures.verify(request, form)
     msg = parse_inbound(form, idempotency_token=request.headers.get("i-twilio-idempotency-token"))
-    deliver = services.extras.get("deliver") or twiml_deliverer(services)
+    route = _AnswerRoute()
+    turn = asyncio.ensure_future(services.engine.handle(msg, deliver=_deliverer(services, route)))
+    outbox = services.extras.get("outbox")
+    if outbox is not None and "rest_deliver" in services.extras:
+        done, _ = await asyncio.wait({turn}, timeout=services.settings.reply_budget_seconds)
+        if not done and route.claim("late"):
+            _keep_running(services, turn, msg)
+            services.metrics.errors.labels("late_reply").inc()
+            # If this process dies before the turn ends, the worker re-runs it
+            # (the store's exactly-once check makes that a no-op otherwise).
+            await outbox.submit_turn(msg, delay=services.settings.lock_lease_seconds + 1)
+            return Response(EMPTY_TWIML, media_type=TWIML_MEDIA_TYPE)
     try:
-        handled = await services.engine.handle(msg, deliver=deliver)
+        handled = await turn
     except TurnFailedError as exc:
         body = _apology(services, msg) if exc.may_reply else EMPTY_TWIML
         return Response(body, media_type=TWIML_MEDIA_TYPE)
@@ -68,6 +120,18 @@ async def inbound_message(request: Request, services: ServicesDep) -> Response:
         return Response(EMPTY_TWIML, status_code=503, media_type=TWIML_MEDIA_TYPE,
                         headers={"Retry-After": "1"})
     return Response(handled.answer, media_type=TWIML_MEDIA_TYPE)
+
+
+def _keep_running(services: Services, turn: asyncio.Future[HandledTurn], msg: InboundMessage) -> None:
+    services.background.add(turn)
+
+    def finished(task: asyncio.Future[HandledTurn]) -> None:
+        services.background.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.warning("late turn failed; the recovery job will retry",
+                        extra={"fields": {"sid": msg.message_sid, "error": str(task.exception())}})
+
+    turn.add_done_callback(finished)
 
 
 def _apology(services: Services, msg: InboundMessage) -> str:

@@ -12,8 +12,9 @@ Example::
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Annotated
+import asyncio
+from dataclasses import dataclass, field
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 
@@ -24,6 +25,8 @@ from webhooks.signature import SignatureChecker
 @dataclass
 class Services(Runtime):
     signatures: SignatureChecker | None = None
+    # Turns still running after their webhook answered (late replies).
+    background: set[asyncio.Future[Any]] = field(default_factory=set)
 
 
 def get_services(request: Request) -> Services:
