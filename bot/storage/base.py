@@ -204,6 +204,16 @@ class ConversationStore(Protocol):
         """Seconds left to live; None when the key is missing or never expires."""
         ...
 
+    async def index_add(self, key: str, member: str, score: float) -> None:
+        """Add ``member`` to the sorted index ``key`` (a Redis sorted set)."""
+        ...
+
+    async def index_remove(self, key: str, member: str) -> None: ...
+
+    async def index_range(self, key: str, low: float, high: float) -> list[str]:
+        """Members with ``low <= score <= high``, lowest score first."""
+        ...
+
     async def ping(self) -> None:
         """Raise :class:`~bot.errors.StoreError` when the backend is unreachable."""
         ...

@@ -36,6 +36,7 @@ class MemoryStore:
     def __init__(self) -> None:
         self._values: dict[str, tuple[str, float | None]] = {}
         self._queues: dict[str, _Queue] = {}
+        self._indexes: dict[str, dict[str, float]] = {}
 
     # -- primitives ---------------------------------------------------------
     def _now(self) -> float:
@@ -75,6 +76,19 @@ class MemoryStore:
             return None
         expires = self._values[key][1]
         return None if expires is None else expires - self._now()
+
+    async def index_add(self, key: str, member: str, score: float) -> None:
+        self._indexes.setdefault(key, {})[member] = score
+
+    async def index_remove(self, key: str, member: str) -> None:
+        index = self._indexes.get(key)
+        if index is not None:
+            index.pop(member, None)
+
+    async def index_range(self, key: str, low: float, high: float) -> list[str]:
+        index = self._indexes.get(key, {})
+        hits = sorted((score, member) for member, score in index.items() if low <= score <= high)
+        return [member for _, member in hits]
 
     async def ping(self) -> None:
         return None

@@ -145,6 +145,16 @@ class RedisStore:
         ms: int = await self._call(self._redis.pttl(key))
         return None if ms < 0 else ms / 1000
 
+    async def index_add(self, key: str, member: str, score: float) -> None:
+        await self._call(self._redis.zadd(key, {member: score}))
+
+    async def index_remove(self, key: str, member: str) -> None:
+        await self._call(self._redis.zrem(key, member))
+
+    async def index_range(self, key: str, low: float, high: float) -> list[str]:
+        members: list[str] = await self._call(self._redis.zrangebyscore(key, low, high))
+        return members
+
     async def ping(self) -> None:
         await self._call(self._redis.ping())
 

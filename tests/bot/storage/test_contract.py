@@ -125,6 +125,17 @@ async def test_primitives(store: ConversationStore) -> None:
     await store.ping()
 
 
+async def test_sorted_index(store: ConversationStore) -> None:
+    await store.index_add("idx", "b", 20)
+    await store.index_add("idx", "a", 10)
+    await store.index_add("idx", "c", 30)
+    assert await store.index_range("idx", 10, 20) == ["a", "b"]
+    await store.index_add("idx", "a", 25)  # re-adding moves it
+    await store.index_remove("idx", "b")
+    assert await store.index_range("idx", 0, 100) == ["a", "c"]
+    assert await store.index_range("missing", 0, 100) == []
+
+
 def test_keys_share_one_cluster_hash_tag() -> None:
     parts = [KEY.part("state"), KEY.part("queue"), KEY.part("msg:SM1"), KEY.opt_out_key]
     tags = {p[p.index("{"): p.index("}") + 1] for p in parts}
