@@ -76,6 +76,11 @@ class Settings(BaseSettings):
     # A turn slower than this is answered later through REST (Outbound).
     reply_budget_seconds: float = Field(default=3.0, gt=0, le=14)
 
+    # Hand-off to a person: who is notified (default: the business phone in
+    # intents/business.yaml) and how long the bot stays quiet after the last message.
+    staff_number: str | None = None
+    handoff_idle_minutes: int = Field(default=30, ge=1, le=7 * 24 * 60)
+
     # Where the business data lives (intents/, prompts/).
     intents_dir: str = "intents"
     prompts_dir: str = "prompts"

@@ -1,0 +1,263 @@
+"""Score the offline NLU on held-out utterances it was never trained on.
+
+Trains from ``intents/`` exactly as the bot does at start-up, runs every
+utterance of ``bench/data/heldout.yaml`` through rules + classifier, and
+prints accuracy, out-of-scope (``fallback``) recall, the errors per intent
+and the time per message. Refuses to score when a held-out text also
+appears in the training examples (after normalisation).
+
+``--cv`` instead cross-validates on the *training* examples only (5 folds)
+to compare models and pick the threshold; the held-out set is never used
+for tuning.
+
+Usage::
+
+    .venv/bin/python -m bench.classifier [--json out.json]
+    .venv/bin/python bench/classifier.py --cv
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+if __package__ in (None, ""):  # run as a file: make the repository importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import yaml  # noqa: E402
+
+from bot.business import load_business  # noqa: E402
+from bot.clock import FrozenClock  # noqa: E402
+from bot.nlu.classifier import IntentClassifier, build_pipeline, training_data  # noqa: E402
+from bot.nlu.intents import FALLBACK, IntentCatalog, load_intents  # noqa: E402
+from bot.nlu.text import prepare  # noqa: E402
+from bot.nlu.understand import NLU  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+# A fixed "now" (a Monday morning in New York) keeps slot output reproducible.
+NOW = datetime(2026, 3, 2, 9, 0, tzinfo=ZoneInfo("America/New_York"))
+
+
+@dataclass(frozen=True)
+class Example:
+    text: str
+    intent: str
+
+
+def load_heldout(path: Path, catalog: IntentCatalog) -> list[Example]:
+    """Read and check the held-out file: known intents, no training overlap."""
+    items = yaml.safe_load(path.read_text(encoding="utf-8"))
+    if not isinstance(items, list):
+        raise SystemExit(f"{path}: expected a list of {{text, intent}}")
+    known = set(catalog.names)
+    trained = {prepare(text): d.name for d in catalog for text in d.examples}
+    examples, problems = [], []
+    for index, item in enumerate(items):
+        if not isinstance(item, dict) or set(item) != {"text", "intent"}:
+            problems.append(f"item {index}: needs exactly the keys text and intent")
+            continue
+        text, intent = str(item["text"]), str(item["intent"])
+        if intent not in known:
+            problems.append(f"item {index} ({text!r}): unknown intent {intent!r}")
+        if prepare(text) in trained:
+            problems.append(f"item {index} ({text!r}): also a training example of {trained[prepare(text)]!r}")
+        examples.append(Example(text, intent))
+    if problems:
+        raise SystemExit(f"{path}:\n  " + "\n  ".join(problems))
+    return examples
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+
+
+def time_per_message(nlu: NLU, texts: list[str], repeat: int) -> dict[str, float]:
+    """Median and p99 wall time of rules + classifier, and of the full classify."""
+    for text in texts:  # warm caches (dateparser, numpy) before measuring
+        nlu.classify(text, now=NOW)
+    predict, full = [], []
+    for _ in range(repeat):
+        for text in texts:
+            start = time.perf_counter()
+            prepared = prepare(text)
+            if nlu.rules.match_prepared(prepared) is None:
+                nlu.classifier.predict_prepared(prepared)
+            predict.append((time.perf_counter() - start) * 1000)
+            start = time.perf_counter()
+            nlu.classify(text, now=NOW)
+            full.append((time.perf_counter() - start) * 1000)
+    return {
+        "predict_median_ms": statistics.median(predict),
+        "predict_p99_ms": percentile(predict, 0.99),
+        "classify_median_ms": statistics.median(full),
+        "classify_p99_ms": percentile(full, 0.99),
+    }
+
+
+def score(nlu: NLU, examples: list[Example]) -> dict[str, Any]:
+    rows = []
+    for example in examples:
+        result = nlu.classify(example.text, now=NOW)
+        rows.append(
+            {
+                "text": example.text,
+                "expected": example.intent,
+                "predicted": result.intent,
+                "confidence": round(result.confidence, 4),
+                "source": result.source,
+                "best": result.best,
+            }
+        )
+    correct = sum(r["expected"] == r["predicted"] for r in rows)
+    oos = [r for r in rows if r["expected"] == FALLBACK]
+    oos_hit = sum(r["predicted"] == FALLBACK for r in oos)
+    flagged = [r for r in rows if r["predicted"] == FALLBACK]
+    classifier_rows = [r for r in rows if r["source"] == "classifier"]
+    per_intent: dict[str, dict[str, Any]] = {}
+    confusions: dict[str, Counter[str]] = defaultdict(Counter)
+    for r in rows:
+        stats = per_intent.setdefault(r["expected"], {"n": 0, "correct": 0})
+        stats["n"] += 1
+        stats["correct"] += r["expected"] == r["predicted"]
+        if r["expected"] != r["predicted"]:
+            confusions[r["expected"]][r["predicted"]] += 1
+    return {
+        "n": len(rows),
+        "accuracy": correct / len(rows),
+        "oos_n": len(oos),
+        "oos_recall": oos_hit / len(oos) if oos else None,
+        "oos_precision": sum(r["expected"] == FALLBACK for r in flagged) / len(flagged) if flagged else None,
+        "rule_share": 1 - len(classifier_rows) / len(rows),
+        "classifier_accuracy": (
+            sum(r["expected"] == r["predicted"] for r in classifier_rows) / len(classifier_rows)
+            if classifier_rows
+            else None
+        ),
+        "per_intent": per_intent,
+        "confusions": {gold: dict(c) for gold, c in confusions.items()},
+        "errors": [r for r in rows if r["expected"] != r["predicted"]],
+    }
+
+
+def cross_validate(catalog: IntentCatalog, folds: int = 5) -> list[dict[str, Any]]:
+    """Compare models and thresholds on the training examples only."""
+    import numpy as np
+    from sklearn.calibration import CalibratedClassifierCV
+    from sklearn.model_selection import StratifiedKFold
+    from sklearn.pipeline import Pipeline
+    from sklearn.svm import LinearSVC
+
+    texts, labels = training_data(catalog)
+    x, y = np.array(texts, dtype=object), np.array(labels)
+    candidates: dict[str, Any] = {f"logreg C={c}": (lambda c=c: build_pipeline(c=c)) for c in (3.0, 10.0, 30.0)}
+
+    def svc() -> Pipeline:
+        pipe = build_pipeline()
+        pipe.steps[-1] = ("model", CalibratedClassifierCV(LinearSVC(C=0.5, random_state=0), cv=3))
+        return pipe
+
+    candidates["linearsvc calibrated"] = svc
+    thresholds = [0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.6]
+    results = []
+    for name, make in candidates.items():
+        probs, gold = [], []
+        for train, test in StratifiedKFold(folds, shuffle=True, random_state=0).split(x, y):
+            pipe = make()
+            pipe.fit(list(x[train]), list(y[train]))
+            probs.append(pipe.predict_proba(list(x[test])))
+            gold.extend(y[test])
+            classes = list(pipe.classes_)
+        all_probs = np.vstack(probs)
+        best = [classes[i] for i in all_probs.argmax(axis=1)]
+        conf = all_probs.max(axis=1)
+        for threshold in thresholds:
+            predicted = [b if c >= threshold else FALLBACK for b, c in zip(best, conf, strict=True)]
+            pairs = list(zip(gold, predicted, strict=True))
+            oos = [p for g, p in pairs if g == FALLBACK]
+            results.append(
+                {
+                    "model": name,
+                    "threshold": threshold,
+                    "accuracy": sum(g == p for g, p in pairs) / len(pairs),
+                    "oos_recall": sum(p == FALLBACK for p in oos) / len(oos),
+                    "in_scope_accuracy": sum(g == p for g, p in pairs if g != FALLBACK)
+                    / sum(g != FALLBACK for g, _ in pairs),
+                }
+            )
+    return results
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--intents", type=Path, default=ROOT / "intents", help="directory with intents.yaml and business.yaml")
+    parser.add_argument("--heldout", type=Path, default=ROOT / "bench" / "data" / "heldout.yaml")
+    parser.add_argument("--json", type=Path, help="also write the results as JSON here")
+    parser.add_argument("--threshold", type=float, help="override the threshold from intents.yaml")
+    parser.add_argument("--repeat", type=int, default=20, help="timing passes over the held-out set")
+    parser.add_argument("--cv", action="store_true", help="cross-validate on training data instead")
+    args = parser.parse_args(argv)
+
+    catalog = load_intents(args.intents / "intents.yaml")
+    if args.cv:
+        results = cross_validate(catalog)
+        print(f"{'model':24} {'thr':>5} {'acc':>7} {'in-scope':>9} {'oos rec':>8}")
+        for r in results:
+            print(f"{r['model']:24} {r['threshold']:5.2f} {r['accuracy']:7.3f} {r['in_scope_accuracy']:9.3f} {r['oos_recall']:8.3f}")
+        if args.json:
+            args.json.write_text(json.dumps(results, indent=2), encoding="utf-8")
+        return 0
+
+    business = load_business(args.intents / "business.yaml")
+    examples = load_heldout(args.heldout, catalog)
+    started = time.perf_counter()
+    classifier = IntentClassifier.train(catalog, threshold=args.threshold)
+    train_seconds = time.perf_counter() - started
+    nlu = NLU(catalog, business, clock=FrozenClock(NOW), classifier=classifier)
+
+    report = score(nlu, examples)
+    report.update(time_per_message(nlu, [e.text for e in examples], args.repeat))
+    report.update(
+        {
+            "threshold": classifier.threshold,
+            "train_examples": sum(len(d.examples) for d in catalog),
+            "train_seconds": round(train_seconds, 3),
+        }
+    )
+
+    print(f"held-out utterances: {report['n']} ({report['oos_n']} out of scope); "
+          f"trained on {report['train_examples']} examples in {train_seconds:.2f}s; threshold {classifier.threshold}")
+    print(f"accuracy:            {report['accuracy']:.1%}")
+    print(f"out-of-scope recall: {report['oos_recall']:.1%}  (precision {report['oos_precision']:.1%})")
+    print(f"answered by rules:   {report['rule_share']:.1%}; classifier-only accuracy {report['classifier_accuracy']:.1%}")
+    print(f"predict time:        median {report['predict_median_ms']:.3f} ms, p99 {report['predict_p99_ms']:.3f} ms "
+          "(rules + classifier)")
+    print(f"classify time:       median {report['classify_median_ms']:.3f} ms, p99 {report['classify_p99_ms']:.3f} ms "
+          "(with slot extraction)")
+    print("errors by expected intent:")
+    for gold in sorted(report["per_intent"]):
+        stats = report["per_intent"][gold]
+        wrong = report["confusions"].get(gold, {})
+        detail = ", ".join(f"{pred} x{n}" for pred, n in sorted(wrong.items(), key=lambda kv: -kv[1]))
+        print(f"  {gold:16} {stats['correct']:3}/{stats['n']:<3} {('-> ' + detail) if detail else ''}")
+    if report["errors"]:
+        print("misclassified:")
+        for r in report["errors"]:
+            print(f"  {r['expected']:>15} -> {r['predicted']:<15} {r['confidence']:.2f} {r['source']:<10} {r['text']!r}")
+    if args.json:
+        args.json.write_text(json.dumps(report, indent=2, ensure_ascii=False), encoding="utf-8")
+        print(f"wrote {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,439 @@
+"""The business the bot works for, loaded from ``intents/business.yaml``.
+
+Everything the bot states about the business (hours, address, prices) comes
+from this one typed, frozen model, so a user of the project changes the
+business by editing data, never code. Loading validates the whole file and
+turns every problem into one :class:`~bot.errors.ConfigError` that names the
+file and the field (``intents/business.yaml: services.cleaning.price: ...``).
+
+Example::
+
+    business = load_business(Path("intents/business.yaml"))
+    business.service("teeth cleaning").key         # "cleaning"
+    business.service("check-up").price_text        # "$80"
+    when = datetime(2026, 3, 2, 16, 30, tzinfo=business.tz)
+    business.is_open_at(when, 60)                  # False: would end 17:30
+    [(line.days, line.hours) for line in business.opening_hours_text()]
+    # [("Mon-Fri", "8am-5pm"), ("Sat", "9am-1pm"), ("Sun", "closed")]
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date, datetime, time
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+from bot.errors import ConfigError
+
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+#: Weekday keys in :meth:`datetime.weekday` order (Monday = 0).
+WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+_RANGE = re.compile(r"^\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*$")
+_PHONE = re.compile(r"^\+[0-9][0-9 ().-]{6,20}$")
+_CURRENCY_SYMBOLS = {"USD": "$", "CAD": "$", "AUD": "$", "EUR": "€", "GBP": "£"}
+
+
+# --------------------------------------------------------------------------
+# YAML reading, shared by every data file under intents/
+# --------------------------------------------------------------------------
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """A safe loader that refuses duplicate keys.
+
+    Why: PyYAML silently keeps the last of two equal keys, so a copy-pasted
+    intent or service would quietly replace the first one.
+    """
+
+
+def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode) -> dict[Any, Any]:
+    seen: set[Any] = set()
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node)
+        if key in seen:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"duplicate key {key!r}", key_node.start_mark
+            )
+        seen.add(key)
+    return dict(loader.construct_mapping(node))
+
+
+_StrictLoader.add_constructor(
+    yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG,
+    _construct_mapping,  # type: ignore[arg-type]
+)
+
+
+def read_yaml_mapping(path: Path) -> dict[str, Any]:
+    """Read a YAML file whose top level is a mapping; refuse duplicate keys.
+
+    Raises :class:`ConfigError` naming the file (and line, for syntax errors).
+
+    Example::
+
+        data = read_yaml_mapping(Path("intents/business.yaml"))
+        data["name"]  # "Bright Smile Dental"
+    """
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    try:
+        data = yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: invalid YAML: {exc}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping of keys to values")
+    return data
+
+
+def validation_problems(path: Path, exc: ValidationError) -> ConfigError:
+    """Turn pydantic's error into one :class:`ConfigError` naming file and fields.
+
+    Example message::
+
+        intents/business.yaml: invalid data:
+          services.cleaning.price: Input should be greater than or equal to 0
+    """
+    problems = []
+    for err in exc.errors():
+        where = ".".join(str(part) for part in err["loc"]) or "(top level)"
+        if err["type"] == "missing":
+            reason = "missing"
+        elif err["type"] == "extra_forbidden":
+            reason = "unknown key (not allowed here; check the spelling)"
+        else:
+            reason = err["msg"].removeprefix("Value error, ")
+        problems.append(f"{where}: {reason}")
+    return ConfigError(f"{path}: invalid data:\n  " + "\n  ".join(problems))
+
+
+# --------------------------------------------------------------------------
+# The model
+# --------------------------------------------------------------------------
+
+
+def _normalise_name(text: str) -> str:
+    """Lower-case, hyphens and runs of spaces to one space ("Check-Up" -> "check up")."""
+    return " ".join(text.lower().replace("-", " ").split())
+
+
+@dataclass(frozen=True, slots=True)
+class TimeRange:
+    """One opening period of a day, wall-clock time in the business time zone."""
+
+    start: time
+    end: time
+
+    def text(self) -> str:
+        """Compact SMS-friendly form: ``8am-5pm``, ``8:30am-12pm``."""
+        return f"{_clock_text(self.start)}-{_clock_text(self.end)}"
+
+
+def _clock_text(moment: time) -> str:
+    hour = moment.hour % 12 or 12
+    suffix = "am" if moment.hour < 12 else "pm"
+    return f"{hour}{suffix}" if moment.minute == 0 else f"{hour}:{moment.minute:02d}{suffix}"
+
+
+def _parse_ranges(value: Any) -> tuple[TimeRange, ...]:
+    if isinstance(value, str) and value.strip().lower() == "closed":
+        return ()
+    items = value if isinstance(value, list) else [value]
+    ranges: list[TimeRange] = []
+    for item in items:
+        match = _RANGE.match(item) if isinstance(item, str) else None
+        if match is None:
+            raise ValueError(f'expected "HH:MM-HH:MM", a list of them, or "closed"; got {item!r}')
+        h1, m1, h2, m2 = (int(g) for g in match.groups())
+        try:
+            start, end = time(h1, m1), time(h2, m2)
+        except ValueError:
+            raise ValueError(f"not a valid time of day in {item!r}") from None
+        if end <= start:
+            raise ValueError(f"closing time must be after opening time in {item!r}")
+        if ranges and start < ranges[-1].end:
+            raise ValueError(f"ranges must be in order and not overlap: {item!r}")
+        ranges.append(TimeRange(start, end))
+    return tuple(ranges)
+
+
+class OpeningHours(BaseModel):
+    """Opening periods for each weekday; an empty tuple means closed."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    mon: tuple[TimeRange, ...]
+    tue: tuple[TimeRange, ...]
+    wed: tuple[TimeRange, ...]
+    thu: tuple[TimeRange, ...]
+    fri: tuple[TimeRange, ...]
+    sat: tuple[TimeRange, ...]
+    sun: tuple[TimeRange, ...]
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _ranges(cls, value: Any) -> tuple[TimeRange, ...]:
+        return _parse_ranges(value)
+
+    def on(self, day: Weekday) -> tuple[TimeRange, ...]:
+        """The opening periods of ``day`` (``"mon"`` ... ``"sun"``)."""
+        ranges: tuple[TimeRange, ...] = getattr(self, day)
+        return ranges
+
+
+class Service(BaseModel):
+    """One bookable service.
+
+    Example::
+
+        svc = business.service("cavity")
+        (svc.key, svc.duration_minutes, svc.price_text)  # ("filling", 60, "from $150")
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    key: str
+    label: str
+    duration_minutes: int = Field(gt=0, le=24 * 60)
+    price: Decimal = Field(ge=0)
+    # True when ``price`` is a starting price ("from $150"), not a fixed one.
+    price_from: bool = False
+    aliases: tuple[str, ...] = ()
+    currency: str = "USD"
+
+    @property
+    def price_text(self) -> str:
+        """The price as people read it: ``$120``, ``from $150``."""
+        symbol = _CURRENCY_SYMBOLS.get(self.currency, f"{self.currency} ")
+        amount = f"{self.price:,.2f}".removesuffix(".00")
+        return f"from {symbol}{amount}" if self.price_from else f"{symbol}{amount}"
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """Every normalised way to name this service: key, label and aliases."""
+        seen = dict.fromkeys(_normalise_name(n) for n in (self.key, self.label, *self.aliases))
+        return tuple(seen)
+
+
+@dataclass(frozen=True, slots=True)
+class HoursLine:
+    """One line of the opening-hours text: consecutive days with equal hours.
+
+    ``days`` and ``hours`` are ready to print (``"Mon-Fri"``, ``"8am-5pm"``);
+    the other fields let a template format differently.
+    """
+
+    days: str
+    hours: str
+    first_day: Weekday
+    last_day: Weekday
+    ranges: tuple[TimeRange, ...]
+
+    @property
+    def closed(self) -> bool:
+        return not self.ranges
+
+
+class Business(BaseModel):
+    """The business: identity, time zone, opening hours and services.
+
+    Build it with :func:`load_business`; it is frozen and safe to share.
+
+    Example::
+
+        business.tz                                   # ZoneInfo("America/New_York")
+        business.service("whiten").duration_minutes   # 90
+        business.is_open_at(datetime(2026, 3, 8, 10, tzinfo=business.tz), 30)  # Sunday: False
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str = Field(min_length=1)
+    timezone: str
+    address: str = Field(min_length=1)
+    phone: str
+    currency: str = Field(default="USD", pattern=r"^[A-Z]{3}$")
+    # How people write numeric dates here: "3/14" is March 14 in the US (MDY).
+    date_order: Literal["MDY", "DMY", "YMD"] = "MDY"
+    hours: OpeningHours
+    # Keyed by canonical name, in file order (dicts keep insertion order).
+    services: Mapping[str, Service] = Field(min_length=1)
+
+    _tz: ZoneInfo = PrivateAttr()
+    _by_name: dict[str, Service] = PrivateAttr()
+    _finder: re.Pattern[str] = PrivateAttr()
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r} (use an IANA name like America/New_York)") from None
+        return value
+
+    @field_validator("phone")
+    @classmethod
+    def _phone(cls, value: str) -> str:
+        digits = re.sub(r"\D", "", value)
+        if not _PHONE.match(value.strip()) or not 8 <= len(digits) <= 15:
+            raise ValueError('must be an international number like "+1 555 010 0199"')
+        return value.strip()
+
+    @field_validator("services", mode="before")
+    @classmethod
+    def _services(cls, value: Any, info: ValidationInfo) -> Any:
+        # The key in the file is the service's canonical name; copy it (and
+        # the business currency) into each service so a Service stands alone.
+        if not isinstance(value, dict):
+            return value  # pydantic reports the wrong type itself
+        currency = info.data.get("currency", "USD")
+        return {
+            key: {"currency": currency, **spec, "key": str(key)} if isinstance(spec, dict) else spec
+            for key, spec in value.items()
+        }
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> Business:
+        owner: dict[str, str] = {}
+        for svc in self.services.values():
+            for name in svc.names:
+                if owner.setdefault(name, svc.key) != svc.key:
+                    raise ValueError(f"{name!r} names both {owner[name]!r} and {svc.key!r}")
+        return self
+
+    def model_post_init(self, context: Any, /) -> None:
+        self._tz = ZoneInfo(self.timezone)
+        self._by_name = {name: svc for svc in self.services.values() for name in svc.names}
+        # Longest names first so "teeth cleaning" wins over "clean"; hyphen or
+        # space between words, an optional plural, whole words only.
+        alternatives = sorted(self._by_name, key=len, reverse=True)
+        parts = [r"[\s-]*".join(map(re.escape, name.split())) for name in alternatives]
+        self._finder = re.compile(r"\b(" + "|".join(parts) + r")(?:e?s)?\b", re.IGNORECASE)
+
+    @property
+    def tz(self) -> ZoneInfo:
+        """The business time zone."""
+        return self._tz
+
+    @property
+    def phone_e164(self) -> str:
+        """The phone number without spaces or punctuation: ``+15550100199``."""
+        return "+" + re.sub(r"\D", "", self.phone)
+
+    def service(self, name_or_alias: str) -> Service | None:
+        """The service called ``name_or_alias`` (key, label or alias), or None.
+
+        Case, hyphens, extra spaces and a plural ``s`` do not matter.
+
+        >>> business.service("Check-ups").key  # doctest: +SKIP
+        'checkup'
+        """
+        name = _normalise_name(name_or_alias)
+        found = self._by_name.get(name)
+        if found is None and name.endswith("s"):
+            found = self._by_name.get(name[:-1]) or self._by_name.get(name[:-2])
+        return found
+
+    def find_service(self, text: str) -> Service | None:
+        """The first service named anywhere in free ``text``, or None.
+
+        Example::
+
+            business.find_service("can i get a check-up and a cleaning?")
+            # -> the checkup service: the first service named wins
+        """
+        match = self._finder.search(text)
+        return None if match is None else self.service(match.group(1))
+
+    def ranges_on(self, day: date) -> tuple[TimeRange, ...]:
+        """The opening periods on calendar ``day`` (business-local)."""
+        return self.hours.on(WEEKDAYS[day.weekday()])
+
+    def is_open_at(self, when: datetime, duration_minutes: int) -> bool:
+        """Whether an appointment starting at ``when`` fits wholly in opening hours.
+
+        ``when`` must be aware; it is converted to the business time zone. The
+        appointment must start and end inside one opening period of that day
+        (ending exactly at closing time is fine).
+
+        Example::
+
+            ny = business.tz
+            business.is_open_at(datetime(2026, 3, 2, 16, 0, tzinfo=ny), 60)   # True
+            business.is_open_at(datetime(2026, 3, 2, 16, 30, tzinfo=ny), 60)  # False
+        """
+        if when.tzinfo is None or when.utcoffset() is None:
+            raise ValueError("is_open_at needs an aware datetime")
+        if duration_minutes <= 0:
+            raise ValueError("duration_minutes must be positive")
+        local = when.astimezone(self._tz)
+        # Compare wall-clock seconds from local midnight: opening hours are
+        # wall-clock times, and an appointment never spans midnight.
+        start = local.hour * 3600 + local.minute * 60 + local.second + local.microsecond / 1e6
+        end = start + duration_minutes * 60
+        for period in self.ranges_on(local.date()):
+            opens = period.start.hour * 3600 + period.start.minute * 60
+            closes = period.end.hour * 3600 + period.end.minute * 60
+            if opens <= start and end <= closes:
+                return True
+        return False
+
+    def opening_hours_text(self) -> tuple[HoursLine, ...]:
+        """Opening hours grouped into lines of consecutive days with equal hours.
+
+        Example::
+
+            [(l.days, l.hours) for l in business.opening_hours_text()]
+            # [("Mon-Fri", "8am-5pm"), ("Sat", "9am-1pm"), ("Sun", "closed")]
+        """
+        lines: list[HoursLine] = []
+        start = 0
+        for index in range(1, len(WEEKDAYS) + 1):
+            if index < len(WEEKDAYS) and self.hours.on(WEEKDAYS[index]) == self.hours.on(
+                WEEKDAYS[start]
+            ):
+                continue
+            first, last = WEEKDAYS[start], WEEKDAYS[index - 1]
+            ranges = self.hours.on(first)
+            days = first.title() if first == last else f"{first.title()}-{last.title()}"
+            hours = ", ".join(r.text() for r in ranges) if ranges else "closed"
+            lines.append(HoursLine(days, hours, first, last, ranges))
+            start = index
+        return tuple(lines)
+
+
+def load_business(path: Path) -> Business:
+    """Load and validate the business file (``intents/business.yaml``).
+
+    Raises :class:`ConfigError` naming the file and every bad field.
+
+    Example::
+
+        business = load_business(Path("intents/business.yaml"))
+        business.name  # "Bright Smile Dental"
+    """
+    data = read_yaml_mapping(path)
+    try:
+        return Business.model_validate(data)
+    except ValidationError as exc:
+        raise validation_problems(path, exc) from None

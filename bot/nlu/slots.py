@@ -1,0 +1,319 @@
+"""Slot extraction: service, date and time from free text.
+
+Everything is read in the business time zone, relative to an injected
+``now`` (a frozen clock in tests), so "tomorrow at 3" means the same thing
+in a transcript today and next year.
+
+How times are read (our rules, not dateparser's, because they need business
+context):
+
+- ``3pm``, ``3:30 p.m.``, ``15:00``, ``noon``, ``midnight`` are exact.
+- A bare hour ("at 9", "tomorrow 3", "3/14 at 9", "10:30") is read the way
+  that falls inside the business's opening hours: 9 -> 09:00, 3 -> 15:00.
+  When neither reading does, 1-6 are afternoon and 7-11 morning. A part of
+  the day disambiguates: "at 8 in the evening" -> 20:00.
+- A part of the day alone is a window with a default time the flow may
+  offer: morning 08:00-12:00 (09:00), afternoon 12:00-17:00 (14:00),
+  evening/tonight 17:00-21:00 (18:00), lunchtime 11:30-13:30 (12:00).
+  ``time`` is then the default and ``approximate`` is True.
+
+Dates: the first date phrase (today, tomorrow, weekdays with this/next,
+``3/14``, ``March 14``, ``the 14th``, "in 3 days") is parsed by
+``dateparser`` with ``RELATIVE_BASE`` = now in the business zone and
+``PREFER_DATES_FROM = future``, so "fri" is the coming Friday and "3/14" in
+April means next year. On a Monday, "next tuesday" is the next day (as
+dateparser reads it); the flow confirms the full date anyway. A cheap regex
+finds date phrases first: dateparser (about 0.5 ms a call) only runs when
+there is one, and only on that phrase.
+
+Example::
+
+    now = datetime(2026, 3, 2, 9, 0, tzinfo=ZoneInfo("America/New_York"))
+    slots = extract_slots("book a cleaning tomorrow at 3pm", now=now, business=business)
+    slots.service, slots.datetime   # ("cleaning", 2026-03-03 15:00-05:00)
+    extract_slots("yesterday at 3", now=now, business=business).in_past  # True
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import dateparser
+
+from bot.business import WEEKDAYS, Business
+from bot.nlu.text import expand_sms, normalize
+
+# -- parts of the day: (start, end, default) --------------------------------
+_PARTS: dict[str, tuple[dt.time, dt.time, dt.time]] = {
+    "morning": (dt.time(8), dt.time(12), dt.time(9)),
+    "afternoon": (dt.time(12), dt.time(17), dt.time(14)),
+    "evening": (dt.time(17), dt.time(21), dt.time(18)),
+    "lunchtime": (dt.time(11, 30), dt.time(13, 30), dt.time(12)),
+}
+_PART_WORDS = {
+    "morning": "morning", "mornin": "morning",
+    "afternoon": "afternoon", "arvo": "afternoon",
+    "evening": "evening", "tonight": "evening", "night": "evening",
+    "lunch": "lunchtime", "lunchtime": "lunchtime", "lunch time": "lunchtime",
+}
+_PART = re.compile(
+    r"\b(?:in the |this |tomorrow |during the )?"
+    r"(morning|mornin|afternoon|arvo|evening|tonight|night|lunch ?time|lunch)\b"
+)
+
+# -- times -------------------------------------------------------------------
+# An hour may not touch a date ("3/14"), a decimal or another digit.
+_H = r"(?<![\d/:.,$])(?P<h>[01]?\d|2[0-3])"
+_EXPLICIT = re.compile(_H + r"(?::(?P<m>[0-5]\d))?\s*(?P<mer>[ap])\.?m\b\.?|" + _H.replace("h>", "h2>")
+                       + r"(?::(?P<m2>[0-5]\d))?(?P<mer2>[ap])\b")
+_CLOCK = re.compile(_H + r":(?P<m>[0-5]\d)(?![\d/])")
+_NAMED = re.compile(r"\b(noon|midday|midnight)\b")
+_PREPOSITION = re.compile(
+    r"\b(?:at|@|around|about|by|after|before|till|until|from|say)\s*" + _H
+    + r"(?:\s*(?:o'?clock|ish))?(?![\d/:.]|\s*(?:st|nd|rd|th|days?|weeks?|months?|hours?|hrs?|min|mins|minutes?|people|kids|of)\b)"
+)
+_OCLOCK = re.compile(_H + r"\s*(?:o'?clock|ish)\b")
+
+# -- dates -------------------------------------------------------------------
+_WEEKDAYS = {
+    "mon": "monday", "monday": "monday", "tue": "tuesday", "tues": "tuesday",
+    "tuesday": "tuesday", "wed": "wednesday", "weds": "wednesday", "wednesday": "wednesday",
+    "thu": "thursday", "thur": "thursday", "thurs": "thursday", "thursday": "thursday",
+    "fri": "friday", "friday": "friday", "sat": "saturday", "saturday": "saturday",
+    "sun": "sunday", "sunday": "sunday",
+}
+_MONTH = (
+    r"(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?"
+    r"|sept?(?:ember)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)\.?"
+)
+_ORD = r"(?:st|nd|rd|th)?"
+_DATE = re.compile(
+    "|".join(
+        [
+            r"\b(?P<rel>(?:the )?day after tomorrow|today|tonight|tomorrow|yesterday)\b",
+            r"\b(?:(?P<mod>this|next|coming|on)\s+)?(?P<wd>"
+            + "|".join(sorted(_WEEKDAYS, key=len, reverse=True))
+            + r")s?\b\.?",
+            r"(?<![\d/])(?P<num>\d{1,2}/\d{1,2}(?:/(?:\d{4}|\d{2}))?)(?![\d/])",
+            r"\b(?P<md>" + _MONTH + r"\s+\d{1,2}" + _ORD + r"(?:,?\s+\d{4})?)\b",
+            r"\b(?P<dm>\d{1,2}" + _ORD + r"\s+(?:of\s+)?" + _MONTH + r")(?![a-z])",
+            r"\b(?:the\s+)(?P<ord>\d{1,2})(?:st|nd|rd|th)\b|\b(?P<ord2>\d{1,2})(?:st|nd|rd|th)\b",
+            r"\b(?P<inn>in\s+(?:\d{1,2}|a|one|two|three|four|five|six|seven)\s+(?:days?|weeks?))\b",
+        ]
+    )
+)
+# Dates further out than this are misreadings ("13/14" -> year 2114).
+_HORIZON = dt.timedelta(days=400)
+
+
+@dataclass(frozen=True, slots=True)
+class Slots:
+    """What :func:`extract_slots` found; every field is optional.
+
+    ``datetime`` is set when both ``date`` and ``time`` are, as an aware
+    datetime in the business time zone. ``in_past`` is True when the date (or
+    the date and time) lies before ``now``. ``time_window`` and
+    ``approximate`` are set for a part of the day ("fri morning").
+    """
+
+    service: str | None = None
+    date: dt.date | None = None
+    time: dt.time | None = None
+    datetime: dt.datetime | None = None
+    in_past: bool = False
+    approximate: bool = False
+    time_window: tuple[dt.time, dt.time] | None = None
+
+    @property
+    def empty(self) -> bool:
+        return self.service is None and self.date is None and self.time is None
+
+    def as_entities(self) -> dict[str, Any]:
+        """JSON-ready entities for logs, ``bot classify`` and transcripts.
+
+        >>> Slots(service="cleaning").as_entities()
+        {'service': 'cleaning'}
+        """
+        out: dict[str, Any] = {}
+        if self.service is not None:
+            out["service"] = self.service
+        if self.date is not None:
+            out["date"] = self.date.isoformat()
+        if self.time is not None:
+            out["time"] = self.time.strftime("%H:%M")
+        if self.datetime is not None:
+            out["datetime"] = self.datetime.isoformat()
+        if self.date is not None or self.datetime is not None:
+            out["in_past"] = self.in_past
+        if self.approximate:
+            out["approximate"] = True
+        if self.time_window is not None:
+            out["time_window"] = [t.strftime("%H:%M") for t in self.time_window]
+        return out
+
+
+def _business_span(business: Business) -> tuple[int, int]:
+    """Earliest opening and latest closing hour over the week (for bare hours)."""
+    periods = [period for day in WEEKDAYS for period in business.hours.on(day)]
+    if not periods:
+        return 8, 18
+    return min(p.start.hour for p in periods), max(p.end.hour for p in periods)
+
+
+def _bare_hour(hour: int, minute: int, part: str | None, span: tuple[int, int]) -> dt.time:
+    """Read an hour written without am/pm the way the business context suggests."""
+    if hour == 0 or hour > 12:
+        return dt.time(hour % 24, minute)
+    if part == "morning":
+        return dt.time(hour % 12, minute)
+    if part in ("afternoon", "evening"):
+        return dt.time(hour % 12 + 12, minute)
+    if hour == 12:
+        return dt.time(12, minute)
+    opens, closes = span
+    am_ok = opens <= hour <= closes
+    pm_ok = opens <= hour + 12 <= closes
+    if am_ok != pm_ok:
+        return dt.time(hour if am_ok else hour + 12, minute)
+    return dt.time(hour + 12 if hour <= 6 else hour, minute)
+
+
+def _find_time(
+    text: str, part: str | None, span: tuple[int, int], date_end: int | None
+) -> dt.time | None:
+    match = _EXPLICIT.search(text)
+    if match is not None:
+        hour = int(match.group("h") or match.group("h2"))
+        minute = int(match.group("m") or match.group("m2") or 0)
+        pm = (match.group("mer") or match.group("mer2")) == "p"
+        if 1 <= hour <= 12:
+            return dt.time(hour % 12 + (12 if pm else 0), minute)
+        return dt.time(hour, minute)  # "15pm": take the 24-hour reading
+    match = _CLOCK.search(text)
+    if match is not None:
+        return _bare_hour(int(match.group("h")), int(match.group("m")), part, span)
+    match = _NAMED.search(text)
+    if match is not None:
+        return dt.time(0) if match.group(1) == "midnight" else dt.time(12)
+    match = _PREPOSITION.search(text) or _OCLOCK.search(text)
+    if match is not None:
+        return _bare_hour(int(match.group("h")), 0, part, span)
+    if date_end is not None:
+        # A bare number right after a date phrase: "tomorrow 3", "fri 10".
+        after = re.match(r"\s*,?\s*(?P<h>[01]?\d|2[0-3])(?![\d/:.]|\s*(?:st|nd|rd|th)\b)", text[date_end:])
+        if after is not None:
+            return _bare_hour(int(after.group("h")), 0, part, span)
+    return None
+
+
+def _date_phrase(match: re.Match[str], today: dt.date) -> str | dt.date | None:
+    """The phrase to hand to dateparser, or a date we can compute directly."""
+    if match.group("rel"):
+        return "today" if match.group("rel") == "tonight" else match.group("rel")
+    if match.group("wd"):
+        day = _WEEKDAYS[match.group("wd")]
+        # dateparser knows "next friday" and "friday" (future), not "coming"/"this"/"on".
+        return f"next {day}" if match.group("mod") == "next" else day
+    if match.group("num"):
+        return match.group("num")
+    if match.group("md") or match.group("dm"):
+        return str(match.group("md") or match.group("dm"))
+    ordinal = match.group("ord") or match.group("ord2")
+    if ordinal:
+        # "the 14th": this month if still ahead (or today), else next month.
+        # Computed here because dateparser reads a lone "1st" as January 1.
+        day = int(ordinal)
+        year, month = today.year, today.month
+        if day < today.day:
+            year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+        try:
+            return dt.date(year, month, day)
+        except ValueError:
+            return None
+    return match.group("inn")
+
+
+def _parse_date(phrase: str, now_local: dt.datetime, date_order: str) -> dt.date | None:
+    parsed = dateparser.parse(
+        phrase,
+        languages=["en"],
+        settings={
+            # Naive base in business-local wall time: relative words count
+            # days on the business's calendar, not UTC's.
+            "RELATIVE_BASE": now_local.replace(tzinfo=None),
+            "PREFER_DATES_FROM": "future",
+            "DATE_ORDER": date_order,
+            "RETURN_AS_TIMEZONE_AWARE": False,
+            "STRICT_PARSING": False,
+        },
+    )
+    return None if parsed is None else parsed.date()
+
+
+def extract_slots(text: str, *, now: dt.datetime, business: Business) -> Slots:
+    """Find service, date and time in ``text``, relative to ``now``.
+
+    ``now`` must be aware (any zone; it is converted to the business zone).
+
+    Example::
+
+        now = datetime(2026, 3, 2, 14, 0, tzinfo=UTC)   # 09:00 in New York
+        s = extract_slots("3/14 at 9", now=now, business=business)
+        s.date, s.time, s.datetime   # 2026-03-14, 09:00, 2026-03-14 09:00-04:00
+    """
+    if now.tzinfo is None or now.utcoffset() is None:
+        raise ValueError("extract_slots needs an aware 'now'")
+    tz = business.tz
+    now_local = now.astimezone(tz)
+    # Keep digits as they are ("4" stays a number here, unlike for the
+    # classifier) but expand "tmrw", "nxt" and friends.
+    clean = expand_sms(normalize(text), numbers=False)
+
+    found = business.find_service(clean)
+    service = None if found is None else found.key
+
+    part_match = _PART.search(clean)
+    part = _PART_WORDS[part_match.group(1).replace(" ", "")] if part_match else None
+
+    date: dt.date | None = None
+    date_end: int | None = None
+    date_match = _DATE.search(clean)
+    if date_match is not None:
+        phrase = _date_phrase(date_match, now_local.date())
+        if isinstance(phrase, dt.date):
+            date = phrase
+        elif phrase:
+            date = _parse_date(phrase, now_local, business.date_order)
+        if date is not None and abs(date - now_local.date()) > _HORIZON:
+            date = None
+        date_end = date_match.end() if date is not None else None
+        if date_match.group("rel") == "tonight" and part is None:
+            part = "evening"
+
+    time = _find_time(clean, part, _business_span(business), date_end)
+    approximate = False
+    window: tuple[dt.time, dt.time] | None = None
+    if part is not None:
+        start, end, default = _PARTS[part]
+        if time is None:
+            time, approximate, window = default, True, (start, end)
+
+    moment = None
+    in_past = False
+    if date is not None and time is not None:
+        moment = dt.datetime.combine(date, time, tzinfo=tz)
+        in_past = moment < now_local
+    elif date is not None:
+        in_past = date < now_local.date()
+    return Slots(
+        service=service,
+        date=date,
+        time=time,
+        datetime=moment,
+        in_past=in_past,
+        approximate=approximate,
+        time_window=window,
+    )
