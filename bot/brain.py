@@ -34,9 +34,9 @@ from bot.engine import TurnContext
 from bot.flows.appointments import BookFlow, CancelFlow, RescheduleFlow, fmt_when
 from bot.flows.base import Flow, Turn
 from bot.messages import Channel, Choice, Reply, TurnResult
-from bot.nlu.model import ModelStep, build_chat_model
 from bot.nlu.classifier import IntentClassifier
 from bot.nlu.intents import IntentCatalog, load_intents
+from bot.nlu.model import ModelStep, build_chat_model
 from bot.nlu.understand import NLU, Understanding
 from bot.settings import Settings
 from bot.sms.render import cap_segments, pick_choice

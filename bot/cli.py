@@ -97,6 +97,27 @@ def chat(
     )
 
 
+@app.command()
+def classify() -> None:
+    """Classify lines from stdin: one JSON object per line (text, intent, confidence, entities)."""
+    import json
+    from pathlib import Path
+
+    from bot.business import load_business
+    from bot.nlu.understand import NLU
+
+    settings = dev_settings()
+    intents_dir = Path(settings.intents_dir)
+    nlu = NLU.from_dir(intents_dir, load_business(intents_dir / "business.yaml"))
+    for line in sys.stdin:
+        text = line.rstrip("\n")
+        if not text.strip():
+            continue
+        u = nlu.classify(text)
+        print(json.dumps({"text": text, "intent": u.intent, "confidence": round(u.confidence, 4),
+                          "entities": dict(u.entities)}, ensure_ascii=False), flush=True)
+
+
 def main() -> None:
     app()
 
