@@ -67,6 +67,7 @@ class TurnHandler(Protocol):
 
 
 Deliver = Callable[[InboundMessage, TurnResult, ConversationState], Awaitable[str]]
+TurnObserver = Callable[[InboundMessage, TurnResult, ConversationState], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +109,9 @@ class Engine:
         self.handler = handler
         self.settings = settings
         self.metrics = metrics
+        # Called after each committed turn (the dev conversation view, analytics
+        # later). Observers must be quick and must not raise.
+        self.observers: list[TurnObserver] = []
 
     async def handle(self, msg: InboundMessage, *, deliver: Deliver) -> HandledTurn:
         """Run (or replay from cache) the turn for ``msg``."""
@@ -231,6 +235,11 @@ class Engine:
         if not committed:
             raise StoreError("turn lease lapsed before commit; nothing was saved")
         self.metrics.turns.labels(msg.channel.value, result.intent or "none").inc()
+        for observer in self.observers:
+            try:
+                observer(msg, result, state)
+            except Exception:  # an observer bug must not fail a committed turn
+                log.exception("turn observer failed")
         log.info(
             "turn",
             extra={
