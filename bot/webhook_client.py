@@ -124,18 +124,13 @@ class _Multi(dict[str, list[str]]):
 def parse_twiml(xml: str) -> list[tuple[str, tuple[str, ...]]]:
     """The ``(body, media URLs)`` of each ``<Message>`` in a TwiML answer.
 
+    A thin view over :func:`bot.simulator.inbound.parse_twiml` (the one parser).
+
     >>> parse_twiml('<Response><Message>Hi</Message></Response>')
     [('Hi', ())]
     """
-    from xml.etree import ElementTree
+    from bot.simulator.inbound import parse_twiml as parse_messages
 
     if not xml.strip():
         return []
-    root = ElementTree.fromstring(xml)  # noqa: S314 - our own TwiML, never third-party XML
-    out: list[tuple[str, tuple[str, ...]]] = []
-    for message in root.iter("Message"):
-        body_el = message.find("Body")
-        body = body_el.text if body_el is not None else message.text
-        media = tuple((m.text or "").strip() for m in message.findall("Media"))
-        out.append(((body or "").strip(), media))
-    return out
+    return [(m.body, m.media) for m in parse_messages(xml)]
