@@ -12,7 +12,7 @@ Example::
     catalog = load_intents(Path("intents/intents.yaml"))
     catalog.names[:3]               # ("opt_out", "opt_in", "greet") - file order
     catalog["hours"].examples[0]    # "what are your hours"
-    catalog.threshold               # 0.4
+    catalog.threshold               # 0.35
 """
 
 from __future__ import annotations
@@ -49,12 +49,17 @@ class IntentCatalog:
     """Every intent, in file order (which is also the rule priority order).
 
     ``threshold`` is the classifier's minimum confidence; below it the answer
-    is :data:`FALLBACK`.
+    is :data:`FALLBACK`. See :class:`bot.nlu.classifier.DomainVocabulary` for
+    the unknown-words settings.
     """
 
     intents: tuple[IntentDefinition, ...]
     threshold: float
     source: Path | None = None
+    # A prediction with at least ``unknown_words`` out-of-domain words and a
+    # confidence under ``unknown_words_max_confidence`` becomes fallback.
+    unknown_words: int = 2
+    unknown_words_max_confidence: float = 0.8
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -105,6 +110,8 @@ class _ClassifierSpec(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     threshold: float = Field(default=0.4, ge=0.0, le=1.0)
+    unknown_words: int = Field(default=2, ge=0)
+    unknown_words_max_confidence: float = Field(default=0.8, ge=0.0, le=1.0)
 
 
 class _IntentsFile(BaseModel):
@@ -158,7 +165,13 @@ def parse_intents(data: Mapping[str, Any], *, source: Path) -> IntentCatalog:
         )
         for name, item in spec.intents.items()
     )
-    return IntentCatalog(intents=intents, threshold=spec.classifier.threshold, source=source)
+    return IntentCatalog(
+        intents=intents,
+        threshold=spec.classifier.threshold,
+        source=source,
+        unknown_words=spec.classifier.unknown_words,
+        unknown_words_max_confidence=spec.classifier.unknown_words_max_confidence,
+    )
 
 
 def load_intents(path: Path) -> IntentCatalog:
@@ -170,7 +183,7 @@ def load_intents(path: Path) -> IntentCatalog:
     Example::
 
         catalog = load_intents(Path("intents/intents.yaml"))
-        len(catalog["greet"].examples)  # 20-ish
+        len(catalog["greet"].examples)  # 31
     """
     if not path.is_file():
         raise ConfigError(f"{path}: no such file")

@@ -71,9 +71,11 @@ _EXPLICIT = re.compile(_H + r"(?::(?P<m>[0-5]\d))?\s*(?P<mer>[ap])\.?m\b\.?|" + 
                        + r"(?::(?P<m2>[0-5]\d))?(?P<mer2>[ap])\b")
 _CLOCK = re.compile(_H + r":(?P<m>[0-5]\d)(?![\d/])")
 _NAMED = re.compile(r"\b(noon|midday|midnight)\b")
+# "at 9", "around 2ish"; not "in 2 weeks", "at 3 people", "by the 14th".
+_NOT_AN_HOUR_AFTER = r"(?![\d/:.]|\s*(?:st|nd|rd|th|days?|weeks?|months?|hours?|hrs?|mins?|minutes?|people|kids|of)\b)"
 _PREPOSITION = re.compile(
-    r"\b(?:at|@|around|about|by|after|before|till|until|from|say)\s*" + _H
-    + r"(?:\s*(?:o'?clock|ish))?(?![\d/:.]|\s*(?:st|nd|rd|th|days?|weeks?|months?|hours?|hrs?|min|mins|minutes?|people|kids|of)\b)"
+    r"\b(?:at|@|around|about|by|after|before|till|until|from|say)\s*" + _H + r"(?:\s*(?:o'?clock|ish))?"
+    + _NOT_AN_HOUR_AFTER
 )
 _OCLOCK = re.compile(_H + r"\s*(?:o'?clock|ish)\b")
 
@@ -225,12 +227,12 @@ def _date_phrase(match: re.Match[str], today: dt.date) -> str | dt.date | None:
     if ordinal:
         # "the 14th": this month if still ahead (or today), else next month.
         # Computed here because dateparser reads a lone "1st" as January 1.
-        day = int(ordinal)
+        day_of_month = int(ordinal)
         year, month = today.year, today.month
-        if day < today.day:
+        if day_of_month < today.day:
             year, month = (year + 1, 1) if month == 12 else (year, month + 1)
         try:
-            return dt.date(year, month, day)
+            return dt.date(year, month, day_of_month)
         except ValueError:
             return None
     return match.group("inn")

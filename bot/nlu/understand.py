@@ -74,6 +74,16 @@ class Understanding:
         return self.intent == FALLBACK and bool(self.text.strip())
 
 
+def business_words(business: Business) -> list[str]:
+    """The business's own words (name, address, services), in-domain for the classifier.
+
+    >>> business_words(business)[:2]  # doctest: +SKIP
+    ['Bright Smile Dental', '500 Market St, Springfield']
+    """
+    names = [name for service in business.services.values() for name in service.names]
+    return [business.name, business.address, *names]
+
+
 def understand(
     text: str,
     *,
@@ -124,12 +134,19 @@ class NLU:
         *,
         clock: Clock | None = None,
         classifier: IntentClassifier | None = None,
+        threshold: float | None = None,
     ) -> None:
         self.catalog = catalog
         self.business = business
         self.clock: Clock = clock or SystemClock()
         self.rules = RuleMatcher(catalog)
-        self.classifier = classifier or IntentClassifier.train(catalog)
+        words = business_words(business)
+        if classifier is None:
+            classifier = IntentClassifier.train(catalog, threshold=threshold, extra_words=words)
+        # A classifier trained elsewhere (and cached across apps) may not know
+        # this business's words; without them "is the office in Springfield"
+        # would count "springfield" as out of domain.
+        self.classifier = classifier.extended(words)
         # dateparser loads its language data on first use (~0.1 s); pay that
         # at start-up, not on the first customer's message.
         extract_slots("tomorrow at 3", now=self.clock.now(), business=business)

@@ -119,11 +119,13 @@ async def test_twenty_concurrent_deliveries_across_two_instances(
 # -- in order ------------------------------------------------------------------
 
 async def test_ten_messages_from_one_user_in_order(settings: Settings, redis_store: RedisStore) -> None:
-    handler = CountingEcho(delay=0.02)
+    handler = CountingEcho(delay=0.05)
     client = signed_client(create_app(settings, store=redis_store, handler=handler))
 
     async def send(i: int) -> httpx.Response:
-        await asyncio.sleep(i * 0.005)  # arrival order 0..9
+        # Arrival order 0..9; spaced enough that a loaded machine keeps it,
+        # close enough that every message queues behind a running turn.
+        await asyncio.sleep(i * 0.02)
         return await client.post("/twilio/messages", sms(f"m{i}"))
 
     responses = await asyncio.gather(*(send(i) for i in range(10)))
