@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -86,6 +87,11 @@ def chat(
     whatsapp: Annotated[bool, typer.Option("--whatsapp", help="Use the WhatsApp channel.")] = False,
     user: Annotated[str, typer.Option(help="Your (pretend) phone number.")] = DEV_USER_NUMBER,
     name: Annotated[str, typer.Option(help="WhatsApp profile name.")] = "Dev",
+    record: Annotated[
+        Path | None,
+        typer.Option(help="Write the session to FILE as a transcript (bot replay FILE replays it).",
+                     metavar="FILE"),
+    ] = None,
 ) -> None:
     """Talk to the bot from the terminal through the real signed webhook path."""
     from bot.chat import run_chat
@@ -93,7 +99,7 @@ def chat(
     settings = dev_settings()
     asyncio.run(
         run_chat(settings, whatsapp=whatsapp, user=user, bot=DEV_BOT_NUMBER, profile_name=name,
-                 lines=sys.stdin, interactive=sys.stdin.isatty())
+                 lines=sys.stdin, interactive=sys.stdin.isatty(), record=record)
     )
 
 
@@ -116,6 +122,42 @@ def classify() -> None:
         u = nlu.classify(text)
         print(json.dumps({"text": text, "intent": u.intent, "confidence": round(u.confidence, 4),
                           "entities": dict(u.entities)}, ensure_ascii=False), flush=True)
+
+
+@app.command("replay")
+def replay(
+    paths: Annotated[
+        list[Path], typer.Argument(help="Transcript files or folders.", show_default=False, metavar="PATH")
+    ],
+    url: Annotated[
+        str | None, typer.Option(help="Replay against a running server instead of in-process.", metavar="URL")
+    ] = None,
+    k: Annotated[
+        str | None,
+        typer.Option("-k", help="Only conversations whose name or file name contains PATTERN.", metavar="PATTERN"),
+    ] = None,
+    json_path: Annotated[
+        Path | None, typer.Option("--json", help="Write a machine-readable report to FILE.", metavar="FILE")
+    ] = None,
+) -> None:
+    """Replay transcripts through the signed webhook path; exit status 1 when any fails."""
+    from bot.replay.cli import replay_command
+
+    raise typer.Exit(replay_command(paths, url=url, k=k, json_path=json_path, settings=dev_settings()))
+
+
+def _register_optional_commands() -> None:
+    # Explicit registration of the feature commands (no discovery).
+    from bot.devserver import dev_command
+    from bot.outbound.cli import broadcast, broadcast_status, worker
+
+    app.command("dev")(dev_command)
+    app.command("worker")(worker)
+    app.command("broadcast")(broadcast)
+    app.command("broadcast-status")(broadcast_status)
+
+
+_register_optional_commands()
 
 
 def main() -> None:

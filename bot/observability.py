@@ -110,3 +110,17 @@ class Metrics:
         self.replies = Counter(
             "bot_replies", "Replies sent, by channel and way", ["channel", "via"], registry=r
         )
+        # Outbound REST (bot/outbound): one outcome per send request.
+        self.outbound = Counter(
+            "bot_outbound_messages", "Outbound REST sends by channel, purpose and outcome",
+            ["channel", "purpose", "outcome"], registry=r,
+        )
+        self.outbound_errors = Counter(
+            "bot_outbound_errors", "Twilio errors on send attempts, by code and retryability",
+            ["code", "retryable"], registry=r,
+        )
+        self.status_callbacks = Counter(
+            "bot_status_callbacks", "Status callbacks (once per message and status), by status and error code",
+            ["status", "error_code"], registry=r,
+        )
+        self.jobs = Counter("bot_jobs", "Background jobs by name and outcome", ["job", "outcome"], registry=r)

@@ -13,9 +13,9 @@ Example::
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 from bot.brain import build_handler
@@ -23,6 +23,8 @@ from bot.clock import Clock, SystemClock
 from bot.compliance import Compliance
 from bot.engine import Engine, TurnHandler
 from bot.observability import Metrics
+from bot.outbound.outbox import Outbox, rest_deliverer
+from bot.outbound.service import Outbound, build_outbound
 from bot.settings import Settings
 from bot.storage import ConversationStore, MemoryStore, RedisStore
 from bot.templates import ReplyTemplates
@@ -47,6 +49,14 @@ class Runtime:
     jobs: dict[str, Callable[[], Awaitable[Any]]] = field(default_factory=dict)
     # Features register their parts here explicitly by name (see docs/architecture.md).
     extras: dict[str, Any] = field(default_factory=dict)
+    # Sender, outbox, content templates, delivery tracking (docs/outbound.md).
+    outbound: Outbound | None = None
+
+    def require_outbound(self) -> Outbound:
+        """The outbound parts; ``build_runtime`` always sets them."""
+        if self.outbound is None:
+            raise RuntimeError("this Runtime has no outbound parts (build it with build_runtime)")
+        return self.outbound
 
     async def open(self) -> None:
         """Open network clients; called by the app's lifespan or the worker."""
@@ -62,8 +72,12 @@ class Runtime:
             )
         if self.twilio is None:
             self.twilio = open_twilio(self.settings)
+        if self.outbound is not None:
+            self.outbound.open(self.twilio)
 
     async def aclose(self) -> None:
+        if self.outbound is not None:
+            await self.outbound.aclose()
         session = getattr(getattr(self.twilio, "http_client", None), "session", None)
         if session is not None:
             await session.close()
@@ -104,12 +118,14 @@ def build_runtime(
     handler: TurnHandler | None = None,
     chat_model: Any = None,
     twilio: Any = None,
+    outbox: Outbox | None = None,
 ) -> Runtime:
     """Build a :class:`Runtime`.
 
     ``store``, ``clock``, ``handler``, ``chat_model`` (a LangChain chat model,
     e.g. a scripted fake in replay) and ``twilio`` (a ``twilio.rest.Client``)
-    may be injected; by default they are built from ``settings``.
+    may be injected; by default they are built from ``settings``. ``outbox``
+    replaces the default (arq with ``REDIS_URL``, in-process tasks without).
     """
     store = store or build_store(settings)
     clock = clock or SystemClock()
@@ -127,7 +143,13 @@ def build_runtime(
         store=store, clock=clock, compliance=compliance, handler=handler,
         settings=settings, metrics=metrics,
     )
-    return Runtime(
+    runtime = Runtime(
         settings=settings, store=store, clock=clock, metrics=metrics, templates=templates,
         handler=handler, engine=engine, twilio=twilio,
     )
+    outbound = runtime.outbound = build_outbound(runtime, outbox=outbox)
+    # The webhook's late-reply path and WhatsApp buttons (webhooks/messages.py).
+    runtime.extras["outbox"] = outbound.outbox
+    runtime.extras["rest_deliver"] = rest_deliverer(runtime)
+    runtime.jobs["reminders"] = outbound.reminders.run
+    return runtime

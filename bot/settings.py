@@ -81,6 +81,20 @@ class Settings(BaseSettings):
     staff_number: str | None = None
     handoff_idle_minutes: int = Field(default=30, ge=1, le=7 * 24 * 60)
 
+    # Outbound (docs/outbound.md). The number messages the bot starts come
+    # from (broadcasts), unless a command names another.
+    twilio_phone_number: str | None = None
+    # Tries per REST send on 20429, 5xx and network errors (backoff with jitter).
+    outbound_max_attempts: int = Field(default=4, ge=1, le=10)
+    outbound_backoff_seconds: float = Field(default=0.5, ge=0, le=30)
+    # A worker job (a send, a late turn) is cancelled after this; a crashed
+    # worker's job runs again once it has passed (plus arq's grace).
+    worker_job_timeout_seconds: float = Field(default=120.0, ge=1, le=3600)
+    # Appointment reminders go out this long before the start.
+    reminder_lead_hours: float = Field(default=24.0, gt=0, le=24 * 14)
+    # Broadcast pace per sending number (US long code: 1 segment/s).
+    broadcast_rate_per_second: float = Field(default=1.0, gt=0, le=1000)
+
     # Where the business data lives (intents/, prompts/).
     intents_dir: str = "intents"
     prompts_dir: str = "prompts"
@@ -126,6 +140,17 @@ class Settings(BaseSettings):
     @classmethod
     def _model(cls, value: str | None) -> str | None:
         return value.strip() if value and value.strip() else None
+
+    @field_validator("twilio_phone_number")
+    @classmethod
+    def _phone_number(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        # Bare E.164; the channel adds "whatsapp:" where needed.
+        value = value.strip().removeprefix("whatsapp:")
+        if not re.match(r"^\+[1-9][0-9]{6,14}$", value):
+            raise ValueError("must be an E.164 number like +15005550006")
+        return value
 
     @model_validator(mode="after")
     def _dev_only(self) -> Settings:

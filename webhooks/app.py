@@ -30,7 +30,7 @@ from bot.observability import Metrics
 from bot.runtime import Runtime, build_runtime
 from bot.settings import Settings
 from bot.storage import ConversationStore
-from webhooks import health, messages
+from webhooks import health, messages, status
 from webhooks.services import Services
 from webhooks.signature import SignatureChecker
 
@@ -78,6 +78,7 @@ def create_app(
     app = FastAPI(title="SMS & WhatsApp bot", lifespan=lifespan, docs_url=None, redoc_url=None)
     app.state.services = services
     app.include_router(messages.router)
+    app.include_router(status.router)
     app.include_router(health.router)
     app.add_middleware(_MetricsMiddleware, metrics=metrics)
 

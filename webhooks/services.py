@@ -29,7 +29,7 @@ class Services(Runtime):
     background: set[asyncio.Future[Any]] = field(default_factory=set)
 
 
-def get_services(request: Request) -> Services:
+async def get_services(request: Request) -> Services:
     services: Services = request.app.state.services
     return services
 

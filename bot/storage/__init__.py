@@ -8,6 +8,7 @@ Example::
 from __future__ import annotations
 
 from bot.storage.base import (
+    Advance,
     ConversationKey,
     ConversationState,
     ConversationStore,
@@ -19,6 +20,7 @@ from bot.storage.memory import MemoryStore
 from bot.storage.redis import RedisStore
 
 __all__ = [
+    "Advance",
     "ConversationKey",
     "ConversationState",
     "ConversationStore",

@@ -147,6 +147,21 @@ class TurnStart:
     answer: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class Advance:
+    """What :meth:`ConversationStore.advance` found and did.
+
+    ``applied``: the record moved to the new state. ``first_seen``: this state
+    was never reported for the key before (count it once). ``state`` and
+    ``data`` are the record's current values after the call.
+    """
+
+    applied: bool
+    first_seen: bool
+    state: str
+    data: str = ""
+
+
 class ConversationStore(Protocol):
     """Storage for conversations. Implementations: memory, Redis."""
 
@@ -212,6 +227,44 @@ class ConversationStore(Protocol):
 
     async def index_range(self, key: str, low: float, high: float) -> list[str]:
         """Members with ``low <= score <= high``, lowest score first."""
+        ...
+
+    async def advance(self, key: str, state: str, rank: int, *, ttl: float, data: str = "") -> Advance:
+        """Move a forward-only state record, atomically (delivery statuses).
+
+        The record at ``key`` takes ``state`` (and ``data``) only when ``rank``
+        is above its current rank, so late or repeated reports never move it
+        back; every state reported is remembered, so ``first_seen`` is True
+        once per (key, state). The TTL is renewed on every call. The record
+        is JSON that :meth:`get` reads: ``{"state", "rank", "data", "seen"}``.
+
+        Example::
+
+            await store.advance("status:SM1", "delivered", 4, ttl=3600)  # applied
+            await store.advance("status:SM1", "sent", 3, ttl=3600)       # not applied, first_seen
+        """
+        ...
+
+    async def tally(self, key: str, member: str, outcome: str, *, ttl: float | None = None) -> bool:
+        """Count ``member``'s ``outcome`` under ``key`` once, atomically (campaign summaries).
+
+        Returns False, counting nothing, when ``member`` already has an outcome.
+        On Redis ``key`` should carry a hash tag (``campaign:{spring}``): the
+        member set and the counts are two keys beside it.
+        """
+        ...
+
+    async def tallies(self, key: str) -> dict[str, int]:
+        """The counts per outcome under ``key`` (empty when nothing was tallied)."""
+        ...
+
+    async def next_slot(self, key: str, interval: float) -> float:
+        """Reserve the next free slot on a shared pace; seconds from now until it starts.
+
+        Slots are ``interval`` seconds apart per ``key`` (one sending number),
+        whichever process asks, so many workers together keep one rate.
+        Returns 0 when the pace is idle: the slot is now.
+        """
         ...
 
     async def ping(self) -> None:

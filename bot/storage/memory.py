@@ -12,11 +12,13 @@ Example::
 
 from __future__ import annotations
 
+import json
 import time
 from collections import deque
 from dataclasses import dataclass, field
 
 from bot.storage.base import (
+    Advance,
     ConversationKey,
     ConversationState,
     TurnStart,
@@ -89,6 +91,42 @@ class MemoryStore:
         index = self._indexes.get(key, {})
         hits = sorted((score, member) for member, score in index.items() if low <= score <= high)
         return [member for _, member in hits]
+
+    # Records and tallies are JSON strings among the plain values, so
+    # ``delete`` and ``ttl`` work on them exactly as on Redis.
+    async def advance(self, key: str, state: str, rank: int, *, ttl: float, data: str = "") -> Advance:
+        raw = self._get(key)
+        record = json.loads(raw) if raw is not None else {}
+        record["seen"] = list(record.get("seen") or [])
+        first_seen = state not in record["seen"]
+        if first_seen:
+            record["seen"].append(state)
+        applied = "rank" not in record or rank > record["rank"]
+        if applied:
+            record.update(state=state, rank=rank, data=data)
+        self._set(key, json.dumps(record), ttl)
+        return Advance(applied=applied, first_seen=first_seen, state=record["state"], data=record["data"])
+
+    async def tally(self, key: str, member: str, outcome: str, *, ttl: float | None = None) -> bool:
+        members: dict[str, str] = json.loads(self._get(f"{key}:members") or "{}")
+        if member in members:
+            return False
+        members[member] = outcome
+        counts: dict[str, int] = json.loads(self._get(f"{key}:counts") or "{}")
+        counts[outcome] = counts.get(outcome, 0) + 1
+        self._set(f"{key}:members", json.dumps(members), ttl)
+        self._set(f"{key}:counts", json.dumps(counts), ttl)
+        return True
+
+    async def tallies(self, key: str) -> dict[str, int]:
+        counts: dict[str, int] = json.loads(self._get(f"{key}:counts") or "{}")
+        return counts
+
+    async def next_slot(self, key: str, interval: float) -> float:
+        now = time.time()
+        slot = max(now, float(self._get(key) or 0.0))
+        self._set(key, repr(slot + interval), slot + interval - now + 1.0)
+        return slot - now
 
     async def ping(self) -> None:
         return None

@@ -22,7 +22,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from bot.errors import StoreError
-from bot.storage.base import ConversationKey, ConversationState, TurnStart, TurnStatus
+from bot.storage.base import Advance, ConversationKey, ConversationState, TurnStart, TurnStatus
 
 # KEYS: msg, queue, leases, state, optout. ARGV: token, lease_ms.
 # The queue is a FIFO list of tokens; the head runs. Leases live in a hash of
@@ -87,6 +87,54 @@ return 1
 """
 
 
+# KEYS: record. ARGV: state, rank, ttl_ms, data.
+# The record is JSON (as in the memory store, so GET reads it on both):
+# {"seen": [states ever reported], "state", "rank", "data"}.
+_ADVANCE = """
+local raw = redis.call('GET', KEYS[1])
+local rec = {seen = {}}
+if raw then rec = cjson.decode(raw) end
+local first = 1
+for _, s in ipairs(rec.seen) do
+  if s == ARGV[1] then first = 0 end
+end
+if first == 1 then table.insert(rec.seen, ARGV[1]) end
+local applied = 0
+if rec.rank == nil or tonumber(ARGV[2]) > tonumber(rec.rank) then
+  rec.state = ARGV[1]
+  rec.rank = tonumber(ARGV[2])
+  rec.data = ARGV[4]
+  applied = 1
+end
+redis.call('SET', KEYS[1], cjson.encode(rec), 'PX', ARGV[3])
+return {applied, first, rec.state, rec.data}
+"""
+
+# KEYS: members (hash member -> outcome), counts (hash outcome -> n).
+# ARGV: member, outcome, ttl_ms ('' = none).
+_TALLY = """
+if redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2]) == 0 then return 0 end
+redis.call('HINCRBY', KEYS[2], ARGV[2], 1)
+if ARGV[3] ~= '' then
+  redis.call('PEXPIRE', KEYS[1], ARGV[3])
+  redis.call('PEXPIRE', KEYS[2], ARGV[3])
+end
+return 1
+"""
+
+
+# KEYS: pace. ARGV: interval_s. Server time, so every process shares one clock.
+# The key holds when the next free slot starts (epoch seconds, as text).
+_NEXT_SLOT = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local slot = math.max(now, tonumber(redis.call('GET', KEYS[1]) or '0'))
+local after = slot + tonumber(ARGV[1])
+redis.call('SET', KEYS[1], string.format('%.6f', after), 'PX', math.ceil((after - now) * 1000) + 1000)
+return string.format('%.6f', slot - now)
+"""
+
+
 def _turn_keys(key: ConversationKey, message_sid: str) -> list[str]:
     return [
         key.part(f"msg:{message_sid}"),
@@ -105,6 +153,9 @@ class RedisStore:
         self._begin = client.register_script(_BEGIN)
         self._commit = client.register_script(_COMMIT)
         self._abort = client.register_script(_ABORT)
+        self._advance = client.register_script(_ADVANCE)
+        self._tally = client.register_script(_TALLY)
+        self._next_slot = client.register_script(_NEXT_SLOT)
 
     @classmethod
     def from_url(cls, url: str, **kwargs: Any) -> RedisStore:
@@ -154,6 +205,27 @@ class RedisStore:
     async def index_range(self, key: str, low: float, high: float) -> list[str]:
         members: list[str] = await self._call(self._redis.zrangebyscore(key, low, high))
         return members
+
+    async def advance(self, key: str, state: str, rank: int, *, ttl: float, data: str = "") -> Advance:
+        reply = await self._call(
+            self._advance(keys=[key], args=[state, rank, max(1, int(ttl * 1000)), data])
+        )
+        return Advance(applied=bool(reply[0]), first_seen=bool(reply[1]), state=reply[2], data=reply[3] or "")
+
+    async def tally(self, key: str, member: str, outcome: str, *, ttl: float | None = None) -> bool:
+        ms = "" if ttl is None else max(1, int(ttl * 1000))
+        counted = await self._call(
+            self._tally(keys=[f"{key}:members", f"{key}:counts"], args=[member, outcome, ms])
+        )
+        return bool(counted)
+
+    async def tallies(self, key: str) -> dict[str, int]:
+        raw: dict[str, str] = await self._call(self._redis.hgetall(f"{key}:counts"))
+        return {outcome: int(n) for outcome, n in raw.items()}
+
+    async def next_slot(self, key: str, interval: float) -> float:
+        wait = await self._call(self._next_slot(keys=[key], args=[repr(interval)]))
+        return float(wait)
 
     async def ping(self) -> None:
         await self._call(self._redis.ping())

@@ -176,7 +176,11 @@ async def test_cancel_can_be_declined(phone: Phone) -> None:
 
 
 async def test_whatsapp_booking_with_buttons(make_app: Callable[..., FastAPI]) -> None:
-    wa = Phone(make_app(), Channel.WHATSAPP)
+    app = make_app()
+    # Without the REST sender (tested with the simulator in tests/bot/outbound),
+    # WhatsApp choices fall back to numbered lines in TwiML.
+    app.state.services.extras.pop("rest_deliver", None)
+    wa = Phone(app, Channel.WHATSAPP)
     confirm = await wa.say("book a cleaning tomorrow at 3pm")
     assert "*Tue, Mar 3 at 3:00 PM*" in confirm  # light formatting on WhatsApp
     booked = await wa.say("Yes", button_payload="yes", button_text="Yes")

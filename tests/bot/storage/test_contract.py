@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 
 from bot.messages import Channel
 from bot.storage import ConversationKey, ConversationState, ConversationStore, HistoryEntry, TurnStatus
@@ -134,6 +135,52 @@ async def test_sorted_index(store: ConversationStore) -> None:
     await store.index_remove("idx", "b")
     assert await store.index_range("idx", 0, 100) == ["a", "c"]
     assert await store.index_range("missing", 0, 100) == []
+
+
+async def test_advance_is_forward_only_and_idempotent(store: ConversationStore) -> None:
+    first = await store.advance("status:{SM1}", "queued", 1, ttl=60, data="q")
+    assert (first.applied, first.first_seen, first.state, first.data) == (True, True, "queued", "q")
+    delivered = await store.advance("status:{SM1}", "delivered", 4, ttl=60, data="d")
+    assert (delivered.applied, delivered.first_seen, delivered.state) == (True, True, "delivered")
+    # A late report of an earlier state: seen for the first time, never applied.
+    late = await store.advance("status:{SM1}", "sent", 3, ttl=60, data="s")
+    assert (late.applied, late.first_seen, late.state, late.data) == (False, True, "delivered", "d")
+    # A repeat of the same state: neither.
+    again = await store.advance("status:{SM1}", "delivered", 4, ttl=60, data="x")
+    assert (again.applied, again.first_seen, again.state, again.data) == (False, False, "delivered", "d")
+    ttl = await store.ttl("status:{SM1}")
+    assert ttl is not None and 0 < ttl <= 60
+    record = json.loads(await store.get("status:{SM1}") or "{}")
+    assert (record["state"], record["data"]) == ("delivered", "d")
+    assert sorted(record["seen"]) == ["delivered", "queued", "sent"]
+    await store.delete("status:{SM1}")
+    assert (await store.advance("status:{SM1}", "sent", 3, ttl=60)).applied
+
+
+async def test_advance_expires(store: ConversationStore) -> None:
+    await store.advance("status:{SM2}", "delivered", 4, ttl=0.2)
+    await asyncio.sleep(0.3)
+    assert (await store.advance("status:{SM2}", "queued", 1, ttl=60)).applied
+
+
+async def test_tally_counts_each_member_once(store: ConversationStore) -> None:
+    key = "campaign:{spring}"
+    assert await store.tallies(key) == {}
+    assert await store.tally(key, "+14155550001", "sent", ttl=60)
+    assert await store.tally(key, "+14155550002", "sent", ttl=60)
+    assert await store.tally(key, "+14155550003", "skipped:opted_out", ttl=60)
+    assert not await store.tally(key, "+14155550001", "failed:21211", ttl=60)
+    assert await store.tallies(key) == {"sent": 2, "skipped:opted_out": 1}
+    assert await store.tallies("campaign:{other}") == {}
+
+
+async def test_next_slot_spaces_reservations(store: ConversationStore) -> None:
+    assert await store.next_slot("pace:{+15005550006}", 0.5) == 0
+    waits = [await store.next_slot("pace:{+15005550006}", 0.5) for _ in range(3)]
+    assert [round(w * 2) for w in waits] == [1, 2, 3]  # 0.5 s apart, queued behind each other
+    assert await store.next_slot("pace:{+15005550007}", 0.5) == 0  # another sender: its own pace
+    await asyncio.sleep(0.3)
+    assert 1.1 < await store.next_slot("pace:{+15005550006}", 0.5) < 1.8
 
 
 def test_keys_share_one_cluster_hash_tag() -> None:

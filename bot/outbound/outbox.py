@@ -1,0 +1,383 @@
+"""The outbox: durable "send this later" and "finish this turn" for every process.
+
+Web handlers, flows, reminders and broadcasts do not call Twilio inline when
+the work may outlive them; they hand it to an :class:`Outbox`:
+
+- :class:`ArqOutbox` (``REDIS_URL`` set): an arq job on the same Redis. Job
+  ids come from the idempotency key, so arq itself drops a second submit
+  while the first is queued, and a job a crashed worker held runs again
+  (the sender's ledger makes that re-run send nothing twice).
+- :class:`InlineOutbox` (no Redis: development, the replay runner, tests):
+  asyncio tasks in this process, with the same semantics while it lives;
+  ``await outbox.drain()`` waits for everything pending.
+
+:func:`rest_deliverer` is the engine ``Deliver`` for turns answered by REST
+(late replies, WhatsApp buttons): it sends the turn's replies in order and
+returns the empty TwiML.
+
+Example::
+
+    outbox = runtime.outbound.outbox
+    await outbox.submit(SendRequest(key=key, body="Your results are in",
+                                    idempotency_key="results:42"), delay=5)
+    await outbox.submit_turn(msg, delay=31)   # re-run it if the web process dies
+    deliver = rest_deliverer(runtime)         # engine.handle(msg, deliver=deliver)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from typing import TYPE_CHECKING, Any, Final, Protocol
+
+from arq.connections import ArqRedis
+from redis.asyncio import ConnectionPool
+from redis.exceptions import RedisError
+
+from bot.engine import Deliver, TurnFailedError
+from bot.errors import BotError, ChannelSendError, RecipientOptedOutError, StoreError, TemplateError
+from bot.messages import Channel, InboundMessage, Reply, TemplateMessage, TurnResult
+from bot.observability import mask_phone
+from bot.outbound.errors import OutsideWindowError, RecipientUnreachableError, SendDeferred
+from bot.outbound.ledger import ref_for
+from bot.outbound.models import EMPTY_TWIML, SendRequest, inbound_to_dict
+from bot.storage.base import ConversationKey, ConversationState
+
+if TYPE_CHECKING:
+    from bot.runtime import Runtime
+
+log = logging.getLogger("bot.outbound")
+
+JOB_SEND: Final = "send"
+JOB_BROADCAST: Final = "broadcast"
+JOB_RUN_TURN: Final = "run_turn"
+JOB_REMINDERS: Final = "reminders"
+#: Waits between tries of a job that failed with a retryable error.
+RETRY_DELAYS: Final = (2.0, 10.0, 30.0, 120.0)
+#: Seconds between replies of one turn handed to the outbox (they keep their order).
+REPLY_SPACING: Final = 1.0
+#: The template that re-opens a closed WhatsApp window, if the registry has it.
+WELCOME_BACK: Final = "welcome_back"
+
+
+class Outbox(Protocol):
+    """Durable hand-off of sends and turns; see the module docstring."""
+
+    async def submit(self, request: SendRequest, *, delay: float = 0.0) -> None:
+        """Send ``request`` after ``delay`` seconds; at most once per idempotency key."""
+        ...
+
+    async def submit_turn(self, message: InboundMessage, *, delay: float) -> None:
+        """Re-run ``message``'s turn after ``delay`` if it is still unanswered.
+
+        The job calls ``engine.handle(message, deliver=rest_deliverer(...))``;
+        the engine's exactly-once check makes it a no-op when the turn was
+        answered (its process did not die).
+        """
+        ...
+
+    async def close(self) -> None: ...
+
+
+def send_job_id(request: SendRequest) -> str:
+    """arq job id for a send: a hash of the idempotency key (no phone numbers in Redis keys)."""
+    return f"{JOB_BROADCAST if request.campaign else JOB_SEND}:{ref_for(request.idempotency_key)}"
+
+
+def turn_job_id(message: InboundMessage) -> str:
+    return f"{JOB_RUN_TURN}:{message.message_sid}"
+
+
+def dumps(data: Any) -> bytes:
+    """arq's job serializer: JSON, never pickle (a queued job survives code moves)."""
+    # Results of failed jobs are exceptions: keep their text.
+    return json.dumps(data, default=repr, separators=(",", ":")).encode()
+
+
+def loads(raw: bytes) -> Any:
+    return json.loads(raw)
+
+
+def recipient_id(key: ConversationKey) -> str:
+    """A campaign's member name for a recipient: its Twilio address."""
+    return key.channel.address(key.user)
+
+
+def outcome_for(exc: BotError) -> str:
+    """A campaign outcome for a send that did not happen.
+
+    Refusals before any request (status None) are skips; answers from
+    Twilio are failures by their code.
+    """
+    if isinstance(exc, ChannelSendError) and exc.status is None:
+        if isinstance(exc, RecipientOptedOutError):
+            return "skipped:opted_out"
+        if isinstance(exc, RecipientUnreachableError):
+            return "skipped:unreachable"
+        if isinstance(exc, OutsideWindowError):
+            return "skipped:outside_window"
+    if isinstance(exc, TemplateError):
+        return "failed:template"
+    code = getattr(exc, "code", None)
+    return f"failed:{code or 'network'}"
+
+
+async def perform_send(runtime: Runtime, request: SendRequest, *, last_try: bool) -> str:
+    """A send job's body, shared by both outboxes; returns the outcome.
+
+    Retryable errors propagate (for the caller to try again later) unless
+    this is the last try; a campaign records each recipient's outcome once.
+    A campaign's send first waits for its slot at the campaign's rate
+    (:class:`~bot.outbound.campaigns.Pacer`); :class:`SendDeferred` says to
+    run it again later, which is no failure.
+    """
+    outbound = runtime.require_outbound()
+    job = JOB_BROADCAST if request.campaign else JOB_SEND
+    if request.campaign:
+        rate = await outbound.campaigns.rate(request.campaign) or runtime.settings.broadcast_rate_per_second
+        delay = await outbound.pacer.turn(ref_for(request.idempotency_key), sender=request.key.bot, rate=rate)
+        if delay:
+            raise SendDeferred(delay)
+    try:
+        await outbound.sender.send(request)
+        outcome = "sent"
+    except (ChannelSendError, StoreError) as exc:
+        if exc_retryable(exc) and not last_try:
+            runtime.metrics.jobs.labels(job, "retry").inc()
+            raise
+        outcome = outcome_for(exc)
+    except TemplateError as exc:
+        log.error("send job has a bad template request", extra={"fields": {"error": str(exc)}})
+        outcome = outcome_for(exc)
+    if request.campaign:
+        await outbound.campaigns.record(request.campaign, recipient_id(request.key), outcome)
+    runtime.metrics.jobs.labels(job, outcome.split(":", 1)[0]).inc()
+    return outcome
+
+
+def exc_retryable(exc: BaseException) -> bool:
+    """Whether a job failing with ``exc`` should run again later."""
+    if isinstance(exc, ChannelSendError):
+        return exc.retryable
+    return isinstance(exc, StoreError)
+
+
+async def perform_turn(runtime: Runtime, message: InboundMessage) -> str:
+    """A re-run-turn job's body: ``answered``, ``duplicate`` (nothing to do) or ``failed``."""
+    try:
+        handled = await runtime.engine.handle(message, deliver=rest_deliverer(runtime))
+    except TurnFailedError as exc:
+        # The web path answers a crash with an apology; so does the late path.
+        if exc.may_reply:
+            await _apologise(runtime, message)
+        runtime.metrics.jobs.labels(JOB_RUN_TURN, "failed").inc()
+        return "failed"
+    outcome = "duplicate" if handled.duplicate else "answered"
+    runtime.metrics.jobs.labels(JOB_RUN_TURN, outcome).inc()
+    return outcome
+
+
+async def _apologise(runtime: Runtime, message: InboundMessage) -> None:
+    try:
+        text = runtime.templates.render("error", message.channel.value)
+    except Exception:  # a broken template must not hide the apology
+        text = "Sorry, something went wrong on our side. Please try again in a moment."
+    key = ConversationKey(message.channel, message.bot, message.user)
+    request = SendRequest(key=key, body=text, idempotency_key=f"apology:{message.message_sid}",
+                          last_inbound_at=runtime.clock.timestamp())
+    try:
+        await runtime.require_outbound().sender.send(request)
+    except BotError as exc:
+        log.warning("apology not sent", extra={"fields": {"error": str(exc)}})
+
+
+def rest_deliverer(runtime: Runtime) -> Deliver:
+    """The engine ``Deliver`` that sends a turn's replies through the REST sender.
+
+    Replies go out in order, each with the idempotency key
+    ``reply:<MessageSid>:<index>`` (a re-run turn sends nothing twice), and
+    the empty TwiML is returned. A reply that fails with a retryable error
+    goes to the outbox, and the ones after it follow it there, spaced, so
+    they keep their order. On WhatsApp a free-form reply that meets a closed
+    window falls back to the ``welcome_back`` template when it is registered.
+    """
+
+    async def deliver(msg: InboundMessage, result: TurnResult, state: ConversationState) -> str:
+        outbound = runtime.require_outbound()
+        key = ConversationKey(msg.channel, msg.bot, msg.user)
+        fallback = _welcome_back(runtime, msg)
+        handed_over = 0  # replies given to the outbox; the later ones follow, spaced
+        for index, reply in enumerate(result.replies):
+            if not _sendable(reply):
+                continue
+            request = SendRequest(
+                key=key, idempotency_key=f"reply:{msg.message_sid}:{index}", body=reply.text,
+                media=reply.media, choices=reply.choices, template=reply.template,
+                fallback_template=fallback, purpose="reply", compliance=reply.compliance,
+                last_inbound_at=state.last_inbound_at,
+            )
+            if not handed_over:
+                try:
+                    await outbound.sender.send(request)
+                    runtime.metrics.replies.labels(msg.channel.value, "rest").inc()
+                    continue
+                except ChannelSendError as exc:
+                    if not exc.retryable:
+                        continue  # the sender logged and counted it; nothing more can help
+                except TemplateError as exc:
+                    # A reply asking for a template the registry cannot render is a
+                    # bug to fix, not a reason to lose the turn's other replies.
+                    log.error("reply template refused", extra={"fields": {"sid": msg.message_sid,
+                                                                           "error": str(exc)}})
+                    continue
+            await outbound.outbox.submit(request, delay=RETRY_DELAYS[0] + handed_over * REPLY_SPACING)
+            handed_over += 1
+        return EMPTY_TWIML
+
+    return deliver
+
+
+def _sendable(reply: Reply) -> bool:
+    return bool(reply.text.strip() or reply.media or reply.template or reply.choices)
+
+
+def _welcome_back(runtime: Runtime, msg: InboundMessage) -> TemplateMessage | None:
+    outbound = runtime.require_outbound()
+    if msg.channel is not Channel.WHATSAPP or WELCOME_BACK not in outbound.templates:
+        return None
+    if outbound.templates.get(WELCOME_BACK).variables != ("name",):
+        return None
+    return TemplateMessage(WELCOME_BACK, {"name": (msg.profile_name or "").strip() or "there"})
+
+
+class InlineOutbox:
+    """In-process outbox (development and tests): asyncio tasks, same semantics.
+
+    Nothing survives the process, which is why it is only used without
+    Redis. Retryable failures are tried again after ``retry_delays``.
+
+    Example::
+
+        outbox = InlineOutbox(runtime)
+        await outbox.submit(request)
+        await outbox.drain()   # everything submitted (and what it submitted) is done
+    """
+
+    def __init__(self, runtime: Runtime, *, retry_delays: Sequence[float] = RETRY_DELAYS) -> None:
+        self._runtime = runtime
+        self._retry_delays = tuple(retry_delays)
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+        # Set while draining: turn-recovery jobs stop waiting out their delay.
+        self._hurry = asyncio.Event()
+
+    async def submit(self, request: SendRequest, *, delay: float = 0.0) -> None:
+        self._spawn(send_job_id(request), self._send(request, delay))
+
+    async def submit_turn(self, message: InboundMessage, *, delay: float) -> None:
+        self._spawn(turn_job_id(message), self._turn(message, delay))
+
+    def _spawn(self, job_id: str, work: Coroutine[Any, Any, None]) -> None:
+        if job_id in self._tasks:
+            work.close()  # queued already: at most one per id, like arq
+            return
+        task = asyncio.get_running_loop().create_task(work)
+        self._tasks[job_id] = task
+        task.add_done_callback(lambda done: self._done(job_id, done))
+
+    def _done(self, job_id: str, task: asyncio.Task[None]) -> None:
+        if self._tasks.get(job_id) is task:
+            del self._tasks[job_id]
+        if not task.cancelled() and task.exception() is not None:
+            log.error("outbox task failed", exc_info=task.exception(), extra={"fields": {"job": job_id}})
+
+    async def _send(self, request: SendRequest, delay: float) -> None:
+        await asyncio.sleep(delay)
+        await self._with_retries(lambda last: perform_send(self._runtime, request, last_try=last))
+
+    async def _turn(self, message: InboundMessage, delay: float) -> None:
+        # The delay only gives a live turn time to finish; in one process a
+        # drain (the replay runner, tests) can check at once: answered turns
+        # are no-ops, and a crashed one is run again now.
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._hurry.wait(), delay)
+        await self._with_retries(lambda last: perform_turn(self._runtime, message))
+
+    async def _with_retries(self, run: Callable[[bool], Awaitable[object]]) -> None:
+        waits = [*self._retry_delays, None]
+        for wait in waits:
+            try:
+                while True:
+                    try:
+                        await run(wait is None)
+                        return
+                    except SendDeferred as deferred:  # its turn comes later: not a try
+                        await asyncio.sleep(deferred.delay)
+            except (ChannelSendError, StoreError) as exc:
+                if wait is None or not exc_retryable(exc):
+                    log.warning("outbox job gave up", extra={"fields": {"error": str(exc)}})
+                    return
+                await asyncio.sleep(wait)
+
+    @property
+    def pending(self) -> int:
+        return len(self._tasks)
+
+    async def drain(self) -> None:
+        """Wait until every submitted job (and any job they submit) has finished.
+
+        Sends keep their delays (a broadcast's pace); turn-recovery jobs run
+        at once.
+        """
+        self._hurry.set()
+        try:
+            while self._tasks:
+                await asyncio.gather(*list(self._tasks.values()), return_exceptions=True)
+        finally:
+            self._hurry.clear()
+
+    async def close(self) -> None:
+        for task in list(self._tasks.values()):
+            task.cancel()
+        await asyncio.gather(*list(self._tasks.values()), return_exceptions=True)
+
+
+class ArqOutbox:
+    """The production outbox: arq jobs on the bot's Redis, run by ``bot worker``.
+
+    Example::
+
+        outbox = ArqOutbox.from_url("redis://127.0.0.1:6379/0")
+        await outbox.submit(request, delay=2.5)
+        await outbox.close()
+    """
+
+    def __init__(self, redis: ArqRedis) -> None:
+        self.redis = redis
+
+    @classmethod
+    def from_url(cls, url: str) -> ArqOutbox:
+        # Lazy: nothing connects until the first job is submitted.
+        pool = ConnectionPool.from_url(url, socket_timeout=5.0, socket_connect_timeout=2.0)
+        return cls(ArqRedis(pool, job_serializer=dumps, job_deserializer=loads))
+
+    async def submit(self, request: SendRequest, *, delay: float = 0.0) -> None:
+        function = JOB_BROADCAST if request.campaign else JOB_SEND
+        await self._enqueue(function, request.to_dict(), job_id=send_job_id(request), delay=delay)
+
+    async def submit_turn(self, message: InboundMessage, *, delay: float) -> None:
+        await self._enqueue(JOB_RUN_TURN, inbound_to_dict(message), job_id=turn_job_id(message), delay=delay)
+        log.info("turn recovery queued", extra={"fields": {"sid": message.message_sid,
+                                                           "user": mask_phone(message.user)}})
+
+    async def _enqueue(self, function: str, payload: dict[str, Any], *, job_id: str, delay: float) -> None:
+        try:
+            # None: a job with this id is queued or finished recently: nothing to do.
+            await self.redis.enqueue_job(function, payload, _job_id=job_id, _defer_by=delay or None)
+        except (RedisError, OSError) as exc:
+            raise StoreError(f"cannot queue job {function}: {exc}") from exc
+
+    async def close(self) -> None:
+        await self.redis.aclose(close_connection_pool=True)

@@ -1,0 +1,135 @@
+"""Appointment reminders, ``REMINDER_LEAD_HOURS`` (default 24) before each start.
+
+The worker runs :meth:`Reminders.run` every minute (``runtime.jobs["reminders"]``
+runs it on demand: ``run: reminders`` in a transcript). Each run covers the
+appointments starting in ``(cursor, now + lead]`` and moves the cursor to
+``now + lead``, so:
+
+- every appointment booked earlier than ``lead`` ahead is reminded once,
+  when its reminder time passes, even if the worker was down meanwhile;
+- an appointment booked less than ``lead`` ahead gets no "tomorrow" reminder
+  (the booking confirmation just told them); the very first run covers
+  ``(now, now + lead]``;
+- a run repeated or overlapping (two workers, a crash) sends nothing twice:
+  the idempotency key is ``reminder:<appointment id>:<start>``, so a moved
+  appointment is reminded of its new time, and never twice of one time.
+
+On WhatsApp the ``appointment_reminder`` content template goes out (name,
+service, time); on SMS its text fallback. Opted-out and unreachable users
+are skipped here and refused again by the sender.
+
+Example::
+
+    reminders = Reminders(book=book, outbox=outbox, suppressions=suppressions, store=store,
+                          clock=clock, lead=timedelta(hours=24), business=business, metrics=metrics)
+    run = await reminders.run()
+    run.queued, run.skipped   # 3, {"opted_out": 1}
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Final
+
+from bot.appointments import Appointment, AppointmentBook
+from bot.business import Business
+from bot.clock import Clock
+from bot.flows.appointments import fmt_when
+from bot.messages import TemplateMessage
+from bot.observability import Metrics, mask_phone
+from bot.outbound.models import SendRequest
+from bot.outbound.outbox import Outbox
+from bot.outbound.suppression import Suppressions
+from bot.outbound.templates import ContentTemplates
+from bot.storage.base import ConversationStore
+
+log = logging.getLogger("bot.outbound.reminders")
+
+REMINDER_TEMPLATE: Final = "appointment_reminder"
+CURSOR_KEY: Final = "reminders:cursor"
+
+
+@dataclass(frozen=True, slots=True)
+class ReminderRun:
+    """What one run did."""
+
+    due: int = 0
+    queued: int = 0
+    skipped: dict[str, int] = field(default_factory=dict)
+
+
+class Reminders:
+    """Finds appointments whose reminder time passed and queues their reminders."""
+
+    def __init__(
+        self,
+        *,
+        book: AppointmentBook,
+        outbox: Outbox,
+        suppressions: Suppressions,
+        store: ConversationStore,
+        clock: Clock,
+        lead: timedelta,
+        templates: ContentTemplates,
+        metrics: Metrics,
+        business: Business | None = None,
+    ) -> None:
+        self.book = book
+        self.outbox = outbox
+        self.suppressions = suppressions
+        self.store = store
+        self.clock = clock
+        self.lead = lead
+        self.templates = templates
+        self.metrics = metrics
+        self.business = business
+
+    async def run(self) -> ReminderRun:
+        """Queue the reminders that came due since the last run."""
+        if REMINDER_TEMPLATE not in self.templates:
+            log.error("no %r content template registered; reminders are off", REMINDER_TEMPLATE)
+            return ReminderRun()
+        now = self.clock.now()
+        horizon = now + self.lead
+        raw = await self.store.get(CURSOR_KEY)
+        start = datetime.fromtimestamp(float(raw), UTC) if raw else now
+        if start >= horizon:
+            return ReminderRun()
+        due = [a for a in await self.book.due_between(start, horizon) if a.start > max(now, start)]
+        queued = 0
+        skipped: Counter[str] = Counter()
+        for appt in due:
+            reason = await self.suppressions.reason(appt.key)
+            if reason is not None:
+                skipped[reason] += 1
+                continue
+            await self.outbox.submit(self.request(appt))
+            queued += 1
+        # Only after queueing: a run that dies midway is redone, and the
+        # idempotency keys keep the redo from sending twice.
+        await self.store.set(CURSOR_KEY, repr(horizon.timestamp()))
+        if due:
+            log.info("reminders queued", extra={"fields": {"due": len(due), "queued": queued, **skipped}})
+        self.metrics.jobs.labels("reminders", "ok").inc()
+        return ReminderRun(due=len(due), queued=queued, skipped=dict(skipped))
+
+    def request(self, appt: Appointment) -> SendRequest:
+        """The reminder for ``appt``."""
+        tz = self.business.tz if self.business is not None else UTC
+        variables = {
+            "name": (appt.name or "").strip() or "there",
+            "service": self._service(appt.service),
+            "time": fmt_when(appt.start, tz),  # as the Brain writes times
+        }
+        log.debug("reminder", extra={"fields": {"appointment": appt.id, "user": mask_phone(appt.user)}})
+        return SendRequest(
+            key=appt.key, template=TemplateMessage(REMINDER_TEMPLATE, variables), purpose="reminder",
+            idempotency_key=f"reminder:{appt.id}:{int(appt.start.timestamp())}",
+        )
+
+    def _service(self, service: str) -> str:
+        found = self.business.service(service) if self.business is not None else None
+        return found.label.lower() if found is not None else service

@@ -1,0 +1,106 @@
+"""The outbound parts of one process, built once from its :class:`~bot.runtime.Runtime`.
+
+``build_runtime`` calls :func:`build_outbound` and keeps the result as
+``runtime.outbound``; the web app, the worker and the replay runner all
+reach the sender, the outbox and the rest through it.
+
+Example::
+
+    outbound = runtime.require_outbound()
+    await outbound.sender.send(request)
+    await outbound.outbox.submit(request, delay=10)
+    await outbound.reminders.run()
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from bot.appointments import AppointmentBook
+from bot.business import Business, load_business
+from bot.errors import ConfigError
+from bot.outbound.campaigns import Campaigns, Pacer
+from bot.outbound.outbox import ArqOutbox, InlineOutbox, Outbox
+from bot.outbound.reminders import Reminders
+from bot.outbound.sender import Sender
+from bot.outbound.status import DeliveryTracker
+from bot.outbound.templates import ContentTemplates
+from bot.settings import Settings
+
+if TYPE_CHECKING:
+    from bot.runtime import Runtime
+
+log = logging.getLogger("bot.outbound")
+
+TEMPLATES_FILE = "templates.yaml"
+
+
+@dataclass
+class Outbound:
+    """Sender, outbox, template registry, campaigns, delivery tracking, reminders."""
+
+    templates: ContentTemplates
+    sender: Sender
+    outbox: Outbox
+    campaigns: Campaigns
+    tracker: DeliveryTracker
+    reminders: Reminders
+    pacer: Pacer
+
+    def open(self, twilio: Any) -> None:
+        """Give the sender the process's Twilio client (opened by ``Runtime.open``)."""
+        self.sender.client = twilio
+
+    async def aclose(self) -> None:
+        await self.outbox.close()
+        self.sender.client = None
+
+
+def load_content_templates(settings: Settings) -> ContentTemplates:
+    """``<INTENTS_DIR>/templates.yaml``; an invalid file stops start-up, a missing one means none."""
+    path = Path(settings.intents_dir) / TEMPLATES_FILE
+    if not path.exists():
+        log.warning("no content templates (%s missing): WhatsApp can only answer within 24 h", path)
+        return ContentTemplates()
+    return ContentTemplates.load(path)
+
+
+def build_outbound(runtime: Runtime, *, outbox: Outbox | None = None) -> Outbound:
+    """Wire the outbound parts for ``runtime``.
+
+    The outbox is arq on ``REDIS_URL`` when set, else in-process tasks
+    (development); ``outbox`` overrides that (tests).
+    """
+    settings = runtime.settings
+    templates = load_content_templates(settings)
+    sender = Sender(settings=settings, store=runtime.store, clock=runtime.clock, metrics=runtime.metrics,
+                    templates=templates, twilio=runtime.twilio)
+    if outbox is None:
+        outbox = ArqOutbox.from_url(settings.redis_url) if settings.redis_url else InlineOutbox(runtime)
+    campaigns = Campaigns(runtime.store)
+    tracker = DeliveryTracker(store=runtime.store, ledger=sender.ledger, suppressions=sender.suppressions,
+                              campaigns=campaigns, outbox=outbox, metrics=runtime.metrics)
+    business = _business(runtime)
+    reminders = Reminders(
+        book=AppointmentBook(runtime.store, business.tz) if business else AppointmentBook(runtime.store),
+        outbox=outbox, suppressions=sender.suppressions, store=runtime.store, clock=runtime.clock,
+        lead=timedelta(hours=settings.reminder_lead_hours), templates=templates, metrics=runtime.metrics,
+        business=business,
+    )
+    return Outbound(templates=templates, sender=sender, outbox=outbox, campaigns=campaigns, tracker=tracker,
+                    reminders=reminders, pacer=Pacer(runtime.store))
+
+
+def _business(runtime: Runtime) -> Business | None:
+    # The Brain loaded it already; a custom handler may not have.
+    business = getattr(runtime.handler, "business", None)
+    if isinstance(business, Business):
+        return business
+    try:
+        return load_business(Path(runtime.settings.intents_dir) / "business.yaml")
+    except ConfigError:
+        return None

@@ -1,0 +1,91 @@
+"""Who must not get messages: opted-out users and numbers that cannot receive.
+
+Opt-outs are the engine's own flag (``optout:{...}``, set by STOP and by
+Twilio's 21610), so the TwiML path, the sender, reminders and broadcasts
+all obey one record. Unreachable numbers (Twilio 21211 invalid, 21614 not
+mobile, 30006 landline) are kept per channel and number under
+``unreachable:{<channel>:<number>}``: they hold whichever bot number sends.
+Neither expires; a number that becomes reachable again is cleared with
+:meth:`Suppressions.clear_unreachable`.
+
+Example::
+
+    suppressions = Suppressions(store, metrics)
+    await suppressions.reason(key)          # None, "opted_out" or "unreachable"
+    await suppressions.record_error(key, 21211)  # marks the number
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from typing import Final, Literal
+
+from bot.observability import Metrics, mask_phone
+from bot.outbound.errors import OPTED_OUT_CODE, UNREACHABLE_CODES
+from bot.storage.base import ConversationKey, ConversationStore
+
+log = logging.getLogger("bot.outbound")
+
+Reason = Literal["opted_out", "unreachable"]
+OPTED_OUT: Final = "opted_out"
+UNREACHABLE: Final = "unreachable"
+
+
+def unreachable_key(key: ConversationKey) -> str:
+    """``unreachable:{sms:+14155550123}``: per channel and number, not per bot number."""
+    return "unreachable:{" + f"{key.channel.value}:{key.user}" + "}"
+
+
+class Suppressions:
+    """Reads and writes the two do-not-send records."""
+
+    def __init__(self, store: ConversationStore, metrics: Metrics) -> None:
+        self.store = store
+        self.metrics = metrics
+
+    async def reason(self, key: ConversationKey, *, compliance: bool = False) -> Reason | None:
+        """Why nothing may be sent to ``key`` now, or None.
+
+        ``compliance`` answers (STOP/START confirmations) may go to an
+        opted-out user; nothing goes to an unreachable number.
+        """
+        if not compliance and await self.store.is_opted_out(key):
+            return "opted_out"
+        if await self.store.get(unreachable_key(key)) is not None:
+            return "unreachable"
+        return None
+
+    async def unreachable_code(self, key: ConversationKey) -> int | None:
+        """The Twilio code that marked the number, if it is marked."""
+        raw = await self.store.get(unreachable_key(key))
+        if raw is None:
+            return None
+        code = json.loads(raw).get("code")
+        return int(code) if code is not None else None
+
+    async def record_error(self, key: ConversationKey, code: int | None, *, source: str = "send") -> str | None:
+        """Apply what a Twilio error code says about the recipient; returns what changed.
+
+        21610 opts the user out (every later path then stays silent);
+        21211, 21614 and 30006 mark the number unreachable.
+        """
+        if code == OPTED_OUT_CODE:
+            if not await self.store.is_opted_out(key):
+                await self.store.set_opted_out(key, True)
+                self.metrics.opt_outs.labels(key.channel.value, f"twilio_{code}").inc()
+                log.info("recipient opted out (Twilio 21610)",
+                         extra={"fields": {"user": mask_phone(key.user), "source": source}})
+            return OPTED_OUT
+        if code in UNREACHABLE_CODES:
+            record = json.dumps({"code": code, "at": int(time.time())})
+            if await self.store.set(unreachable_key(key), record, only_if_absent=True):
+                log.info("number marked unreachable",
+                         extra={"fields": {"user": mask_phone(key.user), "code": code, "source": source}})
+            return UNREACHABLE
+        return None
+
+    async def clear_unreachable(self, key: ConversationKey) -> None:
+        """Allow sends to a number marked unreachable again (it was ported, fixed ...)."""
+        await self.store.delete(unreachable_key(key))

@@ -1,0 +1,128 @@
+"""``bot worker``: the arq worker that sends, re-runs late turns and reminds.
+
+It builds the same :class:`~bot.runtime.Runtime` as the web app (turns run
+the same way wherever they run) and serves the jobs of
+:mod:`bot.outbound.jobs` from the queue on ``REDIS_URL``.
+
+Crash safety comes from arq: a job stays in the queue while it runs, marked
+"in progress" for the job timeout plus a grace period. A worker that dies
+(SIGKILL, OOM, a lost machine) stops nothing for good: once the mark
+expires any worker runs the job again, and the jobs are idempotent. A
+SIGTERM (``docker stop``) cancels running jobs and requeues them at once.
+
+Example::
+
+    settings = load_settings()
+    run_worker(settings)                 # blocks; what `bot worker` does
+    exit_code = asyncio.run(check_health(settings))   # `bot worker --check`
+"""
+
+from __future__ import annotations
+
+import socket
+from typing import Any, Final
+
+from arq import cron
+from arq.connections import RedisSettings
+from arq.worker import Worker, func
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from bot.errors import ConfigError
+from bot.outbound.jobs import BROADCAST_MAX_TRIES, MAX_TRIES, broadcast_job, reminders_job, run_turn_job, send_job
+from bot.outbound.outbox import JOB_BROADCAST, JOB_REMINDERS, JOB_RUN_TURN, JOB_SEND, dumps, loads
+from bot.runtime import Runtime, build_runtime
+from bot.settings import Settings
+
+#: A finished job's id is kept this long; arq drops a resubmit meanwhile.
+KEEP_RESULT_SECONDS: Final = 24 * 3600
+#: How often the worker proves it is alive (``bot worker --check`` reads it).
+HEALTH_INTERVAL_SECONDS: Final = 30
+
+
+def health_key() -> str:
+    """Per host (a container's hostname is its id), so each worker is checked alone."""
+    return f"bot:worker:health:{socket.gethostname()}"
+
+
+def worker_settings(settings: Settings, *, runtime: Runtime | None = None, cron_jobs: bool = True) -> dict[str, Any]:
+    """arq ``Worker`` keyword arguments for ``settings``.
+
+    ``runtime`` may be injected (tests, a frozen clock); otherwise the worker
+    builds and opens its own on start-up and closes it on shutdown.
+    """
+    if not settings.redis_url:
+        raise ConfigError("bot worker needs REDIS_URL: the job queue lives in Redis")
+    timeout = settings.worker_job_timeout_seconds
+
+    async def startup(ctx: dict[str, Any]) -> None:
+        ctx["runtime"] = runtime or build_runtime(settings)
+        await ctx["runtime"].open()
+
+    async def shutdown(ctx: dict[str, Any]) -> None:
+        if runtime is None and "runtime" in ctx:
+            await ctx["runtime"].aclose()
+
+    functions = [
+        func(send_job, name=JOB_SEND, timeout=timeout, max_tries=MAX_TRIES),
+        func(broadcast_job, name=JOB_BROADCAST, timeout=timeout, max_tries=BROADCAST_MAX_TRIES),
+        func(run_turn_job, name=JOB_RUN_TURN, timeout=timeout, max_tries=MAX_TRIES),
+    ]
+    crons = [
+        # Every minute; ``unique`` makes the run one job even with many workers.
+        cron(reminders_job, name=JOB_REMINDERS, second=0, run_at_startup=True, unique=True,
+             timeout=timeout, max_tries=1),
+    ] if cron_jobs else []
+    return {
+        "functions": functions,
+        "cron_jobs": crons,
+        "redis_settings": RedisSettings.from_dsn(settings.redis_url),
+        "job_serializer": dumps,
+        "job_deserializer": loads,
+        "on_startup": startup,
+        "on_shutdown": shutdown,
+        "job_timeout": timeout,
+        "keep_result": KEEP_RESULT_SECONDS,
+        "max_tries": MAX_TRIES,
+        "health_check_interval": HEALTH_INTERVAL_SECONDS,
+        "health_check_key": health_key(),
+    }
+
+
+def build_worker(
+    settings: Settings,
+    *,
+    runtime: Runtime | None = None,
+    cron_jobs: bool = True,
+    crash_grace: float | None = None,
+    **overrides: Any,
+) -> Worker:
+    """An arq :class:`~arq.worker.Worker` for ``settings``.
+
+    ``crash_grace`` replaces arq's fixed 10 s added to the job timeout before
+    a dead worker's job runs again (tests shorten it). ``overrides`` go to
+    the Worker (``burst=True``, ``poll_delay=0.05``, ``handle_signals=False``).
+    """
+    worker = Worker(**{**worker_settings(settings, runtime=runtime, cron_jobs=cron_jobs), **overrides})
+    if crash_grace is not None:
+        # arq keeps no setting for it; the attribute is what it reads.
+        worker.in_progress_timeout_s = settings.worker_job_timeout_seconds + crash_grace
+    return worker
+
+
+def run_worker(settings: Settings, **overrides: Any) -> None:
+    """Run the worker until SIGINT/SIGTERM (what ``bot worker`` does)."""
+    build_worker(settings, **overrides).run()
+
+
+async def check_health(settings: Settings) -> int:
+    """0 when this host's worker recorded its health recently, else 1 (``bot worker --check``)."""
+    if not settings.redis_url:
+        return 1
+    client = Redis.from_url(settings.redis_url, socket_connect_timeout=2.0, socket_timeout=2.0)
+    try:
+        return 0 if await client.exists(health_key()) else 1
+    except (TimeoutError, RedisError, OSError):
+        return 1
+    finally:
+        await client.aclose()
