@@ -33,9 +33,10 @@ from bot.clock import Clock
 from bot.engine import TurnContext
 from bot.flows.appointments import BookFlow, CancelFlow, RescheduleFlow, fmt_when
 from bot.flows.base import Flow, Turn
+from bot.memo import memo
 from bot.messages import Channel, Choice, Reply, TurnResult
 from bot.nlu.classifier import IntentClassifier
-from bot.nlu.intents import IntentCatalog, load_intents
+from bot.nlu.intents import load_intents
 from bot.nlu.model import ModelStep, build_chat_model
 from bot.nlu.understand import NLU, Understanding
 from bot.settings import Settings
@@ -216,22 +217,6 @@ class Brain:
         return [turn.say("handoff", minutes=self.settings.handoff_idle_minutes)]
 
 
-_TRAINED: dict[str, IntentClassifier] = {}
-
-
-def _trained(catalog: IntentCatalog) -> IntentClassifier:
-    """Train once per distinct intent catalog per process.
-
-    Training takes seconds; apps built again in one process (tests, replay,
-    ``bot chat``) reuse the model. The cache key is the catalog itself, so an
-    edited intents.yaml is always trained afresh.
-    """
-    key = repr(catalog)
-    if key not in _TRAINED:
-        _TRAINED[key] = IntentClassifier.train(catalog)
-    return _TRAINED[key]
-
-
 def build_handler(
     settings: Settings,
     *,
@@ -247,7 +232,9 @@ def build_handler(
     intents_dir = Path(settings.intents_dir)
     business = load_business(intents_dir / "business.yaml")
     catalog = load_intents(intents_dir / "intents.yaml")
-    nlu = NLU(catalog, business, clock=clock, classifier=_trained(catalog))
+    # Training takes seconds: once per distinct catalog per process (bot/memo.py).
+    classifier = memo(("classifier", repr(catalog)), lambda: IntentClassifier.train(catalog))
+    nlu = NLU(catalog, business, clock=clock, classifier=classifier)
     model = chat_model if chat_model is not None else build_chat_model(settings)
     step = ModelStep(model, templates, business, timeout=settings.llm_timeout_seconds) if model else None
     flows: dict[str, Flow] = {flow.name: flow for flow in (BookFlow(), RescheduleFlow(), CancelFlow())}

@@ -22,6 +22,7 @@ from bot.brain import build_handler
 from bot.clock import Clock, SystemClock
 from bot.compliance import Compliance
 from bot.engine import Engine, TurnHandler
+from bot.memo import fingerprint, memo
 from bot.observability import Metrics
 from bot.outbound.outbox import Outbox, rest_deliverer
 from bot.outbound.service import Outbound, build_outbound
@@ -130,7 +131,8 @@ def build_runtime(
     store = store or build_store(settings)
     clock = clock or SystemClock()
     metrics = Metrics()
-    templates = ReplyTemplates(Path(settings.prompts_dir))
+    prompts = Path(settings.prompts_dir)
+    templates = memo(("replies", fingerprint(prompts)), lambda: ReplyTemplates(prompts))
     handler = handler or build_handler(
         settings, templates=templates, clock=clock, store=store, chat_model=chat_model
     )

@@ -107,7 +107,11 @@ async def inbound_message(request: Request, services: ServicesDep) -> Response:
             services.metrics.errors.labels("late_reply").inc()
             # If this process dies before the turn ends, the worker re-runs it
             # (the store's exactly-once check makes that a no-op otherwise).
-            await outbox.submit_turn(msg, delay=services.settings.lock_lease_seconds + 1)
+            try:
+                await outbox.submit_turn(msg, delay=services.settings.lock_lease_seconds + 1)
+            except StoreError as exc:
+                # The turn still runs here; only the crash-recovery safety net is missing.
+                log.error("could not queue turn recovery", extra={"fields": {"error": str(exc)}})
             return Response(EMPTY_TWIML, media_type=TWIML_MEDIA_TYPE)
     try:
         handled = await turn

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from bot.appointments import AppointmentBook
 from bot.business import Business, load_business
 from bot.errors import ConfigError
+from bot.memo import fingerprint, memo
 from bot.outbound.campaigns import Campaigns, Pacer
 from bot.outbound.outbox import ArqOutbox, InlineOutbox, Outbox
 from bot.outbound.reminders import Reminders
@@ -66,7 +67,7 @@ def load_content_templates(settings: Settings) -> ContentTemplates:
     if not path.exists():
         log.warning("no content templates (%s missing): WhatsApp can only answer within 24 h", path)
         return ContentTemplates()
-    return ContentTemplates.load(path)
+    return memo(("content", fingerprint(path)), lambda: ContentTemplates.load(path))
 
 
 def build_outbound(runtime: Runtime, *, outbox: Outbox | None = None) -> Outbound:

@@ -39,12 +39,12 @@ import mimetypes
 import random
 import re
 import secrets
-from collections.abc import Coroutine, Iterable, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from types import MappingProxyType, TracebackType
-from typing import TYPE_CHECKING, Any, Final, Literal
+from typing import TYPE_CHECKING, Any, Final, Generic, Literal, TypeVar
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
 import httpx
@@ -57,6 +57,8 @@ from bot.errors import BotError
 from bot.messages import Channel, Choice, Location, Media
 from bot.sms.segments import MAX_BODY_CHARS, SegmentCount, body_length, count_segments
 from bot.storage.base import ConversationKey
+
+T = TypeVar("T")
 
 if TYPE_CHECKING:
     from bot.settings import Settings
@@ -434,11 +436,12 @@ class SimulatorEvent:
         }
 
 
-class Subscription:
-    """A live feed of :class:`SimulatorEvent` for one subscriber (a dev phone tab).
+class EventStream(Generic[T]):
+    """A bounded live feed of events for one reader (a dev phone tab).
 
-    Bounded: a subscriber that stops reading loses its oldest events
-    (``dropped`` counts them) rather than growing memory without limit.
+    A reader that stops reading loses its oldest events (``dropped`` counts
+    them) rather than growing memory without limit. ``on_close`` lets the
+    owner forget the stream.
 
     Example::
 
@@ -447,30 +450,33 @@ class Subscription:
                 await websocket.send_json(event.to_dict())
     """
 
-    def __init__(self, owner: Simulator, maxsize: int) -> None:
-        self._owner = owner
-        self._queue: asyncio.Queue[SimulatorEvent | None] = asyncio.Queue(maxsize=maxsize)
+    def __init__(self, maxsize: int, on_close: Callable[[EventStream[T]], None] | None = None) -> None:
+        self._queue: asyncio.Queue[T | None] = asyncio.Queue(maxsize=maxsize)
+        self._on_close = on_close
         self.dropped = 0
         self.closed = False
 
-    def _put(self, event: SimulatorEvent | None) -> None:
+    def put(self, event: T | None) -> None:
+        """Queue an event (``None`` ends the stream)."""
         if self._queue.full():
             # Drop the oldest: a phone would rather miss an old tick than the latest.
             self._queue.get_nowait()
             self.dropped += 1
         self._queue.put_nowait(event)
 
-    async def get(self) -> SimulatorEvent:
+    _put = put
+
+    async def get(self) -> T:
         """Wait for the next event; raises :class:`EOFError` once closed."""
         event = await self._queue.get()
         if event is None:
             self._queue.put_nowait(None)  # keep later readers from hanging
-            raise EOFError("subscription closed")
+            raise EOFError("stream closed")
         return event
 
-    def pending(self) -> list[SimulatorEvent]:
+    def pending(self) -> list[T]:
         """Take every event queued so far, without waiting (a page's first paint)."""
-        events: list[SimulatorEvent] = []
+        events: list[T] = []
         while not self._queue.empty():
             event = self._queue.get_nowait()
             if event is None:
@@ -483,25 +489,29 @@ class Subscription:
         """Stop receiving; a pending :meth:`get` wakes up with EOFError."""
         if not self.closed:
             self.closed = True
-            self._owner._subscribers.discard(self)
-            self._put(None)
+            if self._on_close is not None:
+                self._on_close(self)
+            self.put(None)
 
-    def __aiter__(self) -> Subscription:
+    def __aiter__(self) -> EventStream[T]:
         return self
 
-    async def __anext__(self) -> SimulatorEvent:
+    async def __anext__(self) -> T:
         try:
             return await self.get()
         except EOFError:
             raise StopAsyncIteration from None
 
-    def __enter__(self) -> Subscription:
+    def __enter__(self) -> EventStream[T]:
         return self
 
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.close()
+
+
+Subscription = EventStream["SimulatorEvent"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -1055,7 +1065,7 @@ class Simulator:
 
     def subscribe(self) -> Subscription:
         """A new live feed of events; close it (or use ``with``) when done."""
-        subscription = Subscription(self, self.config.subscriber_queue_size)
+        subscription: Subscription = EventStream(self.config.subscriber_queue_size, self._subscribers.discard)
         self._subscribers.add(subscription)
         return subscription
 

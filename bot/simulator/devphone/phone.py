@@ -34,7 +34,6 @@ import time
 from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from types import TracebackType
 from typing import Any, Final
 
 import phonenumbers
@@ -45,6 +44,7 @@ from bot.simulator.state import (
     ERROR_MESSAGES,
     CreateMessageRequest,
     EventKind,
+    EventStream,
     FailureRule,
     SimMessage,
     Simulator,
@@ -121,58 +121,8 @@ class DevSimulator(Simulator):
             raise
 
 
-class Feed:
-    """One page's live feed of JSON-ready events; bounded, drops the oldest.
-
-    Example::
-
-        with phone.subscribe() as feed:
-            async for event in feed:
-                print(event["kind"])
-    """
-
-    def __init__(self, owner: DevPhone, maxsize: int = 1000) -> None:
-        self._owner = owner
-        self._queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue(maxsize=maxsize)
-        self.closed = False
-
-    def put(self, event: dict[str, Any] | None) -> None:
-        """Queue an event (``None`` ends the feed)."""
-        if self._queue.full():
-            self._queue.get_nowait()
-        self._queue.put_nowait(event)
-
-    async def get(self) -> dict[str, Any]:
-        """The next event; :class:`EOFError` once closed."""
-        event = await self._queue.get()
-        if event is None:
-            self._queue.put_nowait(None)
-            raise EOFError("feed closed")
-        return event
-
-    def close(self) -> None:
-        """Stop receiving; a waiting :meth:`get` wakes up with EOFError."""
-        if not self.closed:
-            self.closed = True
-            self._owner._feeds.discard(self)
-            self.put(None)
-
-    def __aiter__(self) -> Feed:
-        return self
-
-    async def __anext__(self) -> dict[str, Any]:
-        try:
-            return await self.get()
-        except EOFError:
-            raise StopAsyncIteration from None
-
-    def __enter__(self) -> Feed:
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
+# One page's live feed of JSON-ready events: the simulator's bounded stream.
+Feed = EventStream[dict[str, Any]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -260,7 +210,7 @@ class DevPhone:
 
     def subscribe(self) -> Feed:
         """A new live feed for one page; close it (or use ``with``) when done."""
-        feed = Feed(self)
+        feed: Feed = EventStream(1000, self._feeds.discard)
         self._feeds.add(feed)
         return feed
 
