@@ -138,7 +138,13 @@ class Engine:
             await asyncio.sleep(pause)
             pause = min(pause * 2, 0.025)
 
-        heartbeat = asyncio.create_task(self._keep_lease(key, msg.message_sid, token, lease))
+        # Renew the lease only if the turn is still running after a third of
+        # it: a timer, so fast turns (nearly all) never create a task for it.
+        renewal: list[asyncio.Task[None]] = []
+        timer = asyncio.get_running_loop().call_later(
+            lease / 3,
+            lambda: renewal.append(asyncio.ensure_future(self._keep_lease(key, msg.message_sid, token, lease))),
+        )
         try:
             return await self._run(msg, key, token, start.state, start.opted_out, deliver)
         except StoreError:
@@ -153,7 +159,9 @@ class Engine:
             )
             raise TurnFailedError(str(exc), may_reply=not start.opted_out) from exc
         finally:
-            heartbeat.cancel()
+            timer.cancel()
+            for task in renewal:
+                task.cancel()
 
     async def _keep_lease(self, key: ConversationKey, sid: str, token: str, lease: float) -> None:
         """Renew the turn's lease while a slow turn (a model call) runs.
@@ -162,11 +170,11 @@ class Engine:
         that dies stops renewing, and the next message skips it after ``lease``.
         """
         while True:
-            await asyncio.sleep(lease / 3)
             try:
                 await self.store.begin_turn(key, sid, token, lease_seconds=lease)
             except StoreError:
                 log.warning("lease renewal failed", extra={"fields": {"sid": sid}})
+            await asyncio.sleep(lease / 3)
 
     async def _abort_quietly(self, key: ConversationKey, sid: str, token: str) -> None:
         try:
@@ -229,7 +237,8 @@ class Engine:
             state=state,
             answer=answer,
             state_ttl=self.settings.conversation_ttl_seconds,
-            answer_ttl=self.settings.dedupe_ttl_seconds,
+            answer_ttl=min(self.settings.dedupe_answer_ttl_seconds, self.settings.dedupe_ttl_seconds),
+            seen_ttl=self.settings.dedupe_ttl_seconds,
             opted_out=new_opt_out,
         )
         if not committed:

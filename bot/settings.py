@@ -59,8 +59,13 @@ class Settings(BaseSettings):
     # Conversation state lifetime and history size.
     conversation_ttl_seconds: int = Field(default=7 * 24 * 3600, ge=60)
     history_limit: int = Field(default=20, ge=0, le=200)
-    # How long a served answer is kept for retried deliveries of one MessageSid.
+    # How long a MessageSid is recognised as handled (its conversation's last
+    # 32 messages): a retry then never runs the turn twice.
     dedupe_ttl_seconds: int = Field(default=6 * 3600, ge=60)
+    # How long the TwiML served for a MessageSid is kept, so a retry gets the
+    # same answer byte for byte. Twilio retries within seconds (its 15 s
+    # webhook timeout); a retry after this gets an empty <Response/>.
+    dedupe_answer_ttl_seconds: int = Field(default=900, ge=1)
     # Conversation lock: lease of the holder, and how long a waiter waits.
     lock_lease_seconds: float = Field(default=30.0, gt=0)
     # Longer than the lease, so a waiter outlives a crashed holder; the HTTP

@@ -26,7 +26,7 @@ from bot.outgoing import prepare
 from bot.storage.base import ConversationState
 from webhooks.forms import read_form
 from webhooks.inbound import parse_inbound
-from webhooks.services import Services, ServicesDep
+from webhooks.services import Services
 from webhooks.twiml import EMPTY_TWIML, TWIML_MEDIA_TYPE, render_twiml
 
 log = logging.getLogger("webhooks.messages")
@@ -85,13 +85,16 @@ def _deliverer(services: Services, route: _AnswerRoute) -> Deliver:
 
 @router.post("/twilio/messages")
 @router.post("/twilio/inbound", include_in_schema=False)  # alias: Twilio console examples
-async def inbound_message(request: Request, services: ServicesDep) -> Response:
+async def inbound_message(request: Request) -> Response:
     """Run the turn for one inbound message and answer with TwiML.
 
     A turn not finished within ``REPLY_BUDGET_SECONDS`` is answered with an
     empty ``<Response/>`` and keeps running; its replies go out through the
     REST outbox, and a durable recovery job re-runs it if this process dies.
     """
+    # The hot path: read the services directly rather than through a FastAPI
+    # dependency (ServicesDep), whose per-request solving costs more than this.
+    services: Services = request.app.state.services
     form = await read_form(request, max_bytes=services.settings.max_body_bytes)
     if not services.settings.twilio_skip_signature_check:
         assert services.signatures is not None
@@ -123,7 +126,8 @@ async def inbound_message(request: Request, services: ServicesDep) -> Response:
         services.metrics.errors.labels("store").inc()
         return Response(EMPTY_TWIML, status_code=503, media_type=TWIML_MEDIA_TYPE,
                         headers={"Retry-After": "1"})
-    return Response(handled.answer, media_type=TWIML_MEDIA_TYPE)
+    # A retry whose cached answer has expired gets "" from the engine: still TwiML.
+    return Response(handled.answer or EMPTY_TWIML, media_type=TWIML_MEDIA_TYPE)
 
 
 def _keep_running(services: Services, turn: asyncio.Future[HandledTurn], msg: InboundMessage) -> None:

@@ -38,6 +38,7 @@ import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Final
 
 import numpy as np
 from numpy.typing import NDArray
@@ -72,6 +73,12 @@ _CALENDAR = frozenset(
 #: the training examples 0.3 scored best of 0.3, 0.5, 0.7 and 1.0 (1 to 10
 #: points of accuracy at an out-of-scope recall of at least 85%).
 WORD_WEIGHT = 0.3
+
+
+#: Verdicts cached per classifier (oldest evicted first), for texts up to
+#: CACHE_MAX_CHARS: short texts repeat, long ones rarely do.
+CACHE_SIZE: Final = 4096
+CACHE_MAX_CHARS: Final = 80
 
 
 @dataclass(frozen=True, slots=True)
@@ -265,6 +272,9 @@ class IntentClassifier:
             )
             offset += size
         self._blocks = tuple(blocks)
+        # People text the same few things ("yes", "hi", "what are your hours"):
+        # a bounded cache of verdicts by prepared text skips the vector math.
+        self._cache: dict[str, Prediction] = {}
 
     def extended(self, words: Iterable[str]) -> IntentClassifier:
         """A copy whose domain vocabulary also knows ``words`` (same fitted model).
@@ -280,6 +290,7 @@ class IntentClassifier:
             return self
         clone = copy.copy(self)
         clone.vocabulary = self.vocabulary.with_words(words)
+        clone._cache = {}  # verdicts depend on the vocabulary
         return clone
 
     @classmethod
@@ -355,6 +366,21 @@ class IntentClassifier:
 
     def predict_prepared(self, prepared: str) -> Prediction:
         """Like :meth:`predict` for text already run through :func:`prepare`."""
+        cached = self._cache.get(prepared)
+        if cached is not None:
+            return cached
+        prediction = self._predict(prepared)
+        if len(prepared) <= CACHE_MAX_CHARS:
+            if len(self._cache) >= CACHE_SIZE:
+                del self._cache[next(iter(self._cache))]  # the oldest entry
+            self._cache[prepared] = prediction
+        return prediction
+
+    def cache_clear(self) -> None:
+        """Forget cached verdicts (benchmarks time the first sight of a text)."""
+        self._cache.clear()
+
+    def _predict(self, prepared: str) -> Prediction:
         probs = self.probabilities(prepared)
         order = np.argsort(probs)[::-1][:3]
         ranked = tuple((self.labels[i], float(probs[i])) for i in order)

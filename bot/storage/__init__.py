@@ -13,6 +13,7 @@ from bot.storage.base import (
     ConversationState,
     ConversationStore,
     HistoryEntry,
+    Interval,
     TurnStart,
     TurnStatus,
 )
@@ -25,6 +26,7 @@ __all__ = [
     "ConversationState",
     "ConversationStore",
     "HistoryEntry",
+    "Interval",
     "MemoryStore",
     "RedisStore",
     "TurnStart",

@@ -9,7 +9,7 @@ A *turn* is the unit of exactly-once, in-order processing:
 1. :meth:`ConversationStore.begin_turn` (one round trip) records the message
    as in progress, joins the conversation's FIFO queue and, when first in
    line, returns the saved state and opt-out flag. A retried ``MessageSid``
-   gets the cached answer instead.
+   gets the cached answer instead (or, once that expired, an empty one).
 2. :meth:`ConversationStore.commit_turn` (one round trip) writes the new
    state, the answer for retries and the opt-out change atomically, and lets
    the next message in line go. :meth:`abort_turn` gives up without writing.
@@ -30,10 +30,14 @@ Example::
 
 from __future__ import annotations
 
+import base64
 import enum
+import hashlib
 import json
-from dataclasses import asdict, dataclass, field, replace
-from typing import Any, Protocol
+import zlib
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any, Final, Protocol
 
 from bot.messages import Channel
 
@@ -114,20 +118,117 @@ class ConversationState:
             data=json.loads(json.dumps(self.data)),
         )
 
+    def _fields(self) -> dict[str, Any]:
+        # Built by hand (not dataclasses.asdict, which deep-copies every
+        # value): this runs on every message. Empty fields are left out.
+        raw: dict[str, Any] = {}
+        if self.flow is not None:
+            raw["flow"] = self.flow
+        if self.step is not None:
+            raw["step"] = self.step
+        if self.slots:
+            raw["slots"] = self.slots
+        if self.last_inbound_at is not None:
+            raw["last_inbound_at"] = round(self.last_inbound_at, 3)
+        if self.turns:
+            raw["turns"] = self.turns
+        if self.history:
+            raw["history"] = [
+                [round(h.at, 3), h.role, h.text] if h.intent is None else [round(h.at, 3), h.role, h.text, h.intent]
+                for h in self.history
+            ]
+        if self.data:
+            raw["data"] = self.data
+        return raw
+
     def to_json(self) -> str:
-        raw = asdict(self)
-        raw["channel"] = self.channel.value
-        raw["history"] = [[h.at, h.role, h.text, h.intent] for h in self.history]
-        # Compact: state is stored per conversation; every byte counts at scale.
-        return json.dumps({k: v for k, v in raw.items() if v not in (None, {}, [])},
-                          separators=(",", ":"), ensure_ascii=False)
+        """The whole state as compact JSON (with its channel and addresses).
+
+        >>> ConversationState.new(key).to_json()  # doctest: +SKIP
+        '{"channel":"sms","bot":"+15005550006","user":"+14155550123"}'
+        """
+        raw = {"channel": self.channel.value, "bot": self.bot, "user": self.user, **self._fields()}
+        return json.dumps(raw, separators=(",", ":"), ensure_ascii=False)
 
     @classmethod
     def from_json(cls, raw: str | bytes) -> ConversationState:
+        """Read :meth:`to_json`'s output."""
         data = json.loads(raw)
-        data["channel"] = Channel(data["channel"])
-        data["history"] = [HistoryEntry(*h) for h in data.get("history", [])]
-        return cls(**data)
+        key = ConversationKey(Channel(data.pop("channel")), data.pop("bot"), data.pop("user"))
+        return cls._from_fields(key, data)
+
+    def encode(self) -> str:
+        """The stored form: what the stores write under ``conv:{...}:state``.
+
+        The channel and addresses are left out (the key holds them), and a
+        long state (history) is zlib-compressed: bot replies repeat a lot, so
+        a 40-entry history shrinks about 4x. Text-safe (base64), since the
+        Redis client decodes every value as UTF-8.
+
+        Example::
+
+            raw = state.encode()                       # '{"turns":1,...}' or 'z:eNp...'
+            ConversationState.decode(raw, state.key)   # == state
+        """
+        text = json.dumps(self._fields(), separators=(",", ":"), ensure_ascii=False)
+        if len(text) <= COMPRESS_ABOVE:
+            return text
+        return "z:" + base64.b64encode(zlib.compress(text.encode(), 6)).decode("ascii")
+
+    @classmethod
+    def decode(cls, raw: str | bytes, key: ConversationKey) -> ConversationState:
+        """Read :meth:`encode`'s output (or :meth:`to_json`'s) for ``key``."""
+        if isinstance(raw, bytes):
+            raw = raw.decode()
+        if raw.startswith("z:"):
+            raw = zlib.decompress(base64.b64decode(raw[2:])).decode()
+        data = json.loads(raw)
+        for name in ("channel", "bot", "user"):  # the key is authoritative
+            data.pop(name, None)
+        return cls._from_fields(key, data)
+
+    @classmethod
+    def _from_fields(cls, key: ConversationKey, data: dict[str, Any]) -> ConversationState:
+        history = [HistoryEntry(*h) for h in data.pop("history", ())]
+        return cls(channel=key.channel, bot=key.bot, user=key.user, history=history, **data)
+
+
+#: States longer than this (JSON characters) are stored compressed.
+COMPRESS_ABOVE: Final = 400
+
+#: How many recent MessageSids per conversation are recognised as already
+#: handled (for ``DEDUPE_TTL_SECONDS``) after their cached answer expired.
+SEEN_KEPT: Final = 32
+#: Characters of one MessageSid digest in the ``seen`` record.
+DIGEST_CHARS: Final = 8
+
+
+def message_digest(message_sid: str) -> str:
+    """A short, fixed-length stand-in for a ``MessageSid`` in dedupe keys.
+
+    48 bits of SHA-256, base64url: collisions within one conversation's last
+    few dozen messages are out of reach (~1e-11), and 8 characters instead of
+    34 keep the per-message keys and the ``seen`` record small.
+
+    >>> message_digest("SM" + "0" * 32)
+    'kiWweOL3'
+    """
+    return base64.urlsafe_b64encode(hashlib.sha256(message_sid.encode()).digest()[:6]).decode("ascii")
+
+
+def seen_contains(seen: str, digest: str) -> bool:
+    """Whether ``digest`` is one of the fixed-width entries of ``seen``."""
+    start = seen.find(digest)
+    while start >= 0:
+        if start % DIGEST_CHARS == 0:
+            return True
+        start = seen.find(digest, start + 1)
+    return False
+
+
+def seen_append(seen: str, digest: str) -> str:
+    """``seen`` with ``digest`` added, keeping the newest :data:`SEEN_KEPT`."""
+    return (seen + digest)[-SEEN_KEPT * DIGEST_CHARS :]
 
 
 class TurnStatus(enum.Enum):
@@ -137,6 +238,31 @@ class TurnStatus(enum.Enum):
     DUPLICATE = "duplicate"  # this MessageSid was answered already
     IN_FLIGHT = "in_flight"  # another delivery of this MessageSid is running it
     QUEUED = "queued"  # an earlier message of this conversation is running
+
+
+@dataclass(frozen=True, slots=True)
+class Interval:
+    """One entry of an interval index (:meth:`ConversationStore.interval_claim`)."""
+
+    ident: str
+    start: float
+    end: float
+
+
+#: Interval index members are ``<ident>|<end>``, scored by start: one sorted
+#: set answers "what overlaps" without reading any other key.
+INTERVAL_SEP: Final = "|"
+
+
+def interval_member(ident: str, end: float) -> str:
+    if INTERVAL_SEP in ident:
+        raise ValueError(f"an interval name may not contain {INTERVAL_SEP!r}: {ident!r}")
+    return f"{ident}{INTERVAL_SEP}{end!r}"
+
+
+def interval_from(member: str, score: float) -> Interval:
+    ident, _, end = member.rpartition(INTERVAL_SEP)
+    return Interval(ident, score, float(end))
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,8 +312,15 @@ class ConversationStore(Protocol):
         state_ttl: int,
         answer_ttl: int,
         opted_out: bool | None = None,
+        seen_ttl: int | None = None,
     ) -> bool:
         """Atomically save state, answer and opt-out change; release the turn.
+
+        The answer is cached for ``answer_ttl`` seconds: a retry of this
+        ``MessageSid`` gets it byte for byte. The message also joins the
+        conversation's ``seen`` record (its last :data:`SEEN_KEPT` messages,
+        kept ``seen_ttl`` seconds, default ``answer_ttl``): a retry after the
+        answer expired is still a duplicate, answered with nothing.
 
         Returns False (and writes nothing) when the turn was lost because its
         lease lapsed.
@@ -207,9 +340,7 @@ class ConversationStore(Protocol):
     # Small primitives for features (appointments, delivery records, jobs).
     async def get(self, key: str) -> str | None: ...
 
-    async def set(
-        self, key: str, value: str, *, ttl: float | None = None, only_if_absent: bool = False
-    ) -> bool:
+    async def set(self, key: str, value: str, *, ttl: float | None = None, only_if_absent: bool = False) -> bool:
         """Set a value; with ``only_if_absent`` return False if it existed."""
         ...
 
@@ -227,6 +358,33 @@ class ConversationStore(Protocol):
 
     async def index_range(self, key: str, low: float, high: float) -> list[str]:
         """Members with ``low <= score <= high``, lowest score first."""
+        ...
+
+    async def get_many(self, keys: Sequence[str]) -> list[str | None]:
+        """The values of ``keys`` in order (None where missing), in one round trip."""
+        ...
+
+    async def interval_claim(self, key: str, ident: str, start: float, end: float) -> bool:
+        """Add the interval ``[start, end)`` named ``ident`` to the interval index ``key``.
+
+        Atomically, and only when it overlaps no other interval there; an
+        interval already named ``ident`` is replaced (a move). Returns False,
+        changing nothing, on an overlap. This is how two people can never
+        book one slot, without a lock.
+
+        Example::
+
+            await store.interval_claim("slots:2026-03-03", "a1", 900.0, 960.0)   # True
+            await store.interval_claim("slots:2026-03-03", "b2", 930.0, 990.0)   # False
+        """
+        ...
+
+    async def interval_range(self, key: str, low: float, high: float) -> list[Interval]:
+        """The intervals of ``key`` starting in ``[low, high]``, earliest first."""
+        ...
+
+    async def interval_remove(self, key: str, ident: str) -> None:
+        """Drop the interval named ``ident`` (nothing when absent)."""
         ...
 
     async def advance(self, key: str, state: str, rank: int, *, ttl: float, data: str = "") -> Advance:

@@ -15,14 +15,21 @@ from __future__ import annotations
 import json
 import time
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from bot.storage.base import (
     Advance,
     ConversationKey,
     ConversationState,
+    Interval,
     TurnStart,
     TurnStatus,
+    interval_from,
+    interval_member,
+    message_digest,
+    seen_append,
+    seen_contains,
 )
 
 
@@ -62,9 +69,7 @@ class MemoryStore:
     async def get(self, key: str) -> str | None:
         return self._get(key)
 
-    async def set(
-        self, key: str, value: str, *, ttl: float | None = None, only_if_absent: bool = False
-    ) -> bool:
+    async def set(self, key: str, value: str, *, ttl: float | None = None, only_if_absent: bool = False) -> bool:
         if only_if_absent and self._get(key) is not None:
             return False
         self._set(key, value, ttl)
@@ -91,6 +96,34 @@ class MemoryStore:
         index = self._indexes.get(key, {})
         hits = sorted((score, member) for member, score in index.items() if low <= score <= high)
         return [member for _, member in hits]
+
+    async def get_many(self, keys: Sequence[str]) -> list[str | None]:
+        return [self._get(key) for key in keys]
+
+    async def interval_claim(self, key: str, ident: str, start: float, end: float) -> bool:
+        member = interval_member(ident, end)
+        index = self._indexes.setdefault(key, {})
+        mine = [m for m, score in index.items() if interval_from(m, score).ident == ident]
+        for m, score in index.items():
+            other = interval_from(m, score)
+            if other.ident != ident and other.start < end and start < other.end:
+                return False
+        for m in mine:
+            del index[m]
+        index[member] = start
+        return True
+
+    async def interval_range(self, key: str, low: float, high: float) -> list[Interval]:
+        index = self._indexes.get(key, {})
+        return sorted(
+            (interval_from(m, score) for m, score in index.items() if low <= score <= high),
+            key=lambda i: (i.start, i.ident),
+        )
+
+    async def interval_remove(self, key: str, ident: str) -> None:
+        index = self._indexes.get(key, {})
+        for m in [m for m, score in index.items() if interval_from(m, score).ident == ident]:
+            del index[m]
 
     # Records and tallies are JSON strings among the plain values, so
     # ``delete`` and ``ttl`` work on them exactly as on Redis.
@@ -138,13 +171,17 @@ class MemoryStore:
     async def begin_turn(
         self, key: ConversationKey, message_sid: str, token: str, *, lease_seconds: float
     ) -> TurnStart:
-        msg_key = key.part(f"msg:{message_sid}")
+        digest = message_digest(message_sid)
+        msg_key = key.part(f"msg:{digest}")
         marker = self._get(msg_key)
         if marker is not None:
             if marker.startswith("A:"):
                 return TurnStart(TurnStatus.DUPLICATE, answer=marker[2:])
             if marker != f"P:{token}":
                 return TurnStart(TurnStatus.IN_FLIGHT)
+        elif seen_contains(self._get(key.part("seen")) or "", digest):
+            # Handled, and its cached answer has expired: answer nothing.
+            return TurnStart(TurnStatus.DUPLICATE, answer="")
         self._set(msg_key, f"P:{token}", lease_seconds)
         queue = self._queues.setdefault(key.tag, _Queue())
         now = self._now()
@@ -190,6 +227,7 @@ class MemoryStore:
         state_ttl: int,
         answer_ttl: int,
         opted_out: bool | None = None,
+        seen_ttl: int | None = None,
     ) -> bool:
         queue = self._queues.get(key.tag)
         if queue is None or not queue.tokens or queue.tokens[0] != token:
@@ -199,15 +237,18 @@ class MemoryStore:
             self._release(key, token)
             return False
         if state is not None:
-            self._set(key.part("state"), state.to_json(), state_ttl)
+            self._set(key.part("state"), state.encode(), state_ttl)
         if opted_out is not None:
             await self.set_opted_out(key, opted_out)
-        self._set(key.part(f"msg:{message_sid}"), f"A:{answer}", answer_ttl)
+        digest = message_digest(message_sid)
+        self._set(key.part(f"msg:{digest}"), f"A:{answer}", answer_ttl)
+        seen = seen_append(self._get(key.part("seen")) or "", digest)
+        self._set(key.part("seen"), seen, max(answer_ttl, seen_ttl or answer_ttl))
         self._release(key, token)
         return True
 
     async def abort_turn(self, key: ConversationKey, message_sid: str, token: str) -> None:
-        msg_key = key.part(f"msg:{message_sid}")
+        msg_key = key.part(f"msg:{message_digest(message_sid)}")
         if self._get(msg_key) == f"P:{token}":
             del self._values[msg_key]
         self._release(key, token)
@@ -215,7 +256,7 @@ class MemoryStore:
     # -- conversation data ---------------------------------------------------
     async def load(self, key: ConversationKey) -> ConversationState | None:
         raw = self._get(key.part("state"))
-        return None if raw is None else ConversationState.from_json(raw)
+        return None if raw is None else ConversationState.decode(raw, key)
 
     async def is_opted_out(self, key: ConversationKey) -> bool:
         return self._get(key.opt_out_key) is not None

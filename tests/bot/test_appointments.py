@@ -64,3 +64,24 @@ async def test_past_appointments_are_not_upcoming(store: ConversationStore) -> N
     await book.add(ANA, service="checkup", start=NOW + timedelta(hours=1), duration_minutes=30, now=NOW)
     assert len(await book.upcoming_for(ANA, now=NOW)) == 1
     assert await book.upcoming_for(ANA, now=NOW + timedelta(hours=2)) == []
+
+
+async def test_moving_within_the_day_may_overlap_its_own_old_time(store: ConversationStore) -> None:
+    book = AppointmentBook(store, NY)
+    ten = datetime(2026, 3, 3, 10, tzinfo=NY)
+    appt = await book.add(ANA, service="cleaning", start=ten, duration_minutes=60, now=NOW)
+    moved = await book.move(appt, ten + timedelta(minutes=30), now=NOW)
+    busy = await book.busy("+15005550006", ten)
+    assert [(b.id, b.start) for b in busy] == [(appt.id, moved.start)]
+    assert await book.is_free("+15005550006", ten, 30)  # 10:00-10:30 is free again
+    assert not await book.is_free("+15005550006", ten + timedelta(minutes=60), 30)
+
+
+async def test_a_lost_race_leaves_no_record_behind(store: ConversationStore) -> None:
+    book = AppointmentBook(store, NY)
+    ten = datetime(2026, 3, 3, 10, tzinfo=NY)
+    await book.add(ANA, service="cleaning", start=ten, duration_minutes=60, now=NOW)
+    with pytest.raises(SlotTakenError):
+        await book.add(BEN, service="cleaning", start=ten, duration_minutes=60, now=NOW)
+    assert await book.upcoming_for(BEN, now=NOW) == []
+    assert len(await book.on_day("+15005550006", ten)) == 1

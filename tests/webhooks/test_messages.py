@@ -116,6 +116,43 @@ async def test_twenty_concurrent_deliveries_across_two_instances(
     assert state is not None and state.turns == 1 and state.slots["seen"] == ["once only"]
 
 
+async def test_a_retry_after_the_cached_answer_expired_runs_nothing_and_answers_empty(
+    make_settings: Callable[..., Settings], redis_store: RedisStore
+) -> None:
+    handler = CountingEcho()
+    app = create_app(make_settings(dedupe_answer_ttl_seconds=1), store=redis_store, handler=handler)
+    client = signed_client(app)
+    form = sms("once")
+    first = await client.post("/twilio/messages", form)
+    assert parse_twiml(first.text) == [("echo: once", ())]
+    await asyncio.sleep(1.2)
+    late = await client.post("/twilio/messages", form)
+    assert late.status_code == 200 and late.headers["content-type"].startswith("text/xml")
+    assert parse_twiml(late.text) == []
+    assert handler.runs == ["once"]
+
+
+async def test_a_slow_turn_keeps_its_lease_so_the_next_message_waits(
+    make_settings: Callable[..., Settings], redis_store: RedisStore
+) -> None:
+    # The turn takes 4x its lease: without renewal the second message would
+    # skip it as crashed and run first (and the first could not commit).
+    settings = make_settings(lock_lease_seconds=0.25, reply_budget_seconds=10)
+    handler = CountingEcho(delay=1.0)
+    client = signed_client(create_app(settings, store=redis_store, handler=handler))
+
+    async def second() -> httpx.Response:
+        await asyncio.sleep(0.1)
+        return await client.post("/twilio/messages", sms("second"))
+
+    first, later = await asyncio.gather(client.post("/twilio/messages", sms("first")), second())
+    assert parse_twiml(first.text) == [("echo: first", ())]
+    assert parse_twiml(later.text) == [("echo: second", ())]
+    assert handler.runs == ["first", "second"]
+    state = await redis_store.load(KEY)
+    assert state is not None and state.slots["seen"] == ["first", "second"]
+
+
 # -- in order ------------------------------------------------------------------
 
 async def test_ten_messages_from_one_user_in_order(settings: Settings, redis_store: RedisStore) -> None:

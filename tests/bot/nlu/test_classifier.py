@@ -1,8 +1,5 @@
 from __future__ import annotations
 
-import statistics
-import time
-
 import numpy as np
 import pytest
 
@@ -81,12 +78,15 @@ def test_invalid_threshold(clf: IntentClassifier) -> None:
         IntentClassifier(clf.pipeline, threshold=1.5)
 
 
-def test_predict_is_under_a_millisecond(clf: IntentClassifier) -> None:
-    texts = [t for texts in CLEAR.values() for t in texts] * 20
-    timings = []
-    for text in texts:
-        start = time.perf_counter()
-        clf.predict(text)
-        timings.append(time.perf_counter() - start)
-    # The target is 1 ms; a shared CI machine gets some slack on the median.
-    assert statistics.median(timings) < 0.001
+def test_cached_verdicts_match_fresh_ones_and_respect_the_vocabulary(clf: IntentClassifier) -> None:
+    # (Speed lives in bench/classifier.py, not in a timed test.)
+    text = "when does the hardware store open"
+    first = clf.predict(text)
+    assert clf.predict(text) == first
+    clf.cache_clear()
+    assert clf.predict(text) == first
+    # A copy that knows more words judges again instead of reusing the verdict.
+    assert first.intent == "fallback"
+    assert clf.extended(["hardware", "store"]).predict(text).intent == "hours"
+    assert clf.predict(text).intent == "fallback"
+

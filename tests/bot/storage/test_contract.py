@@ -12,11 +12,25 @@ KEY = ConversationKey(Channel.SMS, bot="+15005550006", user="+14155550123")
 OTHER = ConversationKey(Channel.WHATSAPP, bot="+15005550006", user="+14155550123")
 
 
-async def _commit(store: ConversationStore, key: ConversationKey, sid: str, token: str,
-                  state: ConversationState, answer: str = "<Response/>", **kw: object) -> bool:
-    return await store.commit_turn(key, sid, token, state=state, answer=answer,
-                                   state_ttl=kw.pop("state_ttl", 60),  # type: ignore[arg-type]
-                                   answer_ttl=60, **kw)  # type: ignore[arg-type]
+async def _commit(
+    store: ConversationStore,
+    key: ConversationKey,
+    sid: str,
+    token: str,
+    state: ConversationState,
+    answer: str = "<Response/>",
+    **kw: object,
+) -> bool:
+    return await store.commit_turn(
+        key,
+        sid,
+        token,
+        state=state,
+        answer=answer,
+        state_ttl=kw.pop("state_ttl", 60),  # type: ignore[arg-type]
+        answer_ttl=60,
+        **kw,
+    )  # type: ignore[arg-type]
 
 
 async def test_first_turn_acquires_with_no_state(store: ConversationStore) -> None:
@@ -41,6 +55,65 @@ async def test_commit_saves_state_and_answer_for_retries(store: ConversationStor
     retry = await store.begin_turn(KEY, "SM1", "t2", lease_seconds=5)
     assert retry.status is TurnStatus.DUPLICATE
     assert retry.answer == "<Response>A</Response>"
+
+
+async def test_a_retry_after_the_answer_expired_is_still_a_duplicate(store: ConversationStore) -> None:
+    await store.begin_turn(KEY, "SM1", "t1", lease_seconds=5)
+    assert await store.commit_turn(
+        KEY,
+        "SM1",
+        "t1",
+        state=ConversationState.new(KEY),
+        answer="<Response>A</Response>",
+        state_ttl=60,
+        answer_ttl=1,
+        seen_ttl=60,
+    )
+    assert (await store.begin_turn(KEY, "SM1", "t2", lease_seconds=5)).answer == "<Response>A</Response>"
+    await asyncio.sleep(1.1)
+    retry = await store.begin_turn(KEY, "SM1", "t3", lease_seconds=5)
+    # The turn is not run again; its answer is gone, so the retry gets nothing.
+    assert retry.status is TurnStatus.DUPLICATE and retry.answer == ""
+    # Other messages of the conversation still run.
+    assert (await store.begin_turn(KEY, "SM2", "t4", lease_seconds=5)).status is TurnStatus.ACQUIRED
+
+
+async def test_seen_keeps_the_last_32_messages(store: ConversationStore) -> None:
+    state = ConversationState.new(KEY)
+    for n in range(40):
+        assert (await store.begin_turn(KEY, f"SM{n}", f"t{n}", lease_seconds=5)).status is TurnStatus.ACQUIRED
+        assert await store.commit_turn(
+            KEY, f"SM{n}", f"t{n}", state=state, answer=f"<Response>{n}</Response>", state_ttl=60, answer_ttl=60
+        )
+    for n in (0, 7, 8, 39):
+        retry = await store.begin_turn(KEY, f"SM{n}", "again", lease_seconds=5)
+        assert retry.status is TurnStatus.DUPLICATE and retry.answer == f"<Response>{n}</Response>"
+    seen = await store.get(KEY.part("seen"))
+    assert seen is not None and len(seen) == 32 * 8
+
+
+async def test_a_long_history_is_stored_compressed_and_reads_back(store: ConversationStore) -> None:
+    state = ConversationState.new(KEY)
+    state.data = {"handoff": {"since": 1.5}}
+    for n in range(40):
+        reply = "We're open Mon-Fri 8am-5pm and Sat 9am-1pm. Want to book? Reply BOOK. ✨"
+        state.remember(
+            HistoryEntry(
+                1000.0 + n,
+                "user" if n % 2 == 0 else "bot",
+                f"hours? #{n}" if n % 2 == 0 else reply,
+                "hours" if n % 2 == 0 else None,
+            ),
+            40,
+        )
+    await store.begin_turn(KEY, "SM1", "t1", lease_seconds=5)
+    assert await _commit(store, KEY, "SM1", "t1", state)
+    raw = await store.get(KEY.part("state"))
+    assert raw is not None and raw.startswith("z:")
+    assert len(raw) < len(state.to_json()) / 3
+    loaded = await store.load(KEY)
+    assert loaded == state
+    assert (await store.begin_turn(KEY, "SM2", "t2", lease_seconds=5)).state == state
 
 
 async def test_same_message_in_flight_is_not_run_twice(store: ConversationStore) -> None:
@@ -90,8 +163,7 @@ async def test_abort_writes_nothing_and_lets_the_next_run(store: ConversationSto
 
 async def test_opt_out_is_stored_apart_and_survives_state_expiry(store: ConversationStore) -> None:
     await store.begin_turn(KEY, "SM1", "t1", lease_seconds=5)
-    assert await _commit(store, KEY, "SM1", "t1", ConversationState.new(KEY), opted_out=True,
-                         state_ttl=1)
+    assert await _commit(store, KEY, "SM1", "t1", ConversationState.new(KEY), opted_out=True, state_ttl=1)
     assert await store.is_opted_out(KEY)
     assert not await store.is_opted_out(OTHER)
     assert await store.ttl(KEY.opt_out_key) is None  # never expires
@@ -185,5 +257,46 @@ async def test_next_slot_spaces_reservations(store: ConversationStore) -> None:
 
 def test_keys_share_one_cluster_hash_tag() -> None:
     parts = [KEY.part("state"), KEY.part("queue"), KEY.part("msg:SM1"), KEY.opt_out_key]
-    tags = {p[p.index("{"): p.index("}") + 1] for p in parts}
+    tags = {p[p.index("{") : p.index("}") + 1] for p in parts}
     assert tags == {"{sms:+15005550006:+14155550123}"}
+
+
+async def test_get_many_reads_in_order(store: ConversationStore) -> None:
+    await store.set("a", "1")
+    await store.set("c", "3")
+    assert await store.get_many(["a", "b", "c"]) == ["1", None, "3"]
+    assert await store.get_many([]) == []
+
+
+async def test_interval_claims_never_overlap(store: ConversationStore) -> None:
+    day = "slots:{+15005550006}:2026-03-03"
+    assert await store.interval_claim(day, "a1", 900.0, 960.0)
+    assert not await store.interval_claim(day, "b2", 930.0, 990.0)  # overlaps a1
+    assert not await store.interval_claim(day, "b2", 880.0, 901.0)
+    assert await store.interval_claim(day, "b2", 960.0, 990.0)  # back to back is fine
+    assert await store.interval_claim(day, "c3", 800.0, 900.0)
+    ranged = await store.interval_range(day, float("-inf"), float("inf"))
+    assert [(i.ident, i.start, i.end) for i in ranged] == [
+        ("c3", 800.0, 900.0), ("a1", 900.0, 960.0), ("b2", 960.0, 990.0)]
+    assert [i.ident for i in await store.interval_range(day, 900.0, 960.0)] == ["a1", "b2"]
+
+
+async def test_interval_claim_by_the_same_name_moves_it(store: ConversationStore) -> None:
+    day = "slots:{+15005550006}:2026-03-03"
+    assert await store.interval_claim(day, "a1", 900.0, 960.0)
+    assert await store.interval_claim(day, "b2", 1000.0, 1060.0)
+    assert await store.interval_claim(day, "a1", 930.0, 990.0)  # overlaps only its old self
+    assert not await store.interval_claim(day, "a1", 990.0, 1010.0)  # would overlap b2: a1 stays
+    assert await store.interval_claim(day, "b2", 500.0, 560.0)  # moved earlier than its old start
+    ranged = await store.interval_range(day, float("-inf"), float("inf"))
+    assert [(i.ident, i.start) for i in ranged] == [("b2", 500.0), ("a1", 930.0)]
+    await store.interval_remove(day, "a1")
+    await store.interval_remove(day, "zz")
+    assert [i.ident for i in await store.interval_range(day, float("-inf"), float("inf"))] == ["b2"]
+    assert await store.interval_claim(day, "c3", 930.0, 990.0)
+
+
+async def test_concurrent_claims_of_one_slot_let_exactly_one_win(store: ConversationStore) -> None:
+    day = "slots:{+15005550006}:2026-03-04"
+    won = await asyncio.gather(*(store.interval_claim(day, f"p{n}", 900.0, 960.0) for n in range(20)))
+    assert sum(won) == 1
