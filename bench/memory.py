@@ -13,9 +13,14 @@ private, otherwise empty Redis. At each checkpoint:
   USAGE`` leaves out, but moves with the allocator at these small counts.
 
 The projection for one million active conversations is the median of the
-per-conversation ``MEMORY USAGE`` sums times a million. Dedupe answers live
-``DEDUPE_TTL_SECONDS`` (6 h by default), so a conversation carries one per
-message of the last 6 hours; the state lives ``CONVERSATION_TTL_SECONDS``.
+per-conversation sums *at rest* times a million: every key but the cached
+answers. An answer (``conv:{...}:msg:<digest>``, the TwiML served, for a
+retried delivery) lives ``DEDUPE_ANSWER_TTL_SECONDS`` (15 min), so answer
+memory follows the message rate, not the number of conversations: messages
+per second x TTL x answer size (shown beside). What stays per conversation:
+the state (``CONVERSATION_TTL_SECONDS``, 7 days; compressed when long), the
+``seen`` record (its last 32 MessageSids as 8-character digests, 6 h) and
+an opt-out flag for those who opted out.
 """
 
 from __future__ import annotations
@@ -34,6 +39,9 @@ from bot.storage.base import ConversationKey
 
 CHECKPOINTS = (1, 10, 50)
 TARGET_BYTES = 4096
+STATE = "state (JSON)"
+ANSWERS = "dedupe answers (msg:*)"
+SEEN = "seen MessageSids"
 
 
 def _kind(key: str) -> str:
@@ -42,9 +50,11 @@ def _kind(key: str) -> str:
     if key.startswith("conv:"):
         part = key.split("}:", 1)[1] if "}:" in key else key
         if part == "state":
-            return "state (JSON)"
+            return STATE
         if part.startswith("msg:"):
-            return "dedupe answers (msg:*)"
+            return ANSWERS
+        if part == "seen":
+            return SEEN
         return f"conv {part.split(':', 1)[0]}"
     return key.split(":", 1)[0] + ":*"
 
@@ -83,24 +93,29 @@ async def _conversations(redis: RedisServer, twilio: LocalTwilio, *, conversatio
             done = checkpoint
             await asyncio.sleep(0)
             used = int(redis.info("memory")["used_memory"]) - base
-            totals, kinds, counts = [], Counter[str](), []
+            totals, rests, kinds, counts = [], [], Counter[str](), []
             for key in keys:
                 total, by_kind, count = _conversation_bytes(client, key)
                 totals.append(total)
+                rests.append(total - by_kind.get(ANSWERS, 0))
                 kinds.update(by_kind)
                 counts.append(count)
+            answers = sum(1 for key in keys for _ in client.scan_iter(match=f"*{key.tag}:msg:*", count=1000))
             state_len = statistics.median(len(str(client.get(k.part("state")) or "")) for k in keys)
             per_conversation = used / conversations
             out[str(checkpoint)] = {
                 "turns": checkpoint,
                 "keys_per_conversation": statistics.median(counts),
                 "memory_usage_bytes_median": statistics.median(totals),
+                "at_rest_bytes_median": statistics.median(rests),
+                "answer_bytes_mean": round(kinds.get(ANSWERS, 0) / answers) if answers else 0,
                 "memory_usage_by_kind_mean": {k: round(v / conversations) for k, v in kinds.most_common()},
                 "state_json_chars_median": state_len,
                 "used_memory_growth_per_conversation": round(per_conversation),
-                "projected_gb_per_million": round(statistics.median(totals) * 1e6 / 1e9, 2),
+                "projected_gb_per_million": round(statistics.median(rests) * 1e6 / 1e9, 2),
+                "live_projected_gb_per_million": round(statistics.median(totals) * 1e6 / 1e9, 2),
                 "state_only_projected_gb_per_million": round(
-                    kinds.get("state (JSON)", 0) / conversations * 1e6 / 1e9, 2),
+                    kinds.get(STATE, 0) / conversations * 1e6 / 1e9, 2),
             }
     return out
 

@@ -116,7 +116,9 @@ async def run_chat(
                 print("bot> (no reply)", file=out)
             for message in seen.outcome.sent:
                 to = "" if message in mine else f"(to {message.to}) "
-                print(f"bot> {to}{message.body}", file=out)
+                # Twilio's own keyword confirmations (SMS) are not the bot's words.
+                who = "twilio" if message.via == "twilio" else "bot"
+                print(f"{who}> {to}{message.body}", file=out)
                 for url in message.media:
                     print(f"     [media] {url}", file=out)
             if recorder is not None:

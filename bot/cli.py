@@ -68,7 +68,7 @@ def serve(
     import uvicorn
 
     from bot.observability import configure_logging
-    from webhooks.app import create_app
+    from webhooks.app import create_app, settle_heap
 
     settings = settings_or_exit()
     configure_logging(settings.log_level, json_logs=settings.log_json)
@@ -79,7 +79,9 @@ def serve(
             proxy_headers=True, access_log=False,
         )
         return
-    uvicorn.run(create_app(settings), host=host, port=port, proxy_headers=True, access_log=False)
+    server_app = create_app(settings)
+    settle_heap()
+    uvicorn.run(server_app, host=host, port=port, proxy_headers=True, access_log=False)
 
 
 @app.command()

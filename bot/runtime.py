@@ -2,11 +2,14 @@
 
 The web app (``webhooks.app.create_app``), the worker (``bot worker``) and
 the replay runner all build the same :class:`Runtime`, so a turn runs the
-same way wherever it runs.
+same way wherever it runs. What may be injected instead of built from the
+settings (a store, a frozen clock, a scripted model ...) is listed once, in
+:class:`RuntimeParts`; ``create_app`` passes its keywords straight through.
 
 Example::
 
     runtime = build_runtime(settings)
+    runtime = build_runtime(settings, store=MemoryStore(), clock=FrozenClock(start))
     await runtime.aclose()
 """
 
@@ -16,9 +19,9 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Self, TypedDict, Unpack
 
-from bot.brain import build_handler
+from bot.brain import Brain, build_handler, outbox_staff_notifier
 from bot.clock import Clock, SystemClock
 from bot.compliance import Compliance
 from bot.engine import Engine, TurnHandler
@@ -33,9 +36,39 @@ from bot.templates import ReplyTemplates
 log = logging.getLogger("bot.runtime")
 
 
+class RuntimeParts(TypedDict, total=False):
+    """The parts of a :class:`Runtime` that may be injected; by default each is built from ``Settings``.
+
+    The one list of them: :meth:`Runtime.build`, :func:`build_runtime` and
+    ``webhooks.app.create_app`` all take these keywords.
+
+    Example::
+
+        parts: RuntimeParts = {"store": MemoryStore(), "clock": FrozenClock(start)}
+        app = create_app(settings, **parts)
+    """
+
+    #: Redis with ``REDIS_URL``, else the in-memory store.
+    store: ConversationStore | None
+    #: The system clock; replay and tests freeze it.
+    clock: Clock | None
+    #: The Brain (:func:`bot.brain.build_handler`); tests answer with their own.
+    handler: TurnHandler | None
+    #: A LangChain chat model for the Brain (replay's scripted fake); None: from ``LLM_MODEL``.
+    chat_model: Any
+    #: A ``twilio.rest.Client``; None: opened from the settings by :meth:`Runtime.open`.
+    twilio: Any
+    #: arq with ``REDIS_URL``, in-process tasks without.
+    outbox: Outbox | None
+
+
 @dataclass
 class Runtime:
-    """Everything one process needs to run turns and send messages."""
+    """Everything one process needs to run turns and send messages.
+
+    Build it with :meth:`build` (or :func:`build_runtime`); a subclass
+    (the web app's ``Services``) is built the same way and adds its parts.
+    """
 
     settings: Settings
     store: ConversationStore
@@ -59,6 +92,60 @@ class Runtime:
             raise RuntimeError("this Runtime has no outbound parts (build it with build_runtime)")
         return self.outbound
 
+    @classmethod
+    def build(cls, settings: Settings, **parts: Unpack[RuntimeParts]) -> Self:
+        """Build the object graph for ``settings``, with any of :class:`RuntimeParts` injected.
+
+        Unknown keywords raise ``TypeError``, as they would with named parameters.
+
+        Example::
+
+            runtime = Runtime.build(settings, store=MemoryStore(), clock=FrozenClock(start))
+        """
+        unknown = parts.keys() - RuntimeParts.__optional_keys__
+        if unknown:
+            raise TypeError(f"{cls.__name__}.build() got unexpected keywords: {', '.join(sorted(unknown))}")
+        store = parts.get("store") or build_store(settings)
+        clock = parts.get("clock") or SystemClock()
+        metrics = Metrics()
+        prompts = Path(settings.prompts_dir)
+        templates = memo(("replies", fingerprint(prompts)), lambda: ReplyTemplates(prompts))
+        handler = parts.get("handler") or build_handler(
+            settings, templates=templates, clock=clock, store=store, chat_model=parts.get("chat_model")
+        )
+        compliance = Compliance(
+            templates,
+            keyword_replies=settings.sms_keyword_replies,
+            context=getattr(handler, "template_context", {}),
+        )
+        engine = Engine(
+            store=store,
+            clock=clock,
+            compliance=compliance,
+            handler=handler,
+            settings=settings,
+            metrics=metrics,
+        )
+        runtime = cls(
+            settings=settings,
+            store=store,
+            clock=clock,
+            metrics=metrics,
+            templates=templates,
+            handler=handler,
+            engine=engine,
+            twilio=parts.get("twilio"),
+        )
+        outbound = runtime.outbound = build_outbound(runtime, outbox=parts.get("outbox"))
+        # The webhook's late-reply path and WhatsApp buttons (webhooks/messages.py).
+        runtime.extras["outbox"] = outbound.outbox
+        runtime.extras["rest_deliver"] = rest_deliverer(runtime)
+        runtime.jobs["reminders"] = outbound.reminders.run
+        if isinstance(handler, Brain) and handler.notify_staff is None:
+            # Hand-off notices to STAFF_NUMBER go through the outbox, which only exists now.
+            handler.notify_staff = outbox_staff_notifier(settings, outbound.outbox, handler.business)
+        return runtime
+
     async def open(self) -> None:
         """Open network clients; called by the app's lifespan or the worker."""
         if isinstance(self.store, MemoryStore):
@@ -67,10 +154,7 @@ class Runtime:
                 "nothing survives a restart)"
             )
         if self.settings.twilio_skip_signature_check:
-            log.warning(
-                "!!! TWILIO_SKIP_SIGNATURE_CHECK is on: webhooks are NOT authenticated. "
-                "Development only. !!!"
-            )
+            log.warning("!!! TWILIO_SKIP_SIGNATURE_CHECK is on: webhooks are NOT authenticated. Development only. !!!")
         if self.twilio is None:
             self.twilio = open_twilio(self.settings)
         if self.outbound is not None:
@@ -111,47 +195,11 @@ def open_twilio(settings: Settings) -> Any:
     return client
 
 
-def build_runtime(
-    settings: Settings,
-    *,
-    store: ConversationStore | None = None,
-    clock: Clock | None = None,
-    handler: TurnHandler | None = None,
-    chat_model: Any = None,
-    twilio: Any = None,
-    outbox: Outbox | None = None,
-) -> Runtime:
-    """Build a :class:`Runtime`.
+def build_runtime(settings: Settings, **parts: Unpack[RuntimeParts]) -> Runtime:
+    """Build a :class:`Runtime` for ``settings``; see :meth:`Runtime.build`.
 
-    ``store``, ``clock``, ``handler``, ``chat_model`` (a LangChain chat model,
-    e.g. a scripted fake in replay) and ``twilio`` (a ``twilio.rest.Client``)
-    may be injected; by default they are built from ``settings``. ``outbox``
-    replaces the default (arq with ``REDIS_URL``, in-process tasks without).
+    Example::
+
+        runtime = build_runtime(settings, handler=MyHandler())
     """
-    store = store or build_store(settings)
-    clock = clock or SystemClock()
-    metrics = Metrics()
-    prompts = Path(settings.prompts_dir)
-    templates = memo(("replies", fingerprint(prompts)), lambda: ReplyTemplates(prompts))
-    handler = handler or build_handler(
-        settings, templates=templates, clock=clock, store=store, chat_model=chat_model
-    )
-    compliance = Compliance(
-        templates,
-        keyword_replies=settings.sms_keyword_replies,
-        context=getattr(handler, "template_context", {}),
-    )
-    engine = Engine(
-        store=store, clock=clock, compliance=compliance, handler=handler,
-        settings=settings, metrics=metrics,
-    )
-    runtime = Runtime(
-        settings=settings, store=store, clock=clock, metrics=metrics, templates=templates,
-        handler=handler, engine=engine, twilio=twilio,
-    )
-    outbound = runtime.outbound = build_outbound(runtime, outbox=outbox)
-    # The webhook's late-reply path and WhatsApp buttons (webhooks/messages.py).
-    runtime.extras["outbox"] = outbound.outbox
-    runtime.extras["rest_deliver"] = rest_deliverer(runtime)
-    runtime.jobs["reminders"] = outbound.reminders.run
-    return runtime
+    return Runtime.build(settings, **parts)

@@ -17,12 +17,16 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
 from urllib.parse import urlencode
 
 import httpx
 from twilio.request_validator import RequestValidator
 
-from bot.messages import Channel
+from bot.messages import Channel, Choice, Location, Media
+from bot.simulator.inbound import build_inbound_form
+from bot.simulator.inbound import parse_twiml as parse_messages
+from bot.simulator.state import SimMessage
 
 FormFields = Mapping[str, str] | Sequence[tuple[str, str]]
 
@@ -44,52 +48,46 @@ def inbound_form(
     location: tuple[float, float] | None = None,
     button_payload: str | None = None,
     button_text: str | None = None,
+    replied_to: str | None = None,
     profile_name: str | None = None,
 ) -> dict[str, str]:
-    """The fields Twilio posts for one inbound message (see FACTS.md).
+    """The fields Twilio posts for one inbound message from ``user`` to ``bot`` (see FACTS.md).
 
-    ``media`` is a list of (url, content type).
+    A shorthand for :func:`bot.simulator.inbound.build_inbound_form`, the one
+    builder of the form, for callers without a simulated message. ``media``
+    is a list of (url, content type). ``location``, ``button_payload`` (Body
+    and ``ButtonText`` are ``button_text``) and ``replied_to`` (the message
+    the button belonged to) apply on WhatsApp only, as on Twilio.
+
+    >>> form = inbound_form(Channel.WHATSAPP, "+14155550123", "+15005550006", "",
+    ...                     button_payload="yes", button_text="Yes, book")
+    >>> form["From"], form["MessageType"], form["Body"], form["ButtonPayload"]
+    ('whatsapp:+14155550123', 'button', 'Yes, book', 'yes')
     """
-    sid = message_sid or new_sid("MM" if media else "SM")
-    form = {
-        "MessageSid": sid,
-        "SmsSid": sid,
-        "SmsMessageSid": sid,
-        "AccountSid": account_sid,
-        "From": channel.address(user),
-        "To": channel.address(bot),
-        "Body": body,
-        "NumMedia": str(len(media)),
-        "NumSegments": "1",
-        "SmsStatus": "received",
-        "ApiVersion": "2010-04-01",
-    }
-    for i, (url, content_type) in enumerate(media):
-        form[f"MediaUrl{i}"] = url
-        form[f"MediaContentType{i}"] = content_type
-    if channel is Channel.WHATSAPP:
-        form["WaId"] = user.lstrip("+")
-        form["ProfileName"] = profile_name or ""
-        form["MessageType"] = "text"
-        if media:
-            form["MessageType"] = media[0][1].split("/")[0]
-        if location is not None:
-            form["MessageType"] = "location"
-            form["Latitude"], form["Longitude"] = str(location[0]), str(location[1])
-        if button_payload is not None:
-            form["MessageType"] = "button"
-            form["ButtonPayload"] = button_payload
-            form["ButtonText"] = button_text or button_payload
-            form["Body"] = button_text or button_payload
-    return form
+    whatsapp = channel is Channel.WHATSAPP
+    button = Choice(button_payload, button_text or button_payload) if whatsapp and button_payload is not None else None
+    if button is not None:
+        body = button.title  # Twilio: Body = ButtonText
+    message = SimMessage.inbound(
+        sid=message_sid or new_sid("MM" if media else "SM"),
+        account_sid=account_sid,
+        channel=channel,
+        user=user,
+        bot=bot,
+        body=body,
+        at=datetime.now(UTC),  # the date is not in the form
+        media=tuple(Media(url, content_type) for url, content_type in media),
+        buttons=(button,) if button is not None else (),
+        location=Location(*location) if whatsapp and location is not None else None,
+        replied_to_sid=replied_to if whatsapp else None,
+    )
+    return build_inbound_form(message, profile_name=profile_name or "")
 
 
 class WebhookClient:
     """Signs and posts forms to the bot over any ``httpx.AsyncClient``."""
 
-    def __init__(
-        self, http: httpx.AsyncClient, *, auth_token: str, public_base_url: str | None = None
-    ) -> None:
+    def __init__(self, http: httpx.AsyncClient, *, auth_token: str, public_base_url: str | None = None) -> None:
         self.http = http
         self.validator = RequestValidator(auth_token)
         self.public_base_url = (public_base_url or str(http.base_url)).rstrip("/")
@@ -100,9 +98,7 @@ class WebhookClient:
         multi: dict[str, list[str]] = {}
         for key, value in items:
             multi.setdefault(key, []).append(value)
-        signature = self.validator.compute_signature(
-            self.public_base_url + path, _Multi(multi)
-        )
+        signature = self.validator.compute_signature(self.public_base_url + path, _Multi(multi))
         headers = {
             "Content-Type": "application/x-www-form-urlencoded",
             "X-Twilio-Signature": signature,
@@ -129,8 +125,6 @@ def parse_twiml(xml: str) -> list[tuple[str, tuple[str, ...]]]:
     >>> parse_twiml('<Response><Message>Hi</Message></Response>')
     [('Hi', ())]
     """
-    from bot.simulator.inbound import parse_twiml as parse_messages
-
     if not xml.strip():
         return []
     return [(m.body, m.media) for m in parse_messages(xml)]

@@ -22,9 +22,11 @@ from typing import Any
 
 from bot.appointments import Appointment, SlotTakenError
 from bot.flows.base import Turn
-from bot.messages import Choice, Reply
+from bot.messages import Channel, Choice, Reply
 
 YES = Choice("yes", "Yes")
+#: WhatsApp quick-reply button titles hold at most this many characters.
+BUTTON_TITLE_MAX = 20
 NO = Choice("no", "No")
 MAX_OPTIONS = 3
 SEARCH_DAYS = 14
@@ -54,8 +56,40 @@ def fmt_date(day: date) -> str:
     return f"{day:%a, %b} {day.day}"
 
 
+def button_title(turn: Turn, title: str, moment: datetime, tz: Any) -> str:
+    """``title``, or on WhatsApp a short ``Tue 3/3 10:30 AM`` when it is longer than a button allows.
+
+    WhatsApp quick-reply titles hold 20 characters; a longer one would turn
+    the buttons into numbered lines. SMS shows the full title as a numbered line.
+    """
+    if turn.ctx.message.channel is not Channel.WHATSAPP or len(title) <= BUTTON_TITLE_MAX:
+        return title
+    local = moment.astimezone(tz)
+    return f"{local:%a} {local.month}/{local.day} {fmt_time(local.time())}"
+
+
+def no_appointments(turn: Turn) -> list[Reply]:
+    """None booked: say so, and let a "yes" start booking ("Want to book one?")."""
+    turn.offer("book")
+    return [turn.say("no_appointments")]
+
+
 def _exit_requested(turn: Turn) -> bool:
     return bool(FLOW_EXIT.search(turn.ctx.message.body))
+
+
+# Questions the brain answers in the middle of a flow before asking again.
+# A date or service inside one ("what are your hours on saturday?", "how much
+# is a cleaning?") is part of the question, not the answer to the flow's.
+QUESTION_INTENTS = frozenset({"hours", "location", "pricing", "help", "human", "my_appointments"})
+# ...when clearly one: a bare "whitening" (pricing at ~0.4) answers "which service?".
+QUESTION_CONFIDENCE = 0.6
+
+
+def is_digression(turn: Turn) -> bool:
+    """Whether the message asks something else rather than answering the flow."""
+    u = turn.understanding
+    return turn.choice is None and u.intent in QUESTION_INTENTS and u.confidence >= QUESTION_CONFIDENCE
 
 
 def merge_slots(turn: Turn) -> bool:
@@ -126,8 +160,9 @@ class WhenFlow:
         tz, duration = turn.business.tz, self.duration(turn)
         earliest = turn.now + timedelta(hours=1)
         ignore = await self.ignore_id(turn)
-        taken = [a for a in await turn.book.on_day(turn.ctx.message.bot, datetime.combine(day, time(12), tz))
-                 if a.id != ignore]
+        taken = [
+            a for a in await turn.book.busy(turn.ctx.message.bot, datetime.combine(day, time(12), tz)) if a.id != ignore
+        ]
         found: list[datetime] = []
         for period in turn.business.ranges_on(day):
             cursor = datetime.combine(day, period.start, tz)
@@ -155,7 +190,10 @@ class WhenFlow:
     def options(self, turn: Turn, moments: list[datetime], *, with_day: bool) -> list[Choice]:
         tz = turn.business.tz
         return [
-            Choice(f"at:{m.isoformat()}", fmt_when(m, tz) if with_day else fmt_time(m.astimezone(tz).time()))
+            Choice(
+                f"at:{m.isoformat()}",
+                button_title(turn, fmt_when(m, tz), m, tz) if with_day else fmt_time(m.astimezone(tz).time()),
+            )
             for m in moments
         ]
 
@@ -168,8 +206,9 @@ class WhenFlow:
             return _When(start, "past")
         if not turn.business.is_open_at(start, self.duration(turn)):
             return _When(start, "closed")
-        if not await turn.book.is_free(turn.ctx.message.bot, start, self.duration(turn),
-                                       ignore=await self.ignore_id(turn)):
+        if not await turn.book.is_free(
+            turn.ctx.message.bot, start, self.duration(turn), ignore=await self.ignore_id(turn)
+        ):
             return _When(start, "taken")
         return _When(start, None)
 
@@ -195,12 +234,14 @@ class WhenFlow:
                 slots.pop("date")
                 slots.pop("window", None)
                 turn.goto("date")
-                return [turn.say("day_full", day=fmt_date(day), service=label,
-                                 closed=not turn.business.ranges_on(day))]
+                return [turn.say("day_full", day=fmt_date(day), service=label, closed=not turn.business.ranges_on(day))]
             turn.goto("time")
             picks = free[:: max(1, len(free) // MAX_OPTIONS)][:MAX_OPTIONS]
-            return [turn.say("ask_time", day=fmt_date(day), service=label,
-                             choices=self.options(turn, picks, with_day=False))]
+            return [
+                turn.say(
+                    "ask_time", day=fmt_date(day), service=label, choices=self.options(turn, picks, with_day=False)
+                )
+            ]
         verdict = await self.check(turn)
         if verdict.problem is None:
             return None
@@ -211,9 +252,15 @@ class WhenFlow:
             return [turn.say("slot_past", service=label)]
         alternatives = await self.nearest(turn, verdict.start)
         turn.goto("time")
-        return [turn.say("slot_unavailable", when=fmt_when(verdict.start, turn.business.tz),
-                         reason=verdict.problem, service=label,
-                         choices=self.options(turn, alternatives, with_day=True))]
+        return [
+            turn.say(
+                "slot_unavailable",
+                when=fmt_when(verdict.start, turn.business.tz),
+                reason=verdict.problem,
+                service=label,
+                choices=self.options(turn, alternatives, with_day=True),
+            )
+        ]
 
     def start_time(self, turn: Turn) -> datetime:
         day = date.fromisoformat(turn.slots["date"])
@@ -222,14 +269,22 @@ class WhenFlow:
 
     async def confirm(self, turn: Turn) -> list[Reply]:
         turn.goto("confirm")
-        return [turn.say(self.confirm_template, service=self.service_label(turn),
-                         when=fmt_when(self.start_time(turn), turn.business.tz), choices=[YES, NO])]
+        return [
+            turn.say(
+                self.confirm_template,
+                service=self.service_label(turn),
+                when=fmt_when(self.start_time(turn), turn.business.tz),
+                choices=[YES, NO],
+            )
+        ]
 
     async def answer_when(self, turn: Turn) -> list[Reply] | None:
         """Common answer handling for the date/time/confirm steps."""
         if _exit_requested(turn):
             turn.leave()
             return [turn.say("flow_cancelled")]
+        if is_digression(turn):
+            return None
         step = turn.ctx.state.step
         picked = apply_choice(turn)
         if step == "confirm" and not picked:
@@ -267,7 +322,11 @@ class BookFlow(WhenFlow):
         return await self.advance(turn)
 
     async def answer(self, turn: Turn) -> list[Reply] | None:
-        if turn.ctx.state.step == "service" and not turn.choice and turn.understanding.slots.service is None:
+        if (
+            turn.ctx.state.step == "service"
+            and not turn.choice
+            and (turn.understanding.slots.service is None or is_digression(turn))
+        ):
             if _exit_requested(turn):
                 turn.leave()
                 return [turn.say("flow_cancelled")]
@@ -278,9 +337,15 @@ class BookFlow(WhenFlow):
         if not turn.slots.get("service"):
             turn.goto("service")
             services = list(turn.business.services.values())
-            return [turn.say("ask_service", services=services,
-                             choices=[Choice(f"service:{s.key}", s.label) for s in services[:MAX_OPTIONS]]
-                             if len(services) <= MAX_OPTIONS else [])]
+            return [
+                turn.say(
+                    "ask_service",
+                    services=services,
+                    choices=[Choice(f"service:{s.key}", s.label) for s in services[:MAX_OPTIONS]]
+                    if len(services) <= MAX_OPTIONS
+                    else [],
+                )
+            ]
         pending = await self.settle_when(turn)
         return pending if pending is not None else await self.confirm(turn)
 
@@ -289,15 +354,20 @@ class BookFlow(WhenFlow):
         start = self.start_time(turn)
         try:
             appt = await turn.book.add(
-                key, service=str(turn.slots["service"]), start=start,
-                duration_minutes=self.duration(turn), name=turn.ctx.message.profile_name, now=turn.now,
+                key,
+                service=str(turn.slots["service"]),
+                start=start,
+                duration_minutes=self.duration(turn),
+                name=turn.ctx.message.profile_name,
+                now=turn.now,
             )
         except SlotTakenError:
             turn.slots.pop("time", None)
             return await self.advance(turn)
         turn.leave()
-        return [turn.say("booked", service=self._label(turn, appt.service),
-                         when=fmt_when(appt.start, turn.business.tz))]
+        return [
+            turn.say("booked", service=self._label(turn, appt.service), when=fmt_when(appt.start, turn.business.tz))
+        ]
 
     @staticmethod
     def _label(turn: Turn, service: str) -> str:
@@ -320,16 +390,32 @@ class _PickAppointment(WhenFlow):
         turn.leave()
         upcoming = await turn.book.upcoming_for(turn.ctx.state.key, now=turn.now)
         if not upcoming:
-            return [turn.say("no_appointments")]
+            return no_appointments(turn)
         turn.enter(self.name, "pick")
-        if len(upcoming) == 1:
-            self._use(turn, upcoming[0])
+        # "cancel my cleaning" with one cleaning among several appointments: that one.
+        named = turn.understanding.slots.service
+        same = [a for a in upcoming if a.service == named]
+        if len(upcoming) == 1 or len(same) == 1:
+            self._use(turn, upcoming[0] if len(upcoming) == 1 else same[0])
             merge_slots(turn)
             return await self.advance(turn)
         tz = turn.business.tz
-        return [turn.say("pick_appointment", action=self.name, choices=[
-            Choice(f"appt:{a.id}", f"{self._label(turn, a)} {fmt_when(a.start, tz)}") for a in upcoming[:MAX_OPTIONS]
-        ])]
+        offered = upcoming[:MAX_OPTIONS]
+        listed = [{"service": self._label(turn, a), "when": fmt_when(a.start, tz)} for a in offered]
+        return [
+            turn.say(
+                "pick_appointment",
+                action=self.name,
+                appointments=listed,
+                choices=[
+                    Choice(
+                        f"appt:{a.id}",
+                        button_title(turn, f"{self._label(turn, a)} {fmt_when(a.start, tz)}", a.start, tz),
+                    )
+                    for a in offered
+                ],
+            )
+        ]
 
     def _use(self, turn: Turn, appt: Appointment) -> None:
         turn.slots["appt"] = appt.id
@@ -353,7 +439,7 @@ class _PickAppointment(WhenFlow):
             appt = await self.appointment(turn)
             if appt is None:
                 turn.leave()
-                return [turn.say("no_appointments")]
+                return no_appointments(turn)
             self._use(turn, appt)
             return await self.advance(turn)
         return await self.answer_when(turn)
@@ -373,15 +459,14 @@ class RescheduleFlow(_PickAppointment):
         appt = await self.appointment(turn)
         if appt is None:
             turn.leave()
-            return [turn.say("no_appointments")]
+            return no_appointments(turn)
         try:
             moved = await turn.book.move(appt, self.start_time(turn), now=turn.now)
         except SlotTakenError:
             turn.slots.pop("time", None)
             return await self.advance(turn)
         turn.leave()
-        return [turn.say("rescheduled", service=self._label(turn, moved),
-                         when=fmt_when(moved.start, turn.business.tz))]
+        return [turn.say("rescheduled", service=self._label(turn, moved), when=fmt_when(moved.start, turn.business.tz))]
 
 
 class CancelFlow(_PickAppointment):
@@ -393,10 +478,16 @@ class CancelFlow(_PickAppointment):
         appt = await self.appointment(turn)
         if appt is None:
             turn.leave()
-            return [turn.say("no_appointments")]
+            return no_appointments(turn)
         turn.goto("confirm")
-        return [turn.say("confirm_cancel", service=self._label(turn, appt),
-                         when=fmt_when(appt.start, turn.business.tz), choices=[YES, NO])]
+        return [
+            turn.say(
+                "confirm_cancel",
+                service=self._label(turn, appt),
+                when=fmt_when(appt.start, turn.business.tz),
+                choices=[YES, NO],
+            )
+        ]
 
     async def answer(self, turn: Turn) -> list[Reply] | None:
         if turn.ctx.state.step != "confirm":
@@ -416,7 +507,6 @@ class CancelFlow(_PickAppointment):
         appt = await self.appointment(turn)
         turn.leave()
         if appt is None:
-            return [turn.say("no_appointments")]
+            return no_appointments(turn)
         await turn.book.cancel(appt, now=turn.now)
-        return [turn.say("cancelled", service=self._label(turn, appt),
-                         when=fmt_when(appt.start, turn.business.tz))]
+        return [turn.say("cancelled", service=self._label(turn, appt), when=fmt_when(appt.start, turn.business.tz))]

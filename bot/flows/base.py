@@ -57,13 +57,20 @@ class Turn:
 
     def say(self, template: str, *, choices: Sequence[Choice] = (), **values: Any) -> Reply:
         """A reply from ``prompts/replies/<template>``, offering ``choices``."""
-        text = self.templates.render(
-            template, self.ctx.message.channel.value, **{**self.context, **values}
-        )
+        text = self.templates.render(template, self.ctx.message.channel.value, **{**self.context, **values})
         if choices:
             # Remember what was offered: "1"/"2" or a button maps back to it.
             self.ctx.state.data["choices"] = [[c.payload, c.title] for c in choices]
         return Reply(text=text, choices=tuple(choices))
+
+    def offer(self, intent: str, **slots: Any) -> None:
+        """Remember a yes/no question asked outside a flow ("Want to book?") for one turn.
+
+        A "yes" next starts ``intent`` with ``slots``; a "no" is acknowledged.
+        Inside a flow nothing is remembered: the flow's own question follows.
+        """
+        if self.ctx.state.flow is None:
+            self.ctx.state.data["offer"] = {"intent": intent, "slots": {k: v for k, v in slots.items() if v}}
 
     def enter(self, flow: str, step: str) -> None:
         self.ctx.state.flow, self.ctx.state.step = flow, step

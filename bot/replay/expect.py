@@ -27,7 +27,9 @@ from bot.replay.transcript import Expect, Step, Transcript, _quote
 
 __all__ = ["SentMessage", "StepOutcome", "Via", "check", "format_failure"]
 
-Via: TypeAlias = Literal["twiml", "rest"]
+#: How a message reached the user: the bot's TwiML answer, the bot's REST call, or
+#: Twilio itself (its own STOP/START/HELP confirmations on SMS).
+Via: TypeAlias = Literal["twiml", "rest", "twilio"]
 
 # Long bodies are cut in one-line failure messages; format_failure lists them in full.
 _SNIPPET = 300

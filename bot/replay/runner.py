@@ -65,6 +65,7 @@ from bot.clock import Clock, FrozenClock
 from bot.engine import TurnHandler
 from bot.errors import BotError
 from bot.messages import Channel, Choice, InboundMessage, OptOutType, TurnResult
+from bot.outbound.ledger import SendLedger
 from bot.replay.expect import SentMessage, StepOutcome, Via, check, format_failure
 from bot.replay.scripted_model import ModelCall, ModelScript, ScriptedChatModel
 from bot.replay.transcript import (
@@ -88,7 +89,8 @@ from bot.simulator import (
     create_simulator_app,
 )
 from bot.simulator.content import register_content_templates
-from bot.simulator.inbound import match_keyword, parse_twiml
+from bot.simulator.inbound import apply_keyword, match_keyword, parse_twiml
+from bot.simulator.state import DEFAULT_KEYWORD_REPLIES
 from bot.sms.segments import count_segments
 from bot.storage import ConversationStore, MemoryStore, RedisStore
 from bot.storage.base import ConversationKey, ConversationState
@@ -471,18 +473,6 @@ def _absorb_callbacks(request: httpx.Request) -> httpx.Response:
     return httpx.Response(204)
 
 
-def _render_buttons(buttons: Sequence[Choice], variables: Mapping[str, str]) -> tuple[Choice, ...]:
-    """A template's buttons as the user sees them: ``{{n}}`` filled from ContentVariables."""
-
-    def fill(text: str) -> str:
-        return _PLACEHOLDER.sub(lambda m: variables.get(m.group(1), m.group(0)), text)
-
-    return tuple(Choice(fill(b.payload), fill(b.title)) for b in buttons)
-
-
-_PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z0-9_]+)\s*\}\}")
-
-
 # --------------------------------------------------------------------------
 # Sharing one bot between conversations
 # --------------------------------------------------------------------------
@@ -590,13 +580,13 @@ class _Conversation:
         title, offered_by = self._offered.get(payload, (payload, None))
         form = inbound_form(
             self.channel, self.user, self.bot, title, account_sid=self.account_sid,
-            button_payload=payload, button_text=title, profile_name=self.profile_name,
+            button_payload=payload, button_text=title, replied_to=offered_by, profile_name=self.profile_name,
         )
         if self.channel is not Channel.WHATSAPP:
             # Spec: an SMS conversation's button step is delivered the same way.
             form.update(ButtonPayload=payload, ButtonText=title, Body=title)
-        if offered_by:
-            form["OriginalRepliedMessageSid"] = offered_by
+            if offered_by:
+                form["OriginalRepliedMessageSid"] = offered_by
         return form
 
     def remember_buttons(self, offers: Sequence[tuple[str, Sequence[Choice]]]) -> None:
@@ -799,8 +789,9 @@ class InProcessConversation(_Conversation):
 
     async def post_inbound(self, body: bytes, headers: dict[str, str], form: dict[str, str] | None) -> StepObservation:
         assert self.webhooks is not None
+        keyword_reply: list[SentMessage] = []
         if form is not None:
-            self._twilio_side(form)
+            keyword_reply = self._twilio_side(form)
         mark = self._mark()
         started = time.perf_counter()
         response = await self.webhooks.http.post(_MESSAGES_PATH, content=body, headers=headers)
@@ -815,7 +806,7 @@ class InProcessConversation(_Conversation):
                 twiml = self._twiml_replies(response.text)
             except ValueError as exc:
                 problems.append(f"the webhook's answer is not valid TwiML ({exc}): {_quote(_short(response.text))}")
-        rest = self._rest_since(mark)
+        rest = await self._rest_since(mark)
         ran, intent = self._turn(mark)
         if form is None:
             problems.extend(self.duplicate_problems(response.text, ran, len(rest)))
@@ -823,7 +814,8 @@ class InProcessConversation(_Conversation):
             self._last_answer = response.text
             self._last_turn_ran = ran
         return self._observe(
-            mark, [*twiml, *rest], intent=intent, problems=problems, http_status=response.status_code,
+            mark, [*keyword_reply, *twiml, *rest], intent=intent, problems=problems,
+            http_status=response.status_code,
             webhook=webhook, ran=ran,
         )
 
@@ -853,7 +845,7 @@ class InProcessConversation(_Conversation):
             problems.append(f"job {_quote(name)} raised {type(exc).__name__}: {exc}")
         await self._settle()
         ran, intent = self._turn(mark)
-        return self._observe(mark, self._rest_since(mark), intent=intent, problems=problems, ran=ran)
+        return self._observe(mark, await self._rest_since(mark), intent=intent, problems=problems, ran=ran)
 
     async def _status(self, step: StatusStep) -> StepObservation:
         assert self.webhooks is not None
@@ -881,21 +873,26 @@ class InProcessConversation(_Conversation):
         problems = [] if response.is_success else [_http_problem(response, path)]
         ran, intent = self._turn(mark)
         return self._observe(
-            mark, self._rest_since(mark), intent=intent, problems=problems, http_status=response.status_code,
+            mark, await self._rest_since(mark), intent=intent, problems=problems, http_status=response.status_code,
             webhook=webhook, ran=ran,
         )
 
     # -- what Twilio does around a webhook -------------------------------------
 
-    def _twilio_side(self, form: Mapping[str, str]) -> None:
-        """Twilio's part before it calls the bot: the WhatsApp window and its SMS keyword filter."""
+    def _twilio_side(self, form: Mapping[str, str]) -> list[SentMessage]:
+        """Twilio's part before it calls the bot: the WhatsApp window and its SMS keyword filter.
+
+        With ``SMS_KEYWORD_REPLIES=twilio`` (the default) Twilio itself confirms
+        STOP/START/HELP on SMS; the user receives that, so it counts as a reply
+        (shown as ``twilio``), though the bot answered nothing.
+        """
         self.sim.record_inbound_time(self.channel, user=self.user, bot=self.bot)
-        if self.channel in self.sim.config.keyword_channels and "ButtonPayload" not in form:
-            keyword = match_keyword(form.get("Body", ""))
-            if keyword is OptOutType.STOP:
-                self.sim.opt_out(self.channel, user=self.user, bot=self.bot)
-            elif keyword is OptOutType.START:
-                self.sim.opt_in(self.channel, user=self.user, bot=self.bot)
+        if self.channel not in self.sim.config.keyword_channels or "ButtonPayload" in form:
+            return []
+        keyword = match_keyword(form.get("Body", ""))
+        body = form.get("Body", "")
+        reply = apply_keyword(self.sim, keyword, self.channel, self.user, self.bot, body=body)
+        return [] if reply is None else [self.sent(reply.to, reply.body, (), via="twilio")]
 
     def _twiml_replies(self, text: str) -> list[SentMessage]:
         """TwiML ``<Message>``s as sent messages, recorded at the local API like Twilio does (with SIDs)."""
@@ -945,7 +942,7 @@ class InProcessConversation(_Conversation):
             if not any(not f.done() for f in getattr(self.services, "background", ())):
                 return
 
-    def _rest_since(self, mark: _Mark) -> list[SentMessage]:
+    async def _rest_since(self, mark: _Mark) -> list[SentMessage]:
         templates = self.sim.templates
         out: list[SentMessage] = []
         offers: list[tuple[str, Sequence[Choice]]] = []
@@ -959,11 +956,25 @@ class InProcessConversation(_Conversation):
             if message.content_sid:
                 known = templates.get(message.content_sid)
                 template = known.name if known is not None else message.content_sid
+            else:
+                template = await self._fallback_template(message.sid)
             out.append(self.sent(message.to, message.body, [m.url for m in message.media], via="rest",
                                  template=template))
-            offers.append((message.sid, _render_buttons(message.buttons, message.content_variables)))
+            offers.append((message.sid, message.buttons))
         self.remember_buttons(offers)
         return out
+
+    async def _fallback_template(self, sid: str) -> str | None:
+        """The content template a plain-text REST message stands for, from the send ledger.
+
+        SMS has no content templates: the sender sends a template's
+        ``sms_fallback`` text as a Body and records the template's name in
+        its ledger, so ``template:`` expectations hold on SMS too.
+        """
+        outbound = getattr(self.services, "outbound", None)
+        ledger = outbound.sender.ledger if outbound is not None else SendLedger(self.store)
+        record = await ledger.message(sid)
+        return record.template if record is not None else None
 
     def _last_outbound(self) -> SimMessage | None:
         """The message a status step reports on: the bot's latest that asked for status callbacks.
@@ -1049,8 +1060,13 @@ class RemoteConversation(_Conversation):
         account_sid: str = _DEV_ACCOUNT_SID,
         public_url: str | None = None,
         timeout: float = 20.0,
+        twilio_keyword_replies: bool = True,
     ) -> None:
         self.transcript_user = user
+        # Twilio's own STOP/START/HELP confirmations on SMS, played here as the
+        # local simulator does in-process (no Twilio sits in front of the server).
+        self.twilio_keyword_replies = twilio_keyword_replies
+        self._opted_out = False
         super().__init__(
             channel=channel, user=_fresh_number(user), bot=bot, profile_name=profile_name, account_sid=account_sid
         )
@@ -1071,6 +1087,7 @@ class RemoteConversation(_Conversation):
 
     async def post_inbound(self, body: bytes, headers: dict[str, str], form: dict[str, str] | None) -> StepObservation:
         assert self.webhooks is not None
+        sent: list[SentMessage] = [] if form is None else self._twilio_keyword(form)
         started = time.perf_counter()
         try:
             response = await self.webhooks.http.post(_MESSAGES_PATH, content=body, headers=headers)
@@ -1078,7 +1095,6 @@ class RemoteConversation(_Conversation):
             raise ReplayError(f"cannot reach {self.url}{_MESSAGES_PATH}: {type(exc).__name__}: {exc}") from None
         webhook = time.perf_counter() - started
         problems: list[str] = []
-        sent: list[SentMessage] = []
         if response.status_code != 200:
             problem = _http_problem(response, _MESSAGES_PATH)
             if response.status_code == 403:
@@ -1110,6 +1126,23 @@ class RemoteConversation(_Conversation):
             http_status=response.status_code,
             webhook_seconds=webhook,
         )
+
+
+    def _twilio_keyword(self, form: Mapping[str, str]) -> list[SentMessage]:
+        if self.channel is not Channel.SMS or "ButtonPayload" in form:
+            return []
+        body = form.get("Body", "")
+        keyword = match_keyword(body)
+        if keyword is OptOutType.START and body.strip().upper() == "YES" and not self._opted_out:
+            return []  # an answer to the bot, not an opt-in
+        if keyword is OptOutType.STOP:
+            self._opted_out = True
+        elif keyword is OptOutType.START:
+            self._opted_out = False
+        if keyword is None or not self.twilio_keyword_replies:
+            return []
+        text = DEFAULT_KEYWORD_REPLIES[keyword.value]
+        return [self.sent(self.channel.address(self.transcript_user), text, (), via="twilio")]
 
 
 def _http_problem(response: httpx.Response, path: str) -> str:
@@ -1311,6 +1344,7 @@ class ReplayRunner:
                 profile_name=transcript.profile_name,
                 account_sid=self.settings.twilio_account_sid,
                 public_url=self.public_url,
+                twilio_keyword_replies=self.settings.sms_keyword_replies == "twilio",
             ) as remote:
                 yield remote, None
             return

@@ -13,34 +13,15 @@ Example::
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass
-
 from bot.messages import Choice
 from bot.outbound.templates import ContentTemplates
 from bot.simulator.state import ContentTemplate, Simulator
-
-_PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z0-9_]+)\s*\}\}")
-
-
-@dataclass(frozen=True, slots=True)
-class RegistryTemplate(ContentTemplate):
-    """A template whose buttons may use variables too (generic quick replies).
-
-    The simulator checks the variables sent against :attr:`placeholders`;
-    Twilio counts those of the buttons as well.
-    """
-
-    @property
-    def placeholders(self) -> frozenset[str]:
-        texts = [self.body, *(b.title for b in self.buttons), *(b.payload for b in self.buttons)]
-        return frozenset(name for text in texts for name in _PLACEHOLDER.findall(text))
 
 
 def simulator_templates(registry: ContentTemplates) -> list[ContentTemplate]:
     """The simulator's form of every registry entry."""
     return [
-        RegistryTemplate(
+        ContentTemplate(
             sid=spec.content_sid,
             name=spec.name,
             body=spec.body,

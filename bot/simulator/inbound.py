@@ -97,13 +97,15 @@ def build_inbound_form(
     opt_out_type: OptOutType | None = None,
     extra: Mapping[str, str] | None = None,
 ) -> dict[str, str]:
-    """The webhook form Twilio would POST for the inbound ``message``.
+    """The webhook form Twilio would POST for the inbound ``message``: the one builder of it.
 
     Fields follow real captures (example-payloads.json): SMS carries the
     geographic fields, WhatsApp ``ProfileName``/``WaId``/``MessageType``; a
     pressed button (``message.buttons[0]``) adds ``ButtonPayload``/``ButtonText``
     and ``OriginalRepliedMessageSid``; a location adds ``Latitude``/``Longitude``.
-    ``extra`` adds fields, as Twilio does without notice.
+    ``extra`` adds fields, as Twilio does without notice. ``profile_name``
+    defaults to ``"Dev Phone"``; :func:`bot.webhook_client.inbound_form`
+    builds the same form from plain values.
 
     Example::
 
@@ -146,7 +148,7 @@ def build_inbound_form(
         form[f"MediaContentType{index}"] = media.content_type
     if channel is Channel.WHATSAPP:
         form.update(
-            ProfileName=profile_name or "Dev Phone",
+            ProfileName="Dev Phone" if profile_name is None else profile_name,
             WaId=user.lstrip("+"),
             MessageType=_message_type(message),
             ReferralNumMedia="0",
@@ -241,24 +243,27 @@ async def send_inbound(
         body = body or button.title
         replied_to = replied_to or _offering_message(sim, user, bot, button)
 
-    message = sim.add_message(
-        channel=channel,
-        direction="inbound",
-        origin=MessageOrigin.USER,
-        from_=channel.address(user),
-        to=channel.address(bot),
-        body=body,
-        media=tuple(media),
-        messaging_service_sid=messaging_service_sid,
-        buttons=(button,) if button else (),
-        location=location,
-        replied_to_sid=replied_to,
+    message = sim.record(
+        SimMessage.inbound(
+            sid=sim.new_sid("MM" if media else "SM"),
+            account_sid=sim.account_sid,
+            channel=channel,
+            user=user,
+            bot=bot,
+            body=body,
+            at=sim.clock.now(),
+            media=tuple(media),
+            messaging_service_sid=messaging_service_sid,
+            buttons=(button,) if button else (),
+            location=location,
+            replied_to_sid=replied_to,
+        )
     )
     # Any inbound opens WhatsApp's 24 h window (and makes this the sticky sender).
     sim.record_inbound_time(channel, user=user, bot=bot, at=message.date_created)
 
     keyword = match_keyword(body) if channel in sim.config.keyword_channels else None
-    keyword_reply = _apply_keyword(sim, keyword, channel, user, bot)
+    keyword_reply = apply_keyword(sim, keyword, channel, user, bot, body=body)
 
     form = build_inbound_form(
         message,
@@ -293,10 +298,19 @@ async def send_inbound(
     return result
 
 
-def _apply_keyword(
-    sim: Simulator, keyword: OptOutType | None, channel: Channel, user: str, bot: str
+def apply_keyword(
+    sim: Simulator, keyword: OptOutType | None, channel: Channel, user: str, bot: str, *, body: str = ""
 ) -> SimMessage | None:
-    """Twilio's own handling: the opt-out list first, then its confirmation."""
+    """Twilio's own handling: the opt-out list first, then its confirmation.
+
+    A "yes" from someone who is not opted out is an answer, not an opt-in:
+    it gets no re-subscribe confirmation (START and UNSTOP always do).
+    """
+    answer_yes = keyword is OptOutType.START and body.strip().upper() == "YES" and not sim.is_opted_out(
+        channel, user=user, bot=bot
+    )
+    if answer_yes:
+        return None
     if keyword is OptOutType.STOP:
         sim.opt_out(channel, user=user, bot=bot)
     elif keyword is OptOutType.START:

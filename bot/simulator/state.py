@@ -215,6 +215,52 @@ class SimMessage:
     segments: SegmentCount | None = None
     replied_to_sid: str | None = None
 
+    @classmethod
+    def inbound(
+        cls,
+        *,
+        sid: str,
+        account_sid: str,
+        channel: Channel,
+        user: str,
+        bot: str,
+        body: str,
+        at: datetime,
+        media: tuple[Media, ...] = (),
+        messaging_service_sid: str | None = None,
+        buttons: tuple[Choice, ...] = (),
+        location: Location | None = None,
+        replied_to_sid: str | None = None,
+    ) -> SimMessage:
+        """A message ``user`` sent to ``bot``, as Twilio has it when it calls the webhook.
+
+        Example::
+
+            msg = SimMessage.inbound(sid="SM" + "0" * 32, account_sid=sid, channel=Channel.SMS,
+                                     user="+14155550123", bot="+15005550006", body="hi", at=now)
+            msg.from_, msg.status   # ('+14155550123', 'received')
+        """
+        return cls(
+            sid=sid,
+            account_sid=account_sid,
+            channel=channel,
+            direction="inbound",
+            origin=MessageOrigin.USER,
+            from_=channel.address(user),
+            to=channel.address(bot),
+            body=body,
+            status="received",
+            date_created=at,
+            date_updated=at,
+            date_sent=at,
+            media=media,
+            messaging_service_sid=messaging_service_sid,
+            buttons=buttons,
+            location=location,
+            segments=count_segments(body) if body else None,
+            replied_to_sid=replied_to_sid,
+        )
+
     @property
     def user(self) -> str:
         """The simulated phone's bare number (the other party to the bot)."""
@@ -310,16 +356,30 @@ class SimMessage:
         }
 
 
+def fill_placeholders(text: str, variables: Mapping[str, str]) -> str:
+    """Twilio's ``{{name}}`` placeholders filled from ``variables``; unknown ones stay as written.
+
+    >>> fill_placeholders("Hi {{1}}, {{ 2 }} {{3}}", {"1": "Ana", "2": "see you"})
+    'Hi Ana, see you {{3}}'
+    """
+    return _PLACEHOLDER.sub(lambda m: variables.get(m.group(1), m.group(0)), text)
+
+
 @dataclass(frozen=True, slots=True)
 class ContentTemplate:
     """A content template the simulated account owns (``ContentSid`` → text).
 
     ``body`` uses Twilio's ``{{1}}`` placeholders; ``buttons`` become
-    WhatsApp quick replies (dropped on SMS, where Twilio sends only the text).
+    WhatsApp quick replies (dropped on SMS, where Twilio sends only the text)
+    and may use placeholders in their titles and ids too (generic quick
+    replies such as ``quick_reply_2``).
 
-    >>> t = ContentTemplate(sid="HX" + "a" * 32, name="hello", body="Hi {{1}}!")
-    >>> t.render({"1": "Ana"})
+    >>> t = ContentTemplate(sid="HX" + "a" * 32, name="hello", body="Hi {{1}}!",
+    ...                     buttons=(Choice("{{2}}", "See you {{2}}"),))
+    >>> t.render({"1": "Ana", "2": "soon"})
     'Hi Ana!'
+    >>> t.render_buttons({"1": "Ana", "2": "soon"})
+    (Choice(payload='soon', title='See you soon'),)
     """
 
     sid: str
@@ -334,8 +394,9 @@ class ContentTemplate:
 
     @property
     def placeholders(self) -> frozenset[str]:
-        """The variable names the body uses (``{"1", "2"}``)."""
-        return frozenset(_PLACEHOLDER.findall(self.body))
+        """The variable names the body and buttons use (``{"1", "2"}``); Twilio counts both."""
+        texts = [self.body, *(b.title for b in self.buttons), *(b.payload for b in self.buttons)]
+        return frozenset(name for text in texts for name in _PLACEHOLDER.findall(text))
 
     @property
     def starts_conversations(self) -> bool:
@@ -344,7 +405,13 @@ class ContentTemplate:
 
     def render(self, variables: Mapping[str, str]) -> str:
         """The text the user sees; unknown placeholders stay as written."""
-        return _PLACEHOLDER.sub(lambda m: variables.get(m.group(1), m.group(0)), self.body)
+        return fill_placeholders(self.body, variables)
+
+    def render_buttons(self, variables: Mapping[str, str]) -> tuple[Choice, ...]:
+        """The buttons the user sees: titles and ids with their placeholders filled."""
+        return tuple(
+            Choice(fill_placeholders(b.payload, variables), fill_placeholders(b.title, variables)) for b in self.buttons
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -840,7 +907,8 @@ class Simulator:
             status_callback=request.status_callback or self.config.default_status_callback,
             content_sid=request.content_sid,
             content_variables=variables,
-            buttons=template.buttons if template and channel is Channel.WHATSAPP else (),
+            # Stored as the user sees them, so every consumer reads the final titles and ids.
+            buttons=template.render_buttons(variables) if template and channel is Channel.WHATSAPP else (),
         )
         self.start_lifecycle(message, outcome)
         return message

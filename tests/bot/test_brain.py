@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -45,8 +46,9 @@ def clock() -> FrozenClock:
 
 
 @pytest.fixture
-def make_app(make_settings: Callable[..., Settings], redis_store: RedisStore,
-             clock: FrozenClock) -> Callable[..., FastAPI]:
+def make_app(
+    make_settings: Callable[..., Settings], redis_store: RedisStore, clock: FrozenClock
+) -> Callable[..., FastAPI]:
     def make(chat_model: Any = None, **overrides: Any) -> FastAPI:
         return create_app(make_settings(**overrides), store=redis_store, clock=clock, chat_model=chat_model)
 
@@ -144,9 +146,7 @@ async def test_leave_a_flow_for_a_question_and_come_back(phone: Phone) -> None:
     assert "Tue, Mar 3" in await phone.say("tomorrow at 2pm")
 
 
-async def test_never_mind_ends_the_flow_but_stop_is_compliance(
-    phone: Phone, redis_store: RedisStore
-) -> None:
+async def test_never_mind_ends_the_flow_but_stop_is_compliance(phone: Phone, redis_store: RedisStore) -> None:
     await phone.say("book a cleaning")
     assert "stopped that" in (await phone.say("never mind"))
     await phone.say("book a cleaning")
@@ -211,6 +211,7 @@ async def test_fallback_without_a_model(phone: Phone) -> None:
 
 # -- the model step (LangChain fake chat models) --------------------------------
 
+
 async def test_model_answers_out_of_scope_grounded(make_app: Callable[..., FastAPI]) -> None:
     model = FakeListChatModel(responses=['{"intent": "fallback", "answer": "We are at 500 Market St."}'])
     phone = Phone(make_app(chat_model=model))
@@ -244,7 +245,9 @@ async def test_model_plain_text_answer_is_capped_on_sms(make_app: Callable[..., 
 @pytest.mark.parametrize(
     "model",
     [
-        FakeListChatModel(responses=['{"intent": '], ),  # malformed
+        FakeListChatModel(
+            responses=['{"intent": '],
+        ),  # malformed
         FakeListChatModel(responses=['{"intent": "astrology"}']),  # unknown intent
         FakeListChatModel(responses=[]),  # the provider errors (IndexError inside the fake)
         FakeListChatModel(responses=["too slow"], sleep=2.0),  # timeout
@@ -257,3 +260,274 @@ async def test_model_failures_end_in_the_offline_fallback(
     phone = Phone(make_app(chat_model=model, llm_timeout_seconds=0.3))
     reply = await phone.say("who won the game last night")
     assert "can't help with that" in reply
+
+
+# -- greetings, buttons outside a flow, media and locations ----------------------
+
+
+@pytest.mark.parametrize("text", ["hi again", "Hey, it's me again!", "hello again 👋"])
+async def test_hi_again_is_a_greeting_not_an_opt_in(make_app: Callable[..., FastAPI], text: str) -> None:
+    app = make_app()
+    brain = app.state.services.handler
+    assert brain.nlu.classify(text, now=MONDAY_9AM).intent == "greet"
+    assert (await Phone(app).say(text)).startswith("Hi! This is Bright Smile Dental.")
+
+
+async def book_for(
+    store: RedisStore,
+    channel: Channel,
+    *,
+    service: str = "cleaning",
+    start: datetime = datetime(2026, 3, 3, 15, tzinfo=NY),
+) -> None:
+    book = AppointmentBook(store, NY)
+    await book.add(
+        ConversationKey(channel, BOT_NUMBER, USER),
+        service=service,
+        start=start,
+        duration_minutes=60,
+        name="Ana",
+        now=MONDAY_9AM,
+    )
+
+
+async def test_reminder_confirm_button_confirms_the_appointment(
+    make_app: Callable[..., FastAPI], redis_store: RedisStore
+) -> None:
+    await book_for(redis_store, Channel.WHATSAPP)
+    wa = Phone(make_app(), Channel.WHATSAPP)
+    reply = await wa.say("Confirm", button_payload="confirm", button_text="Confirm")
+    assert "See you on Tue, Mar 3 at 3:00 PM" in reply and "cleaning" in reply
+
+
+async def test_reminder_confirm_button_without_an_appointment(phone: Phone, make_app: Callable[..., FastAPI]) -> None:
+    wa = Phone(make_app(), Channel.WHATSAPP)
+    assert "can't find any upcoming" in await wa.say("Confirm", button_payload="confirm", button_text="Confirm")
+
+
+async def test_reminder_reschedule_button_starts_rescheduling(
+    make_app: Callable[..., FastAPI], redis_store: RedisStore
+) -> None:
+    await book_for(redis_store, Channel.WHATSAPP)
+    app = make_app()
+    app.state.services.extras.pop("rest_deliver", None)  # Yes/No as numbered lines in TwiML
+    wa = Phone(app, Channel.WHATSAPP)
+    assert "What day would you like to come in for your cleaning?" in await wa.say(
+        "Reschedule", button_payload="reschedule", button_text="Reschedule"
+    )
+    assert "Move your cleaning to Wed, Mar 4 at 10:00 AM" in await wa.say("wednesday at 10am")
+
+
+async def test_reminder_button_inside_another_flow_resumes_it(
+    make_app: Callable[..., FastAPI], redis_store: RedisStore
+) -> None:
+    await book_for(redis_store, Channel.WHATSAPP)
+    wa = Phone(make_app(), Channel.WHATSAPP)
+    await wa.say("book a checkup")
+    reply = await wa.say("Confirm", button_payload="confirm", button_text="Confirm")
+    assert "See you on Tue, Mar 3 at 3:00 PM" in reply
+    assert "Back to your booking: What day would you like to come in for your checkup?" in reply
+
+
+async def test_media_is_acknowledged_and_kept_as_data(phone: Phone, redis_store: RedisStore) -> None:
+    url = "https://api.twilio.com/2010-04-01/Accounts/AC1/Messages/MM1/Media/ME1"
+    reply = await phone.say("", media=[(url, "image/jpeg")])
+    assert reply.startswith("Thanks, we got your photo")
+    state = await redis_store.load(ConversationKey(Channel.SMS, BOT_NUMBER, USER))
+    assert state is not None
+    [kept] = state.data["media"]
+    assert kept["url"] == url and kept["content_type"] == "image/jpeg"
+
+
+async def test_media_caption_is_data_never_template_source(phone: Phone) -> None:
+    reply = await phone.say("{{ 7 * 7 }}", media=[("https://example.com/x.png", "image/png")])
+    assert reply.startswith("Thanks, we got your photo") and "49" not in reply
+
+
+async def test_shared_location_gets_the_address_and_directions(make_app: Callable[..., FastAPI]) -> None:
+    wa = Phone(make_app(), Channel.WHATSAPP)
+    reply = await wa.say("", location=(40.7128, -74.006))
+    assert "500 Market St, Springfield" in reply
+    assert "origin=40.7128%2C-74.006&destination=500+Market+St%2C+Springfield" in reply
+
+
+def test_media_kind_and_directions_url() -> None:
+    from bot.brain import directions_url, media_kind
+
+    assert media_kind(["image/jpeg"]) == "photo"
+    assert media_kind(["video/mp4"]) == "video"
+    assert media_kind(["audio/ogg"]) == "voice message"
+    assert media_kind(["image/jpeg", "video/mp4"]) == "files"
+    assert directions_url("1 A St") == "https://www.google.com/maps/dir/?api=1&destination=1+A+St"
+
+
+# -- offers, digressions with dates, picking by service ---------------------------
+
+
+async def test_yes_after_a_price_starts_booking_that_service(phone: Phone) -> None:
+    assert "Want to book?" in await phone.say("how much is whitening")
+    assert await phone.say("yes") == "What day would you like to come in for your whitening?"
+
+
+async def test_no_after_a_price_is_acknowledged(phone: Phone) -> None:
+    await phone.say("prices?")
+    assert await phone.say("no thanks") == "No problem. Anything else I can help with?"
+    # The offer lives one turn: a later yes answers nothing.
+    await phone.say("what are your hours")
+    assert "not sure what that answers" in await phone.say("yes")
+
+
+async def test_a_question_with_a_date_inside_a_flow_is_a_digression(phone: Phone) -> None:
+    await phone.say("book a cleaning")
+    reply = await phone.say("what are your hours on saturday?")
+    assert "Sat 9am-1pm" in reply
+    assert "Back to your booking: What day would you like to come in for your cleaning?" in reply
+    # A bare service name still answers "which service?".
+    await phone.say("never mind")
+    await phone.say("i want to book")
+    assert await phone.say("whitening") == "What day would you like to come in for your whitening?"
+
+
+async def test_naming_the_service_picks_that_appointment(phone: Phone, redis_store: RedisStore) -> None:
+    await book_for(redis_store, Channel.SMS)
+    await book_for(redis_store, Channel.SMS, service="checkup", start=datetime(2026, 3, 5, 9, tzinfo=NY))
+    assert "Which appointment" in await phone.say("i need to cancel")
+    await phone.say("never mind")
+    assert await phone.say("cancel my checkup") == "Cancel your checkup on Thu, Mar 5 at 9:00 AM?\n1. Yes\n2. No"
+
+
+async def test_resume_names_the_flow(phone: Phone, redis_store: RedisStore) -> None:
+    await book_for(redis_store, Channel.SMS)
+    await phone.say("reschedule")
+    assert "Back to rescheduling:" in await phone.say("where are you located?")
+
+
+async def test_whatsapp_button_titles_fit_twenty_characters(make_app: Callable[..., FastAPI]) -> None:
+    from bot.flows.appointments import BUTTON_TITLE_MAX
+
+    app = make_app()
+    app.state.services.extras.pop("rest_deliver", None)  # numbered lines show the titles
+    wa = Phone(app, Channel.WHATSAPP)
+    reply = await wa.say("book a cleaning tomorrow at 7pm")
+    titles = [line.split(". ", 1)[1] for line in reply.splitlines() if line[:2] in ("1.", "2.", "3.")]
+    assert titles == ["Tue 3/3 3:00 PM", "Tue 3/3 3:30 PM", "Tue 3/3 4:00 PM"]
+    assert all(len(t) <= BUTTON_TITLE_MAX for t in titles)
+
+
+# -- hand-off: release and staff notification -------------------------------------
+
+
+async def test_release_word_says_the_bot_is_back(phone: Phone) -> None:
+    await phone.say("agent")
+    assert await phone.say("where are you") == ""
+    reply = await phone.say("Bot!")
+    assert reply.startswith("You're back with the Bright Smile Dental assistant.")
+    assert "500 Market St" in await phone.say("where are you")
+
+
+class RecordingOutbox:
+    """Collects what would be sent (the outbox protocol's ``submit``)."""
+
+    def __init__(self) -> None:
+        self.sent: list[Any] = []
+
+    async def submit(self, request: Any, *, delay: float = 0.0) -> None:
+        self.sent.append(request)
+
+
+async def test_handoff_notifies_staff_once_with_the_request(
+    make_settings: Callable[..., Settings], redis_store: RedisStore, clock: FrozenClock
+) -> None:
+    from bot.brain import build_handler, outbox_staff_notifier
+    from bot.templates import ReplyTemplates
+
+    settings = make_settings(staff_number="+15005550009")
+    brain = build_handler(
+        settings, templates=ReplyTemplates(Path(settings.prompts_dir)), clock=clock, store=redis_store
+    )
+    outbox = RecordingOutbox()
+    brain.notify_staff = outbox_staff_notifier(settings, outbox, brain.business)  # type: ignore[arg-type]
+    phone = Phone(create_app(settings, store=redis_store, clock=clock, handler=brain))
+    await phone.say("what are your hours")
+    assert "connecting you" in await phone.say("i want to talk to a person about my bill")
+    [notice] = outbox.sent
+    assert notice.key == ConversationKey(Channel.SMS, BOT_NUMBER, "+15005550009")
+    assert notice.purpose == "handoff" and notice.idempotency_key.startswith("handoff:")
+    assert USER in notice.body and "user: i want to talk to a person about my bill" in notice.body
+    assert "user: what are your hours" in notice.body
+    await phone.say("hello?")
+    assert len(outbox.sent) == 1  # quiet hand-off: no second notice
+
+
+async def test_staff_notifier_defaults_to_the_business_phone(make_settings: Callable[..., Settings]) -> None:
+    from bot.brain import outbox_staff_notifier
+    from bot.business import load_business
+
+    settings = make_settings()
+    outbox = RecordingOutbox()
+    business = load_business(Path(settings.intents_dir) / "business.yaml")
+    notify = outbox_staff_notifier(settings, outbox, business)  # type: ignore[arg-type]
+    await notify(ConversationKey(Channel.WHATSAPP, BOT_NUMBER, USER), "notice", "SM1")
+    [sent] = outbox.sent
+    assert sent.key.user == "+15550100199" and sent.key.channel is Channel.SMS
+
+
+# -- the model's slots -------------------------------------------------------------
+
+
+async def test_model_slots_fill_what_the_rules_missed(make_app: Callable[..., FastAPI]) -> None:
+    model = FakeListChatModel(
+        responses=['{"intent": "book", "service": "whitening", "date": "friday", "time": "10am", "answer": null}']
+    )
+    phone = Phone(make_app(chat_model=model))
+    reply = await phone.say("i wanna get my pearly whites brighter")
+    assert "Book a whitening on Fri, Mar 6 at 10:00 AM?" in reply
+
+
+async def test_model_sees_the_last_bot_reply(make_app: Callable[..., FastAPI]) -> None:
+    model = FakeListChatModel(responses=['{"intent": "fallback", "answer": "ok"}'])
+    calls: list[Any] = []
+    original = model.ainvoke
+
+    async def spy(messages: Any, *args: Any, **kwargs: Any) -> Any:
+        calls.append(messages)
+        return await original(messages, *args, **kwargs)
+
+    object.__setattr__(model, "ainvoke", spy)
+    phone = Phone(make_app(chat_model=model))
+    await phone.say("what are your hours")
+    await phone.say("do you do braces")
+    human = calls[0][-1].content
+    assert "bot: Bright Smile Dental hours" in human and "New message: do you do braces" in human
+
+
+async def test_a_price_asked_inside_a_flow_makes_no_offer(phone: Phone) -> None:
+    await phone.say("book a checkup")
+    assert "Back to your booking" in await phone.say("how much is a whitening?")
+    # "yes" is not an answer to "what day?" and no offer was remembered: asked again, once.
+    reply = await phone.say("yes")
+    assert reply.count("What day would you like") <= 1
+
+
+async def test_handoff_texts_the_staff_number_through_the_real_outbox(
+    make_settings: Callable[..., Settings], tmp_path: Path
+) -> None:
+    # End to end: webhook -> Brain -> outbox -> REST sender -> the local Twilio API.
+    from bot.replay.runner import ReplayRunner
+    from bot.replay.transcript import load_transcripts
+
+    path = tmp_path / "handoff.yaml"
+    path.write_text(
+        'name: handoff\nuser: "+14155550123"\nturns:\n'
+        '  - user: "what are your hours"\n'
+        '  - user: "i want to talk to a person about my bill"\n'
+        '    expect: {reply_contains: "connecting you"}\n'
+        '  - user: "hello?"\n'
+        '    expect: {no_reply: true}\n'
+    )
+    report = await ReplayRunner(make_settings(staff_number="+14155550999")).run(load_transcripts([path]))
+    [result] = report.results
+    assert result.status == "passed", result.failure
+    to_staff = [m for step in result.steps for m in step.sent if m.to == "+14155550999"]
+    assert len(to_staff) == 1 and to_staff[0].via == "rest"
+    assert "+14155550123" in to_staff[0].body and "about my bill" in to_staff[0].body

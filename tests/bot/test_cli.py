@@ -18,7 +18,9 @@ async def test_chat_talks_to_the_bot_over_sms_and_whatsapp(monkeypatch: pytest.M
                    profile_name=None, lines=["hi\n", "STOP\n", "hello\n"], interactive=False, out=out)
     lines = out.getvalue().splitlines()
     assert lines[0].startswith("bot> Hi!")
-    assert lines[1:] == ["bot> (no reply)", "bot> (no reply)"]  # opted out: silence
+    # On SMS Twilio confirms STOP itself, the bot stays silent; opted out: silence.
+    assert lines[1:] == ["twilio> You have successfully been unsubscribed. You will not receive any more "
+                         "messages from this number. Reply START to resubscribe.", "bot> (no reply)"]
 
     out = io.StringIO()
     await run_chat(dev_settings(), whatsapp=True, user="+14155550100", bot=DEV_BOT_NUMBER,

@@ -19,16 +19,24 @@ USER = "+14155550123"
 
 @pytest.mark.parametrize(
     ("body", "word"),
-    [("STOP", "STOP"), ("stop", "STOP"), ("  Stop!  ", "STOP"), ("...quit.", "QUIT"),
-     ("Cancel", "CANCEL"), ("cancel my appointment", None), ("stop booking", None), ("", None)],
+    [
+        ("STOP", "STOP"),
+        ("stop", "STOP"),
+        ("  Stop!  ", "STOP"),
+        ("...quit.", "QUIT"),
+        ("Cancel", "CANCEL"),
+        ("cancel my appointment", None),
+        ("stop booking", None),
+        ("", None),
+    ],
 )
 def test_keyword_of(body: str, word: str | None) -> None:
     assert keyword_of(body) == word
 
 
 @pytest.mark.parametrize(
-    "body", ["please stop texting me", "Remove me from your list", "don't text me again",
-             "unsubscribe me", "please opt out"],
+    "body",
+    ["please stop texting me", "Remove me from your list", "don't text me again", "unsubscribe me", "please opt out"],
 )
 def test_natural_language_revocation(body: str) -> None:
     assert is_revocation(body)
@@ -158,4 +166,26 @@ async def test_whatsapp_button_named_cancel_is_not_an_opt_out(
 ) -> None:
     client = make_client()
     await say(client, "Cancel", Channel.WHATSAPP, button_payload="cancel_appt", button_text="Cancel")
+    assert not await redis_store.is_opted_out(key(Channel.WHATSAPP))
+
+
+@pytest.mark.parametrize("body", ["hi again", "hello again", "hey it's me again", "start over again"])
+def test_greetings_with_again_are_not_keywords(body: str) -> None:
+    assert keyword_of(body) is None
+    assert not is_revocation(body)
+
+
+async def test_hi_again_is_a_greeting_and_start_still_opts_in(
+    make_client: Callable[..., WebhookClient], redis_store: RedisStore
+) -> None:
+    client = make_client()
+    [greeting] = await say(client, "hi again", Channel.WHATSAPP)
+    assert greeting.startswith("Hi") and "welcome back" not in greeting.lower()
+    await say(client, "STOP", Channel.WHATSAPP)
+    assert await redis_store.is_opted_out(key(Channel.WHATSAPP))
+    # Opted out, "hi again" is not an opt-in: nothing is sent and nothing changes.
+    assert await say(client, "hi again", Channel.WHATSAPP) == []
+    assert await redis_store.is_opted_out(key(Channel.WHATSAPP))
+    [welcome] = await say(client, "START", Channel.WHATSAPP)
+    assert "welcome back" in welcome.lower()
     assert not await redis_store.is_opted_out(key(Channel.WHATSAPP))

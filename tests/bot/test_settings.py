@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pytest
 
 from bot.errors import ConfigError
-from bot.settings import load_settings
+from bot.settings import Settings, load_settings
 
 
 @pytest.fixture(autouse=True)
@@ -47,3 +50,50 @@ def test_public_base_url_normalised() -> None:
     s = load_settings(twilio_account_sid="AC" + "c" * 32, twilio_auth_token="t",
                       public_base_url="https://bot.example.com/")
     assert s.public_base_url == "https://bot.example.com"
+
+
+# -- .env.example documents every setting ------------------------------------------------
+
+ENV_EXAMPLE = Path(__file__).resolve().parents[2] / ".env.example"
+_LINE = re.compile(r"^(?P<commented>#\s*)?(?P<name>[A-Z][A-Z0-9_]*)=(?P<value>.*)$")
+
+
+def _example_lines() -> dict[str, tuple[bool, str, str]]:
+    """NAME -> (commented out, value, the comment line above it)."""
+    entries: dict[str, tuple[bool, str, str]] = {}
+    previous = ""
+    for line in ENV_EXAMPLE.read_text(encoding="utf-8").splitlines():
+        match = _LINE.match(line.strip())
+        if match:
+            name = match["name"]
+            assert name not in entries, f".env.example lists {name} twice"
+            entries[name] = (bool(match["commented"]), match["value"], previous)
+        previous = line.strip()
+    return entries
+
+
+def test_env_example_lists_every_setting_with_a_comment() -> None:
+    entries = _example_lines()
+    names = {name.upper() for name in Settings.model_fields}
+    assert sorted(names - set(entries)) == [], "settings missing from .env.example"
+    assert sorted(set(entries) - names) == [], ".env.example lists names bot/settings.py does not know"
+    for name, (_, _, comment) in entries.items():
+        assert comment.startswith("# ") and not _LINE.match(comment.lstrip("# ")), f"{name} has no comment line"
+
+
+def test_env_example_values_are_the_defaults_and_secrets_are_empty(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in Settings.model_fields:
+        monkeypatch.delenv(name.upper(), raising=False)
+    entries = _example_lines()
+    secrets = {name.upper() for name, f in Settings.model_fields.items() if "SecretStr" in str(f.annotation)}
+    assert secrets >= {"TWILIO_AUTH_TOKEN", "LLM_API_KEY"}
+    for name in secrets:
+        assert entries[name][1] == "", f"{name} is a secret: leave it empty in .env.example"
+    # Copied to .env as it is (credentials filled in), it changes nothing.
+    copied = Settings(_env_file=ENV_EXAMPLE, twilio_account_sid="AC" + "d" * 32, twilio_auth_token="t")  # type: ignore[call-arg]
+    for field, info in Settings.model_fields.items():
+        if info.is_required():
+            continue
+        assert getattr(copied, field) == info.get_default(call_default_factory=True), field
+        commented = entries[field.upper()][0]
+        assert commented == (info.default is None), f"{field.upper()}: unset settings are commented out"

@@ -35,6 +35,9 @@ def rules(catalog: IntentCatalog) -> RuleMatcher:
         ("HELP", "help"),
         ("info", "help"),
         ("hi there", "greet"),
+        ("hi again", "greet"),
+        ("hey, it's me again!", "greet"),
+        ("hello again 👋", "greet"),
         ("Good morning!", "greet"),
         ("thx!", "thanks"),
         ("thank you so much 🙏", "thanks"),
@@ -62,6 +65,7 @@ def test_rules(rules: RuleMatcher, text: str, intent: str) -> None:
         "stop booking me for mornings, afternoons are better",
         "when are you open",
         "how much is a gallon of milk",
+        "hi again, can i book a cleaning",  # a request, not only a greeting: the classifier's
         "",
     ],
 )

@@ -50,7 +50,9 @@ async def test_a_recorded_sms_session_replays_green(settings: Settings, tmp_path
     hi, hours, stop, silence = (step.expect for step in transcript.turns)
     assert hi is not None and hi.intent == "greet" and hi.reply is not None and hi.reply.startswith("Hi! This is")
     assert hours is not None and hours.intent == "hours"
-    assert stop is not None and stop.no_reply is True and stop.intent == "opt_out"
+    # On SMS Twilio confirms STOP itself; the texter's one message is recorded.
+    assert stop is not None and stop.intent == "opt_out"
+    assert stop.reply is not None and stop.reply.startswith("You have successfully been unsubscribed")
     assert silence is not None and silence.no_reply is True
 
     report = await ReplayRunner(settings).run([transcript])

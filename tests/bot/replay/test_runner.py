@@ -23,7 +23,7 @@ from bot.replay.scripted_model import ScriptedChatModel
 from bot.replay.transcript import load_transcripts, parse_transcripts
 from bot.settings import Settings
 from bot.storage import MemoryStore
-from bot.storage.base import ConversationKey
+from bot.storage.base import ConversationKey, TurnStart
 from tests.support.servers import run_app
 from webhooks.app import create_app
 
@@ -80,8 +80,9 @@ async def test_with_redis_each_conversation_has_its_own_keys_and_leaves_none(
     report = await runner.run(load_transcripts([SPINE]) * 2)
     assert report.ok, "\n".join(r.failure or "" for r in report.results)
     keys = [key async for key in redis_client.scan_iter("*")]
-    # Only the answers kept for retries remain (they expire with DEDUPE_TTL_SECONDS).
-    assert keys and all(":msg:" in key for key in keys), keys
+    # Only the dedupe records remain: answers kept for retries and the seen
+    # MessageSids (they expire with DEDUPE_ANSWER_TTL_SECONDS / DEDUPE_TTL_SECONDS).
+    assert keys and all(":msg:" in key or key.endswith(":seen") for key in keys), keys
     bots = {key.split(":")[2] for key in keys}
     assert len(bots) == len(report.results)  # a bot number per conversation
 
@@ -112,6 +113,7 @@ name: missing reply
 user: "+14155550123"
 turns:
   - user: "STOP"
+  - user: "are you there?"
     expect: {reply_contains: "unsubscribed"}
 """))
     assert '- expected reply containing "unsubscribed", but the bot sent nothing' in text
@@ -124,7 +126,7 @@ name: extra reply
 user: "+14155550123"
 turns:
   - user: "STOP"
-    expect: {no_reply: true}
+    expect: {replies: 1, reply_contains: "unsubscribed"}
   - user: "hi"
     expect: {no_reply: true}
   - user: "START"
@@ -194,12 +196,22 @@ turns:
 
 
 class ForgetfulStore(MemoryStore):
-    """A broken store: it forgets a message once its turn is committed."""
+    """A broken store: it never recognises a message it has handled.
+
+    Each delivery is filed under its own name (the SID and the delivery's
+    turn token), so a retry of the same MessageSid looks new, whatever keys
+    the real store keeps for exactly-once.
+    """
+
+    async def begin_turn(self, key: ConversationKey, message_sid: str, token: str, **kwargs: Any) -> TurnStart:
+        return await super().begin_turn(key, f"{message_sid}:{token}", token, **kwargs)
 
     async def commit_turn(self, key: ConversationKey, message_sid: str, token: str, **kwargs: Any) -> bool:
-        committed: bool = await super().commit_turn(key, message_sid, token, **kwargs)
-        await self.delete(key.part(f"msg:{message_sid}"))
+        committed: bool = await super().commit_turn(key, f"{message_sid}:{token}", token, **kwargs)
         return committed
+
+    async def abort_turn(self, key: ConversationKey, message_sid: str, token: str) -> None:
+        await super().abort_turn(key, f"{message_sid}:{token}", token)
 
 
 class Counter:
@@ -373,6 +385,36 @@ turns:
     assert press.intent == "book"
     assert remind.sent[0].via == "rest" and remind.intent is None
     assert status.http_status == 204
+
+
+SMS_REMINDER = """
+name: SMS reminder
+user: "+14155550123"
+now: "2026-03-02T09:00:00-05:00"
+turns:
+  - user: "book a cleaning tomorrow at 3pm"
+  - user: "yes"
+    expect: {reply_contains: "booked"}
+  - advance: 23h
+  - run: reminders
+    expect: {template: TEMPLATE, replies: 1}
+"""
+
+
+async def test_on_sms_a_template_s_text_fallback_counts_as_that_template(runner: ReplayRunner) -> None:
+    # SMS has no content templates: the sender sends the sms_fallback text
+    # as a Body, and replay reads the template's name from the send ledger.
+    result = await replay(runner, SMS_REMINDER.replace("TEMPLATE", "appointment_reminder"))
+    assert result.status == "passed", result.failure
+    [reminder] = result.steps[3].sent
+    assert reminder.via == "rest" and reminder.template == "appointment_reminder"
+    assert "reminder" in reminder.body.lower()
+
+
+async def test_on_sms_another_template_name_fails_naming_the_one_sent(runner: ReplayRunner) -> None:
+    text = failure(await replay(runner, SMS_REMINDER.replace("TEMPLATE", "some_other")))
+    assert "failed at step 4 of 4" in text
+    assert "- expected template some_other, but the bot sent template appointment_reminder" in text
 
 
 async def test_a_status_step_before_any_message_fails(runner: ReplayRunner) -> None:

@@ -178,7 +178,7 @@ def test_whatsapp_booking_through_quick_reply_buttons(page: Page) -> None:
 
     offer = phone.locator(".msg-bot").last
     expect(offer).to_contain_text("Book a cleaning on Tue, Mar 3 at 3:00 PM?")
-    expect(offer.locator(".body strong").first).to_have_text("cleaning")  # WhatsApp *bold*
+    expect(offer.locator(".body strong").first).to_have_text("Tue, Mar 3 at 3:00 PM")  # WhatsApp *bold*
     # Outbound sends the Brain's choices as a quick-reply content template over REST.
     expect(offer.locator(".template")).to_contain_text("Template quick_reply_2")
     offer.get_by_role("button", name="Yes").click()

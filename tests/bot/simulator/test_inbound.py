@@ -25,6 +25,7 @@ from bot.simulator import (
 )
 from bot.simulator.inbound import DOCUMENT_PARSE_FAILURE, HTTP_RETRIEVAL_FAILURE, INVALID_CONTENT_TYPE, parse_twiml
 from bot.simulator.state import DEFAULT_KEYWORD_REPLIES
+from bot.webhook_client import inbound_form as plain_inbound_form
 from tests.bot.simulator.conftest import AUTH_TOKEN, BOT, REMINDER, SERVICE, STATUS, USER, WEBHOOK, FakeBot
 
 EXAMPLES = json.loads((Path(__file__).resolve().parents[2] / "data" / "twilio" / "example-payloads.json").read_text())
@@ -85,6 +86,39 @@ async def test_webhook_fields_match_real_captures(sim: Simulator, fake_bot: Fake
         assert float(form["Latitude"]) == HARROW.latitude and form["Label"] == "The Harrow Club"
     if "media" in CASES[kind]:
         assert (form["NumMedia"], form["MediaUrl0"], form["MediaContentType0"]) == ("1", IMAGE.url, "image/jpeg")
+
+
+PLAIN_CASES: dict[str, dict[str, Any]] = {
+    "sms_plain": {"body": "Hi, what are your opening hours?"},
+    "mms_one_image": {"body": "Here is the photo", "media": [(IMAGE.url, IMAGE.content_type)]},
+    "whatsapp_text": {"channel": Channel.WHATSAPP, "body": "Hello!", "profile_name": "Jane Doe"},
+    "whatsapp_quick_reply_button": {
+        "channel": Channel.WHATSAPP,
+        "button_payload": "confirm",
+        "button_text": "Confirm",
+        "replied_to": "SM" + "8" * 32,
+    },
+    "whatsapp_location": {"channel": Channel.WHATSAPP, "location": (HARROW.latitude, HARROW.longitude)},
+    "whatsapp_media_image": {"channel": Channel.WHATSAPP, "media": [(IMAGE.url, IMAGE.content_type)]},
+}
+
+
+@pytest.mark.parametrize("kind", list(PLAIN_CASES))
+def test_inbound_form_from_plain_values_is_the_same_form(kind: str) -> None:
+    # bot chat, replay and the benchmarks build forms without a simulated
+    # message: webhook_client.inbound_form goes through the same builder.
+    case = {"channel": Channel.SMS, "body": "", **PLAIN_CASES[kind]}
+    form = plain_inbound_form(case.pop("channel"), USER, BOT, case.pop("body"), **case)
+    # Twilio adds these only for a Messaging Service or a named place.
+    optional = {"MessagingServiceSid", "Address", "Label"}
+    assert set(form) == set(EXAMPLES[kind]["form"]) - optional, f"fields differ from Twilio's capture for {kind}"
+    assert form["MessageSid"] == form["SmsSid"] == form["SmsMessageSid"]
+    assert form["MessageSid"][:2] == EXAMPLES[kind]["form"]["MessageSid"][:2]  # SM or MM
+    if kind.startswith("whatsapp"):
+        assert form["MessageType"] == EXAMPLES[kind]["form"]["MessageType"]
+    if kind == "whatsapp_quick_reply_button":
+        assert (form["ButtonPayload"], form["ButtonText"], form["Body"]) == ("confirm", "Confirm", "Confirm")
+        assert form["OriginalRepliedMessageSender"] == form["To"]
 
 
 async def test_advanced_opt_out_adds_opt_out_type(make_sim: Callable[..., Simulator], fake_bot: FakeBot) -> None:

@@ -288,17 +288,14 @@ function renderMessage(item) {
       h("strong", {}, "Location: "), m.location.label || "", ` (${m.location.latitude}, ${m.location.longitude})`,
       m.location.address && h("span", { class: "muted" }, ` ${m.location.address}`)),
     who === "bot" && m.buttons.length > 0 && h("div", { class: "buttons", role: "group", "aria-label": "Quick replies" },
-      m.buttons.map((b) => {
-        // A template's buttons may hold variables too ({{2}}): fill them as WhatsApp does.
-        const button = { payload: fill(b.payload, m.content_variables), title: fill(b.title, m.content_variables) };
-        return h("button", {
-          type: "button",
-          onclick: (event) => {
-            const phone = phones.get(event.target.closest(".phone").dataset.key);
-            send(phone, { button, replied_to: m.sid }).catch(() => {});
-          },
-        }, button.title);
-      })),
+      // The simulator has filled in the template's {{n}} variables already.
+      m.buttons.map((button) => h("button", {
+        type: "button",
+        onclick: (event) => {
+          const phone = phones.get(event.target.closest(".phone").dataset.key);
+          send(phone, { button, replied_to: m.sid }).catch(() => {});
+        },
+      }, button.title))),
   );
   const meta = [h("time", { datetime: new Date(item.t).toISOString() }, clock(item.t))];
   if (who !== "user" && m.channel === "sms" && m.segments) {
@@ -326,8 +323,6 @@ function whatsappFormatted(text) {
     return h(WA_STYLE[mark], {}, part.slice(mark.length, -mark.length));
   });
 }
-
-const fill = (text, variables) => text.replace(/\{\{\s*(\w+)\s*\}\}/g, (all, key) => variables?.[key] ?? all);
 
 function renderTemplate(m) {
   const name = config.templates[m.content_sid] || m.content_sid;
