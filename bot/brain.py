@@ -35,7 +35,7 @@ from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Literal
+from typing import Any, Final, Literal
 from urllib.parse import urlencode
 
 from bot.appointments import AppointmentBook
@@ -129,6 +129,10 @@ def outbox_staff_notifier(settings: Settings, outbox: Outbox, business: Business
     return notify
 
 
+#: Payloads of the yes/no choices flows offer, as intents.
+YES_NO: Final = {"yes": "affirm", "no": "deny"}
+
+
 class Brain:
     """The default turn handler: intents, flows, templates, optional model."""
 
@@ -207,7 +211,7 @@ class Brain:
         if flow is not None:
             answered = await flow.answer(turn)
             if answered is not None:
-                return self._result(turn, answered, state.flow or flow.name)
+                return self._result(turn, answered, self._answer_intent(turn, state.flow or flow.name))
 
         intent = understanding.intent
         attachment = bool(msg.media or msg.location is not None) and intent == FALLBACK
@@ -272,6 +276,20 @@ class Brain:
         if not payload or any(c.payload == payload for c in offered):
             return None
         return self.buttons.get(payload)
+
+    @staticmethod
+    def _answer_intent(turn: Turn, flow: str) -> str:
+        """The intent a flow answer is reported as: yes/no answers are ``affirm``/``deny``.
+
+        "yes", the Yes button or "1" at a confirmation is an ``affirm`` (and
+        "no", No, "2" a ``deny``), as the user meant it; a slot value or a
+        picked time is the flow's own intent (``book``, ``reschedule`` ...).
+        """
+        if turn.choice is not None:
+            return YES_NO.get(turn.choice, flow)
+        if turn.understanding.intent in ("affirm", "deny") and turn.understanding.source == "rule":
+            return turn.understanding.intent
+        return flow
 
     def _result(self, turn: Turn, replies: list[Reply], intent: str) -> TurnResult:
         u = turn.understanding

@@ -382,7 +382,7 @@ turns:
     assert result.status == "passed", result.failure
     book, press, _, remind, status = result.steps
     assert [m.via for m in book.sent] == ["rest"] and book.sent[0].template == "quick_reply_2"
-    assert press.intent == "book"
+    assert press.intent == "affirm"  # the Yes button answers the confirmation
     assert remind.sent[0].via == "rest" and remind.intent is None
     assert status.http_status == 204
 
