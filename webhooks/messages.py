@@ -18,6 +18,7 @@ import asyncio
 import logging
 
 from fastapi import APIRouter, Request, Response
+from starlette.background import BackgroundTask
 
 from bot.engine import Deliver, HandledTurn, TurnFailedError
 from bot.errors import StoreError
@@ -32,6 +33,9 @@ from webhooks.twiml import EMPTY_TWIML, TWIML_MEDIA_TYPE, render_twiml
 log = logging.getLogger("webhooks.messages")
 
 router = APIRouter(tags=["twilio"])
+
+#: How long before REPLY_BUDGET_SECONDS a slow turn is answered empty (seconds).
+LATE_ANSWER_MARGIN = 0.05
 
 
 def twiml_deliverer(services: Services) -> Deliver:
@@ -104,18 +108,25 @@ async def inbound_message(request: Request) -> Response:
     turn = asyncio.ensure_future(services.engine.handle(msg, deliver=_deliverer(services, route)))
     outbox = services.extras.get("outbox")
     if outbox is not None and "rest_deliver" in services.extras:
-        done, _ = await asyncio.wait({turn}, timeout=services.settings.reply_budget_seconds)
+        # Stop waiting a little before the budget: the empty answer must be on
+        # its way by REPLY_BUDGET_SECONDS, not start then.
+        wait = max(0.0, services.settings.reply_budget_seconds - LATE_ANSWER_MARGIN)
+        done, _ = await asyncio.wait({turn}, timeout=wait)
         if not done and route.claim("late"):
             _keep_running(services, turn, msg)
             services.metrics.errors.labels("late_reply").inc()
-            # If this process dies before the turn ends, the worker re-runs it
-            # (the store's exactly-once check makes that a no-op otherwise).
-            try:
-                await outbox.submit_turn(msg, delay=services.settings.lock_lease_seconds + 1)
-            except StoreError as exc:
-                # The turn still runs here; only the crash-recovery safety net is missing.
-                log.error("could not queue turn recovery", extra={"fields": {"error": str(exc)}})
-            return Response(EMPTY_TWIML, media_type=TWIML_MEDIA_TYPE)
+
+            async def queue_recovery() -> None:
+                # If this process dies before the turn ends, the worker re-runs it
+                # (the store's exactly-once check makes that a no-op otherwise).
+                try:
+                    await outbox.submit_turn(msg, delay=services.settings.lock_lease_seconds + 1)
+                except StoreError as exc:
+                    # The turn still runs here; only the crash-recovery safety net is missing.
+                    log.error("could not queue turn recovery", extra={"fields": {"error": str(exc)}})
+
+            # Queued after the answer is sent (a background task), not before it.
+            return Response(EMPTY_TWIML, media_type=TWIML_MEDIA_TYPE, background=BackgroundTask(queue_recovery))
     try:
         handled = await turn
     except TurnFailedError as exc:
