@@ -104,3 +104,26 @@ async def test_defaults_are_built_from_the_settings(settings: Settings) -> None:
         )
         assert response.status_code == 200 and "hello" in response.text
     await client.http.aclose()
+
+
+async def test_the_webhook_fast_path_answers_like_the_router(settings: Settings) -> None:
+    # POST /twilio/messages (and its alias) skip FastAPI's router; the answers,
+    # errors and metrics must be the router's.
+    from bot.messages import Channel
+    from bot.webhook_client import inbound_form, parse_twiml
+
+    app = create_app(settings, store=MemoryStore(), handler=Hello())
+    client = signed_client(app)
+    form = inbound_form(Channel.SMS, "+14155550123", "+15005550006", "hi")
+    for path in ("/twilio/messages", "/twilio/inbound"):
+        answer = await client.post(path, dict(form, MessageSid="SM" + path[-1] * 32))
+        assert answer.status_code == 200 and answer.headers["content-type"].startswith("text/xml")
+        assert parse_twiml(answer.text) == [("hello", ())]
+    forged = await client.http.post("/twilio/messages", data=form, headers={"X-Twilio-Signature": "bad"})
+    assert forged.status_code == 403 and "signature" in forged.json()["detail"].lower()
+    unsigned_junk = await client.http.post("/twilio/messages", content=b"x", headers={"Content-Type": "text/plain"})
+    assert unsigned_junk.status_code == 415 and unsigned_junk.json()["detail"]
+    assert (await client.http.get("/twilio/messages")).status_code == 405  # still the router's
+    metrics = (await client.http.get("/metrics")).text
+    assert 'bot_http_requests_total{endpoint="/twilio/messages",status="200"} 1.0' in metrics
+    assert 'endpoint="/twilio/messages",status="403"' in metrics
