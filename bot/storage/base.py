@@ -173,7 +173,7 @@ class ConversationState:
         text = json.dumps(self._fields(), separators=(",", ":"), ensure_ascii=False)
         if len(text) <= COMPRESS_ABOVE:
             return text
-        return "z:" + base64.b64encode(zlib.compress(text.encode(), 6)).decode("ascii")
+        return "z:" + base64.b64encode(zlib.compress(text.encode(), 1)).decode("ascii")
 
     @classmethod
     def decode(cls, raw: str | bytes, key: ConversationKey) -> ConversationState:

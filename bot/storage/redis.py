@@ -16,6 +16,7 @@ Example::
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from typing import Any
 
@@ -208,8 +209,9 @@ def _turn_keys(key: ConversationKey, digest: str) -> list[str]:
 class RedisStore:
     """The production store. Takes an injected client or :meth:`from_url`."""
 
-    def __init__(self, client: Redis) -> None:
+    def __init__(self, client: Redis, *, timeout: float = 5.0) -> None:
         self._redis = client
+        self.timeout = timeout
         self._begin = client.register_script(_BEGIN)
         self._commit = client.register_script(_COMMIT)
         self._abort = client.register_script(_ABORT)
@@ -222,9 +224,12 @@ class RedisStore:
     @classmethod
     def from_url(cls, url: str, **kwargs: Any) -> RedisStore:
         # decode_responses: every value we store is UTF-8 text (JSON, TwiML).
-        kwargs.setdefault("socket_timeout", 5.0)
+        # No socket_timeout: redis-py then wraps every send in asyncio.wait_for,
+        # which (Python 3.11) runs it as a task of its own -- per command. One
+        # asyncio.timeout around each call (``_call``) bounds send and read instead.
         kwargs.setdefault("socket_connect_timeout", 2.0)
-        return cls(Redis.from_url(url, decode_responses=True, **kwargs))
+        timeout = float(kwargs.pop("timeout", 5.0))
+        return cls(Redis.from_url(url, decode_responses=True, **kwargs), timeout=timeout)
 
     @property
     def client(self) -> Redis:
@@ -233,7 +238,10 @@ class RedisStore:
 
     async def _call(self, coro: Any) -> Any:
         try:
-            return await coro
+            async with asyncio.timeout(self.timeout):
+                return await coro
+        except TimeoutError as exc:
+            raise StoreError(f"redis: no answer within {self.timeout:g}s") from exc
         except RedisError as exc:
             raise StoreError(f"redis: {exc.__class__.__name__}: {exc}") from exc
         except OSError as exc:
