@@ -43,10 +43,15 @@ def twiml_deliverer(services: Services) -> Deliver:
 
     async def deliver(msg: InboundMessage, result: TurnResult, state: ConversationState) -> str:
         outgoing = [prepare(reply, msg.channel) for reply in result.replies]
+        costs: list[str] = []
         for out in outgoing:
             if out.segments is not None:
                 services.metrics.segments.labels(out.segments.encoding).inc(out.segments.segments)
+                costs.append(f"{out.segments.segments}x{out.segments.encoding}")
             services.metrics.replies.labels(msg.channel.value, "twiml").inc()
+        if costs:
+            # What each SMS reply costs: "2xGSM-7", "1xUCS-2" (one line per turn).
+            log.info("replies", extra={"fields": {"sid": msg.message_sid, "via": "twiml", "segments": costs}})
         return render_twiml(outgoing)
 
     return deliver

@@ -229,8 +229,9 @@ class Sender:
         if used.segments is not None:
             self.metrics.segments.labels(used.segments.encoding).inc(used.segments.segments)
         self._count(request, "sent")
+        cost = {} if used.segments is None else {"segments": f"{used.segments.segments}x{used.segments.encoding}"}
         log.info("sent", extra={"fields": self._fields(request, sid=instance.sid, template=used.template,
-                                                        window_fallback=used.window_fallback)})
+                                                        window_fallback=used.window_fallback, **cost)})
         return done.result(duplicate=False)
 
     # -- refusals and outcomes ---------------------------------------------------
