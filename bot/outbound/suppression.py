@@ -51,9 +51,11 @@ class Suppressions:
         ``compliance`` answers (STOP/START confirmations) may go to an
         opted-out user; nothing goes to an unreachable number.
         """
-        if not compliance and await self.store.is_opted_out(key):
+        # Both records in one round trip (the opt-out flag's value is "1").
+        opted_out, unreachable = await self.store.get_many([key.opt_out_key, unreachable_key(key)])
+        if not compliance and opted_out is not None:
             return "opted_out"
-        if await self.store.get(unreachable_key(key)) is not None:
+        if unreachable is not None:
             return "unreachable"
         return None
 

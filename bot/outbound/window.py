@@ -46,11 +46,15 @@ class WhatsAppWindow:
 
     async def is_open(self, key: ConversationKey, *, last_inbound_at: float | None = None) -> bool:
         """True when the window is open; ``last_inbound_at`` (epoch) may only make it newer."""
+        limit = (WINDOW - self.margin).total_seconds()
+        if last_inbound_at is not None and self.clock.timestamp() - last_inbound_at < limit:
+            # Open on the caller's word (a reply inside the turn knows when the
+            # user wrote); the stored time could only be newer. No read needed.
+            return True
         stored = await self.last_inbound(key)
         latest = stored.timestamp() if stored is not None else None
         if last_inbound_at is not None and (latest is None or last_inbound_at > latest):
             latest = last_inbound_at
         if latest is None:
             return False
-        age = self.clock.timestamp() - latest
-        return age < (WINDOW - self.margin).total_seconds()
+        return self.clock.timestamp() - latest < limit

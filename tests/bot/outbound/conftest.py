@@ -196,7 +196,8 @@ async def user_wrote(store: RedisStore, key: ConversationKey, at: datetime) -> N
     """Store a conversation whose user last wrote at ``at`` (the engine stamps this)."""
     state = ConversationState.new(key)
     state.last_inbound_at = at.timestamp()
-    start = await store.begin_turn(key, "SMseed", "seed", lease_seconds=5)
+    sid = f"SMseed{at.timestamp():.0f}"  # one seed message per time: seeding twice is two messages
+    start = await store.begin_turn(key, sid, "seed", lease_seconds=5)
     assert start.status.value == "acquired"
-    assert await store.commit_turn(key, "SMseed", "seed", state=state, answer="", state_ttl=7 * 24 * 3600,
+    assert await store.commit_turn(key, sid, "seed", state=state, answer="", state_ttl=7 * 24 * 3600,
                                    answer_ttl=60)

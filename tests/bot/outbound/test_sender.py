@@ -307,3 +307,21 @@ async def test_a_refused_button_template_still_sends_the_choices(runtime: Runtim
     result = await sender_of(runtime).send(sms("Book it?", key=WA_KEY, choices=choices))
     [message] = twilio.sent()
     assert message.body == "Book it?\n1. Yes\n2. No" and result.template is None
+
+
+async def test_the_window_takes_the_newer_of_the_turns_time_and_the_stored_one(
+    redis_store: RedisStore, clock: FrozenClock
+) -> None:
+    from bot.outbound.window import WhatsAppWindow
+
+    window = WhatsAppWindow(redis_store, clock)
+    now = clock.timestamp()
+    # Nothing stored: the turn's own time opens it (no read needed).
+    assert await window.is_open(WA_KEY, last_inbound_at=now - 60)
+    assert not await window.is_open(WA_KEY)
+    # Stored recently: an old time from the caller does not close it.
+    await user_wrote(redis_store, WA_KEY, clock.now() - timedelta(hours=1))
+    assert await window.is_open(WA_KEY, last_inbound_at=now - 30 * 3600)
+    # Both old: closed.
+    await user_wrote(redis_store, WA_KEY, clock.now() - timedelta(hours=30))
+    assert not await window.is_open(WA_KEY, last_inbound_at=now - 25 * 3600)

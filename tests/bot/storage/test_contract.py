@@ -174,6 +174,10 @@ async def test_opt_out_is_stored_apart_and_survives_state_expiry(store: Conversa
     assert start.opted_out is True
     await store.set_opted_out(KEY, False)
     assert not await store.is_opted_out(KEY)
+    # The flag is a plain key too (the sender reads it with get_many).
+    assert await store.get_many([KEY.opt_out_key]) == [None]
+    await store.set_opted_out(KEY, True)
+    assert await store.get_many([KEY.opt_out_key]) != [None]
 
 
 async def test_state_ttl_is_respected(store: ConversationStore) -> None:
