@@ -47,10 +47,14 @@ SERVERS = {
 @dataclass
 class LoadConfig:
     levels: tuple[int, ...] = (10, 50)
-    duration: float = 12.0
-    warmup: float = 3.0
+    duration: float = 8.0
+    warmup: float = 2.0
+    # Each level runs the servers in turn, this many times (bare, tutorial,
+    # project, bare, ...); each figure is the median round, so one noisy
+    # moment on a shared machine moves a figure less.
+    rounds: int = 3
     threads: int = 1
-    messages: int = 60_000
+    messages: int = 100_000
     # At most this many requests are loaded into wrk per run (memory); more wraps around.
     per_run_limit: int = 40_000
     profile: str | None = None  # "py-spy": record the project at the highest level
@@ -153,6 +157,7 @@ def run(redis: RedisServer, workdir: Path, config: LoadConfig,
     wrk_log = workdir / "wrk.log"
     results: dict[str, Any] = {
         "config": {"levels": list(config.levels), "duration_s": config.duration, "warmup_s": config.warmup,
+                   "rounds": config.rounds,
                    "wrk_threads": config.threads, "workers": 1, "public_base_url": PUBLIC_BASE_URL},
         "traffic": payloads.mix(messages),
         "runs": {},
@@ -166,53 +171,24 @@ def run(redis: RedisServer, workdir: Path, config: LoadConfig,
         apps = {name: stack.enter_context(AppServer(target, env=env, name=name, log_dir=workdir))
                 for name, target in SERVERS.items() if name in config.servers}
         for level in config.levels:
-            for name, app in apps.items():
-                # Warm-up: connections, caches, the first Lua script loads.
-                warm = run_wrk(app.url, file=file, offset=offsets[name], limit=config.per_run_limit,
-                               connections=level, threads=config.threads, duration=config.warmup, log=wrk_log)
-                offsets[name] = _advance(offsets[name], warm, config, len(messages), name)
-                cpu0, rcpu0, tcpu0 = app.cpu_seconds(), redis.cpu_seconds(), twilio.cpu_seconds()
-                stats0 = redis.commandstats() if name == "project" else {}
-                counters0 = project_counters(app) if name == "project" else {}
-                spy = _start_profiler(app, workdir, level, config) if name == "project" else None
-                result = run_wrk(app.url, file=file, offset=offsets[name], limit=config.per_run_limit,
-                                 connections=level, threads=config.threads, duration=config.duration,
-                                 log=wrk_log)
-                if spy is not None:
-                    result["profile"] = _stop_profiler(spy)
-                offsets[name] = _advance(offsets[name], result, config, len(messages), name)
-                seconds = result["duration_us"] / 1e6
-                row: dict[str, Any] = {
-                    "rps": result["requests"] / seconds,
-                    "p50_ms": result["latency_us"]["p50"] / 1000,
-                    "p90_ms": result["latency_us"]["p90"] / 1000,
-                    "p99_ms": result["latency_us"]["p99"] / 1000,
-                    "max_ms": result["latency_us"]["max"] / 1000,
-                    "requests": result["requests"],
-                    "errors": result["errors"],
-                    "server_cpu_ms_per_req": 1000 * (app.cpu_seconds() - cpu0) / max(1, result["requests"]),
-                    "wrk_wrapped": result["duplicates"],
-                }
-                if name == "project":
-                    counters = _delta(project_counters(app), counters0)
-                    stats = {k: v for k, v in _delta(redis.commandstats(), stats0).items() if v}
-                    turns = max(1.0, counters["turns"])
-                    row.update({
-                        "server": counters,
-                        "duplicates": int(counters["duplicates"]),
-                        "redis_cpu_ms_per_req": 1000 * (redis.cpu_seconds() - rcpu0) / max(1, result["requests"]),
-                        # REST calls the bot made (WhatsApp buttons) land here; Twilio's work, not ours.
-                        "simulator_cpu_ms_per_req": 1000 * (twilio.cpu_seconds() - tcpu0)
-                        / max(1, result["requests"]),
-                        "redis_commands_per_turn": sum(v for k, v in stats.items() if k != "info") / turns,
-                        "redis_evalsha_per_turn": stats.get("evalsha", 0) / turns,
-                        "redis_commandstats": stats,
-                    })
-                    if "profile" in result:
-                        row["profile"] = result["profile"]
-                results["runs"].setdefault(str(level), {})[name] = row
-                progress(f"  c={level:<3} {name:9} {row['rps']:8.0f} req/s  p50 {row['p50_ms']:6.1f} ms  "
-                         f"p99 {row['p99_ms']:6.1f} ms  cpu {row['server_cpu_ms_per_req']:.2f} ms/req")
+            rounds: dict[str, list[dict[str, Any]]] = {name: [] for name in apps}
+            for rnd in range(config.rounds):
+                for name, app in apps.items():
+                    if rnd == 0:
+                        # Warm-up: connections, caches, the first Lua script loads.
+                        warm = run_wrk(app.url, file=file, offset=offsets[name], limit=config.per_run_limit,
+                                       connections=level, threads=config.threads, duration=config.warmup,
+                                       log=wrk_log)
+                        offsets[name] = _advance(offsets[name], warm, config, len(messages), name)
+                    spy = _start_profiler(app, workdir, level, config) if name == "project" and rnd == 0 else None
+                    row, used = _measure(app, name, redis, twilio, file, offsets[name], level, config, wrk_log, spy)
+                    offsets[name] = _advance(offsets[name], used, config, len(messages), name)
+                    rounds[name].append(row)
+                    progress(f"  c={level:<3} {name:9} {row['rps']:8.0f} req/s  p50 {row['p50_ms']:6.1f} ms  "
+                             f"p99 {row['p99_ms']:6.1f} ms  cpu {row['server_cpu_ms_per_req']:.2f} ms/req"
+                             f"  (round {rnd + 1}/{config.rounds})")
+            for name, rows in rounds.items():
+                results["runs"].setdefault(str(level), {})[name] = _median_round(rows)
     results["ratios"] = {
         level: {
             "project_vs_bare": runs["project"]["rps"] / runs["bare"]["rps"],
@@ -226,6 +202,67 @@ def run(redis: RedisServer, workdir: Path, config: LoadConfig,
     results["project_requests_used"] = offsets.get("project", 0)
     results["project_requests_generated"] = len(messages)
     return results
+
+
+def _measure(app: AppServer, name: str, redis: RedisServer, twilio: AppServer, file: Path, offset: int,
+             level: int, config: LoadConfig, wrk_log: Path, spy: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+    """One measured wrk run against ``app``: its row, and wrk's result (for the file offset)."""
+    cpu0, rcpu0, tcpu0 = app.cpu_seconds(), redis.cpu_seconds(), twilio.cpu_seconds()
+    stats0 = redis.commandstats() if name == "project" else {}
+    counters0 = project_counters(app) if name == "project" else {}
+    result = run_wrk(app.url, file=file, offset=offset, limit=config.per_run_limit,
+                     connections=level, threads=config.threads, duration=config.duration, log=wrk_log)
+    if spy is not None:
+        result["profile"] = _stop_profiler(spy)
+    seconds = result["duration_us"] / 1e6
+    row: dict[str, Any] = {
+        "rps": result["requests"] / seconds,
+        "p50_ms": result["latency_us"]["p50"] / 1000,
+        "p90_ms": result["latency_us"]["p90"] / 1000,
+        "p99_ms": result["latency_us"]["p99"] / 1000,
+        "max_ms": result["latency_us"]["max"] / 1000,
+        "requests": result["requests"],
+        "errors": result["errors"],
+        "server_cpu_ms_per_req": 1000 * (app.cpu_seconds() - cpu0) / max(1, result["requests"]),
+        "wrk_wrapped": result["duplicates"],
+    }
+    if name == "project":
+        counters = _delta(project_counters(app), counters0)
+        stats = {k: v for k, v in _delta(redis.commandstats(), stats0).items() if v}
+        turns = max(1.0, counters["turns"])
+        row.update({
+            "server": counters,
+            "duplicates": int(counters["duplicates"]),
+            "redis_cpu_ms_per_req": 1000 * (redis.cpu_seconds() - rcpu0) / max(1, result["requests"]),
+            # REST calls the bot made (WhatsApp buttons) land here; Twilio's work, not ours.
+            "simulator_cpu_ms_per_req": 1000 * (twilio.cpu_seconds() - tcpu0) / max(1, result["requests"]),
+            "redis_commands_per_turn": sum(v for k, v in stats.items() if k != "info") / turns,
+            "redis_evalsha_per_turn": stats.get("evalsha", 0) / turns,
+            "redis_commandstats": stats,
+        })
+        if "profile" in result:
+            row["profile"] = result["profile"]
+    return row, result
+
+
+def _median_round(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """The round with the median throughput, plus every round's figures.
+
+    Errors and duplicates are summed over the rounds: one is one too many.
+    """
+    ordered = sorted(rows, key=lambda r: r["rps"])
+    median = dict(ordered[len(ordered) // 2])
+    median["rounds"] = [{k: round(r[k], 3) for k in ("rps", "p50_ms", "p99_ms", "server_cpu_ms_per_req")}
+                        for r in rows]
+    # wrk's errors by kind (connect, read, write, status, timeout), summed.
+    median["errors"] = {kind: sum(r["errors"].get(kind, 0) for r in rows) for kind in rows[0]["errors"]}
+    median["wrk_wrapped"] = sum(r["wrk_wrapped"] for r in rows)
+    if "duplicates" in median:
+        median["duplicates"] = sum(r.get("duplicates", 0) for r in rows)
+    profiles = [r["profile"] for r in rows if "profile" in r]
+    if profiles:
+        median["profile"] = profiles[0]
+    return median
 
 
 def _advance(offset: int, result: dict[str, Any], config: LoadConfig, total: int, name: str) -> int:

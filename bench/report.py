@@ -168,8 +168,12 @@ def markdown(results: dict[str, Any]) -> str:
     out += ["", "## 1. Webhook load (wrk, one uvicorn worker each)", ""]
     if "runs" in load:
         cfg, traffic = load["config"], load["traffic"]
-        out.append(f"{cfg['duration_s']:g} s measured after {cfg['warmup_s']:g} s warm-up per server and level; "
-                   f"wrk {cfg['wrk_threads']} thread(s). Traffic: {traffic['messages']} pre-signed requests from "
+        rounds = cfg.get("rounds", 1)
+        out.append(f"Per level, {rounds} interleaved rounds (bare, tutorial, project, bare, ...) of "
+                   f"{cfg['duration_s']:g} s measured, after {cfg['warmup_s']:g} s warm-up per server; each row is "
+                   f"the server's median round by req/s (every round's req/s in the JSON); errors and duplicates "
+                   f"summed over the rounds; wrk {cfg['wrk_threads']} thread(s). Traffic: {traffic['messages']} "
+                   f"pre-signed requests from "
                    f"{traffic['distinct_users']} users, {traffic['whatsapp_share']:.0%} WhatsApp; kinds "
                    + ", ".join(f"{k} {v:.0%}" for k, v in traffic["kinds"].items())
                    + f". The project used {load['project_requests_used']} of them, each once.")

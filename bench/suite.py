@@ -105,8 +105,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sections", default=",".join(SECTIONS),
                         help=f"comma-separated subset of {','.join(SECTIONS)}")
     parser.add_argument("--levels", default="10,50", help="wrk concurrency levels")
-    parser.add_argument("--duration", type=float, default=12.0, help="measured seconds per wrk run")
-    parser.add_argument("--warmup", type=float, default=3.0, help="warm-up seconds before each wrk run")
+    parser.add_argument("--duration", type=float, default=8.0, help="measured seconds per wrk run")
+    parser.add_argument("--warmup", type=float, default=2.0, help="warm-up seconds before each level")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds per level (figures: the median)")
     parser.add_argument("--quick", action="store_true", help="4 s runs, 1 s warm-up: a smoke test")
     parser.add_argument("--profile", action="store_true",
                         help="record the project server with py-spy during the highest-level run")
@@ -118,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown sections: {', '.join(sorted(unknown))}")
     if args.quick:
-        args.duration, args.warmup = 4.0, 1.0
+        args.duration, args.warmup, args.rounds = 4.0, 1.0, 1
 
     workdir = Path(tempfile.mkdtemp(prefix="bench-"))
     # The in-process app's warnings (model timeouts ...) go to a file, not the table.
@@ -145,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
             results["machine"]["redis"] = redis.version()
             config = load.LoadConfig(
                 levels=tuple(int(x) for x in args.levels.split(",")), duration=args.duration,
-                warmup=args.warmup, profile="py-spy" if args.profile else None,
+                warmup=args.warmup, rounds=args.rounds, profile="py-spy" if args.profile else None,
             )
             section("load", lambda: load.run(redis, workdir, config, progress=print))
             section("redis", lambda: redis_cost.run(redis))
