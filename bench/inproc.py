@@ -154,6 +154,14 @@ class RoundTrips:
                 counter.commands[str(args[0]).lower()] += 1
                 await super().send_command(*args, **kwargs)
 
+            def pack_commands(self, commands: Any) -> list[bytes]:
+                # A pipeline: many commands, one packet (counted when sent).
+                commands = list(commands)
+                for args in commands:
+                    counter.commands[str(args[0]).lower()] += 1
+                packed: list[bytes] = super().pack_commands(commands)
+                return packed
+
         return CountingConnection
 
 
