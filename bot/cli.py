@@ -19,7 +19,7 @@ from typing import Annotated
 
 import typer
 
-from bot.errors import ConfigError
+from bot.errors import BotError, ConfigError
 from bot.settings import Settings, load_settings
 
 app = typer.Typer(
@@ -163,7 +163,12 @@ _register_optional_commands()
 
 
 def main() -> None:
-    app()
+    """The ``bot`` command. Our own errors end it with one clear line, not a traceback."""
+    try:
+        app()
+    except BotError as exc:
+        typer.echo(f"bot: {exc}", err=True)
+        raise SystemExit(2) from None
 
 
 if __name__ == "__main__":  # pragma: no cover

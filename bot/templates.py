@@ -51,7 +51,10 @@ class ReplyTemplates:
 
     def __init__(self, root: Path, *, required: Iterable[str] = ()) -> None:
         if not root.is_dir():
-            raise TemplateError(f"template directory {root} does not exist")
+            raise TemplateError(
+                f"template directory {root} does not exist (looked in {root.resolve()}): "
+                "run from the project directory or set PROMPTS_DIR"
+            )
         self._root = root
         self._env = ImmutableSandboxedEnvironment(
             loader=jinja2.FileSystemLoader(root),

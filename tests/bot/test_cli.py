@@ -37,3 +37,16 @@ def test_serve_refuses_bad_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: o
     result = CliRunner().invoke(app, ["serve"])
     assert result.exit_code == 2
     assert "TWILIO_ACCOUNT_SID: missing" in result.output
+
+
+def test_a_missing_project_directory_is_one_clear_line(tmp_path: object) -> None:
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    bot = Path(sys.executable).parent / "bot"
+    done = subprocess.run([str(bot), "chat"], input="hi\n", capture_output=True, text=True, cwd=str(tmp_path),
+                          timeout=60, check=False)
+    assert done.returncode == 2
+    assert done.stderr.strip().startswith("bot: template directory prompts does not exist")
+    assert "PROMPTS_DIR" in done.stderr and "Traceback" not in done.stderr
