@@ -63,6 +63,12 @@ class ReplyRenderer(Protocol):
 
 Action = Literal["opt_out", "opt_in", "help"]
 
+_ACTIONS: dict[OptOutType, Action] = {
+    OptOutType.STOP: "opt_out",
+    OptOutType.START: "opt_in",
+    OptOutType.HELP: "help",
+}
+
 
 @dataclass(frozen=True, slots=True)
 class ComplianceOutcome:
@@ -73,6 +79,25 @@ class ComplianceOutcome:
     replies: tuple[Reply, ...]
     # True/False: the new opt-out status to store; None: unchanged.
     opted_out: bool | None
+
+
+def keyword_type(body: str, *, opted_out: bool) -> OptOutType | None:
+    """Which compliance keyword ``body`` is, for a user who is (or is not) opted out.
+
+    One rule for the bot and for the local Twilio's keyword filter: "YES" is
+    an opt-in only while opted out; otherwise it answers a question.
+
+    >>> keyword_type("Stop!", opted_out=False), keyword_type("yes", opted_out=False)
+    (<OptOutType.STOP: 'STOP'>, None)
+    """
+    word = keyword_of(body)
+    if word in STOP_WORDS:
+        return OptOutType.STOP
+    if word in START_WORDS or (word == "YES" and opted_out):
+        return OptOutType.START
+    if word in HELP_WORDS:
+        return OptOutType.HELP
+    return None
 
 
 def keyword_of(body: str) -> str | None:
@@ -131,22 +156,14 @@ class Compliance:
         return ComplianceOutcome(action, intent, replies, new_status)
 
     def _action(self, msg: InboundMessage, *, opted_out: bool) -> Action | None:
-        if msg.opt_out_type is OptOutType.STOP:
-            return "opt_out"
-        if msg.opt_out_type is OptOutType.START:
-            return "opt_in"
-        if msg.opt_out_type is OptOutType.HELP:
-            return "help"
+        if msg.opt_out_type is not None:
+            return _ACTIONS[msg.opt_out_type]
         if msg.button_payload is not None:
             # A pressed button ("Cancel") is an answer the user chose, not a typed keyword.
             return None
-        word = keyword_of(msg.body)
-        if word in STOP_WORDS:
-            return "opt_out"
-        if word in START_WORDS or (word == "YES" and opted_out):
-            return "opt_in"
-        if word in HELP_WORDS:
-            return "help"
+        keyword = keyword_type(msg.body, opted_out=opted_out)
+        if keyword is not None:
+            return _ACTIONS[keyword]
         if msg.body and is_revocation(msg.body):
             return "opt_out"
         return None

@@ -62,6 +62,7 @@ from twilio.http.response import Response as TwilioResponse
 from twilio.rest import Client
 
 from bot.clock import Clock, FrozenClock
+from bot.compliance import keyword_type
 from bot.engine import TurnHandler
 from bot.errors import BotError
 from bot.messages import Channel, Choice, InboundMessage, OptOutType, TurnResult
@@ -89,7 +90,7 @@ from bot.simulator import (
     create_simulator_app,
 )
 from bot.simulator.content import register_content_templates
-from bot.simulator.inbound import apply_keyword, match_keyword, parse_twiml
+from bot.simulator.inbound import apply_keyword, parse_twiml, twilio_keyword
 from bot.simulator.state import DEFAULT_KEYWORD_REPLIES
 from bot.sms.segments import count_segments
 from bot.storage import ConversationStore, MemoryStore, RedisStore
@@ -887,11 +888,9 @@ class InProcessConversation(_Conversation):
         (shown as ``twilio``), though the bot answered nothing.
         """
         self.sim.record_inbound_time(self.channel, user=self.user, bot=self.bot)
-        if self.channel not in self.sim.config.keyword_channels or "ButtonPayload" in form:
-            return []
-        keyword = match_keyword(form.get("Body", ""))
-        body = form.get("Body", "")
-        reply = apply_keyword(self.sim, keyword, self.channel, self.user, self.bot, body=body)
+        keyword = twilio_keyword(self.sim, self.channel, user=self.user, bot=self.bot, body=form.get("Body", ""),
+                                 button="ButtonPayload" in form)
+        reply = apply_keyword(self.sim, keyword, self.channel, self.user, self.bot)
         return [] if reply is None else [self.sent(reply.to, reply.body, (), via="twilio")]
 
     def _twiml_replies(self, text: str) -> list[SentMessage]:
@@ -1131,10 +1130,7 @@ class RemoteConversation(_Conversation):
     def _twilio_keyword(self, form: Mapping[str, str]) -> list[SentMessage]:
         if self.channel is not Channel.SMS or "ButtonPayload" in form:
             return []
-        body = form.get("Body", "")
-        keyword = match_keyword(body)
-        if keyword is OptOutType.START and body.strip().upper() == "YES" and not self._opted_out:
-            return []  # an answer to the bot, not an opt-in
+        keyword = keyword_type(form.get("Body", ""), opted_out=self._opted_out)
         if keyword is OptOutType.STOP:
             self._opted_out = True
         elif keyword is OptOutType.START:

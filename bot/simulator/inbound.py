@@ -29,9 +29,9 @@ from types import MappingProxyType
 import httpx
 import phonenumbers
 
-from bot.compliance import HELP_WORDS, STOP_WORDS
+from bot.compliance import keyword_type
 from bot.messages import Channel, Choice, Location, Media, OptOutType
-from bot.simulator.state import API_VERSION, START_WORDS, EventKind, MessageOrigin, Outcome, SimMessage, Simulator
+from bot.simulator.state import API_VERSION, EventKind, MessageOrigin, Outcome, SimMessage, Simulator
 from bot.sms.segments import MAX_BODY_CHARS, body_length
 
 # Twilio's debugger codes for a webhook that went wrong.
@@ -72,22 +72,6 @@ class TwimlMessage:
     to: str | None = None
     from_: str | None = None
     status_callback: str | None = None
-
-
-def match_keyword(body: str) -> OptOutType | None:
-    """Twilio's keyword filter: a single word, case-insensitive.
-
-    >>> match_keyword(" stop "), match_keyword("stop please")
-    (<OptOutType.STOP: 'STOP'>, None)
-    """
-    word = body.strip().upper()
-    if word in STOP_WORDS:
-        return OptOutType.STOP
-    if word in START_WORDS:
-        return OptOutType.START
-    if word in HELP_WORDS:
-        return OptOutType.HELP
-    return None
 
 
 def build_inbound_form(
@@ -262,8 +246,8 @@ async def send_inbound(
     # Any inbound opens WhatsApp's 24 h window (and makes this the sticky sender).
     sim.record_inbound_time(channel, user=user, bot=bot, at=message.date_created)
 
-    keyword = match_keyword(body) if channel in sim.config.keyword_channels else None
-    keyword_reply = apply_keyword(sim, keyword, channel, user, bot, body=body)
+    keyword = twilio_keyword(sim, channel, user=user, bot=bot, body=body, button=bool(button))
+    keyword_reply = apply_keyword(sim, keyword, channel, user, bot)
 
     form = build_inbound_form(
         message,
@@ -298,19 +282,22 @@ async def send_inbound(
     return result
 
 
-def apply_keyword(
-    sim: Simulator, keyword: OptOutType | None, channel: Channel, user: str, bot: str, *, body: str = ""
-) -> SimMessage | None:
-    """Twilio's own handling: the opt-out list first, then its confirmation.
+def twilio_keyword(sim: Simulator, channel: Channel, *, user: str, bot: str, body: str,
+                   button: bool = False) -> OptOutType | None:
+    """What Twilio's keyword filter makes of an inbound message (SMS only; not a button press).
 
-    A "yes" from someone who is not opted out is an answer, not an opt-in:
-    it gets no re-subscribe confirmation (START and UNSTOP always do).
+    The bot's own rule (:func:`bot.compliance.keyword_type`): a single word,
+    any case, surrounding punctuation ignored; "yes" only while opted out.
     """
-    answer_yes = keyword is OptOutType.START and body.strip().upper() == "YES" and not sim.is_opted_out(
-        channel, user=user, bot=bot
-    )
-    if answer_yes:
+    if channel not in sim.config.keyword_channels or button:
         return None
+    return keyword_type(body, opted_out=sim.is_opted_out(channel, user=user, bot=bot))
+
+
+def apply_keyword(
+    sim: Simulator, keyword: OptOutType | None, channel: Channel, user: str, bot: str
+) -> SimMessage | None:
+    """Twilio's own handling: the opt-out list first, then its confirmation."""
     if keyword is OptOutType.STOP:
         sim.opt_out(channel, user=user, bot=bot)
     elif keyword is OptOutType.START:

@@ -52,7 +52,6 @@ import phonenumbers
 from twilio.request_validator import RequestValidator
 
 from bot.clock import Clock, SystemClock
-from bot.compliance import START_WORDS as BOT_START_WORDS
 from bot.errors import BotError
 from bot.messages import Channel, Choice, Location, Media
 from bot.sms.segments import MAX_BODY_CHARS, SegmentCount, body_length, count_segments
@@ -68,10 +67,6 @@ log = logging.getLogger(__name__)
 API_VERSION: Final = "2010-04-01"
 MORE_INFO: Final = "https://www.twilio.com/docs/errors/{code}"
 USER_AGENT: Final = "TwilioProxy/1.1"
-
-# Twilio's keyword filter uses the bot's lists (one source), except that
-# Twilio takes YES as START unconditionally; the bot only while opted out.
-START_WORDS: Final = BOT_START_WORDS | {"YES"}
 
 # Twilio's default confirmation texts for the keywords on SMS.
 DEFAULT_KEYWORD_REPLIES: Final[Mapping[str, str]] = MappingProxyType(

@@ -7,7 +7,7 @@ from collections.abc import Callable
 import pytest
 
 from bot.compliance import is_revocation, keyword_of
-from bot.messages import Channel
+from bot.messages import Channel, OptOutType
 from bot.settings import Settings
 from bot.storage import ConversationKey, RedisStore
 from bot.webhook_client import WebhookClient, inbound_form, parse_twiml
@@ -189,3 +189,29 @@ async def test_hi_again_is_a_greeting_and_start_still_opts_in(
     [welcome] = await say(client, "START", Channel.WHATSAPP)
     assert "welcome back" in welcome.lower()
     assert not await redis_store.is_opted_out(key(Channel.WHATSAPP))
+
+
+@pytest.mark.parametrize(
+    ("body", "opted_out", "expected"),
+    [
+        (" Stop! ", False, OptOutType.STOP),
+        ("unstop", True, OptOutType.START),
+        ("START", False, OptOutType.START),
+        ("yes", True, OptOutType.START),
+        ("yes", False, None),  # an answer to a question, not an opt-in
+        ("info", False, OptOutType.HELP),
+        ("stop booking", False, None),
+    ],
+)
+def test_one_keyword_rule_for_the_bot_and_the_local_twilio(body: str, opted_out: bool,
+                                                           expected: OptOutType | None) -> None:
+    from bot.compliance import keyword_type
+    from bot.simulator import Simulator, SimulatorConfig
+    from bot.simulator.inbound import twilio_keyword
+
+    assert keyword_type(body, opted_out=opted_out) is expected
+    sim = Simulator(account_sid="AC" + "0" * 32, auth_token="t", config=SimulatorConfig())
+    if opted_out:
+        sim.opt_out(Channel.SMS, user="+14155550123", bot="+15005550006")
+    assert twilio_keyword(sim, Channel.SMS, user="+14155550123", bot="+15005550006", body=body) is expected
+    assert twilio_keyword(sim, Channel.WHATSAPP, user="+14155550123", bot="+15005550006", body=body) is None
