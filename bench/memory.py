@@ -59,15 +59,15 @@ def _kind(key: str) -> str:
     return key.split(":", 1)[0] + ":*"
 
 
-def _conversation_bytes(client: Any, key: ConversationKey) -> tuple[int, Counter[str], int]:
-    tag = key.tag
+def _conversation_bytes(client: Any, key: ConversationKey) -> tuple[int, Counter[str], Counter[str]]:
+    """All keys of one conversation: total bytes, bytes by kind, keys by kind."""
     by_kind: Counter[str] = Counter()
-    count = 0
-    for name in client.scan_iter(match=f"*{tag}*", count=1000):
-        usage = client.memory_usage(name, samples=0) or 0
-        by_kind[_kind(name)] += usage
-        count += 1
-    return sum(by_kind.values()), by_kind, count
+    keys: Counter[str] = Counter()
+    for name in client.scan_iter(match=f"*{key.tag}*", count=1000):
+        kind = _kind(name)
+        by_kind[kind] += client.memory_usage(name, samples=0) or 0
+        keys[kind] += 1
+    return sum(by_kind.values()), by_kind, keys
 
 
 async def _conversations(redis: RedisServer, twilio: LocalTwilio, *, conversations: int,
@@ -93,14 +93,15 @@ async def _conversations(redis: RedisServer, twilio: LocalTwilio, *, conversatio
             done = checkpoint
             await asyncio.sleep(0)
             used = int(redis.info("memory")["used_memory"]) - base
-            totals, rests, kinds, counts = [], [], Counter[str](), []
+            totals, rests, kinds, key_kinds, counts = [], [], Counter[str](), Counter[str](), []
             for key in keys:
-                total, by_kind, count = _conversation_bytes(client, key)
+                total, by_kind, key_count = _conversation_bytes(client, key)
                 totals.append(total)
                 rests.append(total - by_kind.get(ANSWERS, 0))
                 kinds.update(by_kind)
-                counts.append(count)
-            answers = sum(1 for key in keys for _ in client.scan_iter(match=f"*{key.tag}:msg:*", count=1000))
+                key_kinds.update(key_count)
+                counts.append(sum(key_count.values()))
+            answers = key_kinds.get(ANSWERS, 0)
             state_len = statistics.median(len(str(client.get(k.part("state")) or "")) for k in keys)
             per_conversation = used / conversations
             out[str(checkpoint)] = {

@@ -278,7 +278,8 @@ def markdown(results: dict[str, Any]) -> str:
     if cls.get("status") == "ok":
         out += [f"{cls['n']} held-out utterances ({cls['oos_n']} out of scope): accuracy {cls['accuracy']:.1%}, "
                 f"out-of-scope recall {cls['oos_recall']:.1%} (precision {cls['oos_precision']:.1%}); "
-                f"rules + classifier median {cls['predict_median_ms']:.3f} ms, p99 {cls['predict_p99_ms']:.3f} ms; "
+                f"rules + classifier median {cls['predict_median_ms']:.3f} ms, p99 {cls['predict_p99_ms']:.3f} ms "
+                f"at first sight ({cls.get('predict_cached_median_ms', 0):.3f} ms median for a text seen before); "
                 f"with slot extraction median {cls['classify_median_ms']:.3f} ms, p99 {cls['classify_p99_ms']:.3f} ms."]
     else:
         out.append(str(cls.get("status", "not run")))

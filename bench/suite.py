@@ -82,8 +82,8 @@ def run_classifier(workdir: Path) -> dict[str, Any]:
         return {"status": f"error: bench.classifier exited {proc.returncode}: {proc.stderr.strip()[-300:]}"}
     data = json.loads(out.read_text())
     keep = ("n", "oos_n", "accuracy", "oos_recall", "oos_precision", "rule_share", "classifier_accuracy",
-            "predict_median_ms", "predict_p99_ms", "classify_median_ms", "classify_p99_ms", "threshold",
-            "train_examples", "train_seconds")
+            "predict_median_ms", "predict_p99_ms", "predict_cached_median_ms", "classify_median_ms",
+            "classify_p99_ms", "threshold", "train_examples", "train_seconds")
     return {"status": "ok", **{k: data.get(k) for k in keep}}
 
 
