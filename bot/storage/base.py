@@ -141,22 +141,6 @@ class ConversationState:
             raw["data"] = self.data
         return raw
 
-    def to_json(self) -> str:
-        """The whole state as compact JSON (with its channel and addresses).
-
-        >>> ConversationState.new(key).to_json()  # doctest: +SKIP
-        '{"channel":"sms","bot":"+15005550006","user":"+14155550123"}'
-        """
-        raw = {"channel": self.channel.value, "bot": self.bot, "user": self.user, **self._fields()}
-        return json.dumps(raw, separators=(",", ":"), ensure_ascii=False)
-
-    @classmethod
-    def from_json(cls, raw: str | bytes) -> ConversationState:
-        """Read :meth:`to_json`'s output."""
-        data = json.loads(raw)
-        key = ConversationKey(Channel(data.pop("channel")), data.pop("bot"), data.pop("user"))
-        return cls._from_fields(key, data)
-
     def encode(self) -> str:
         """The stored form: what the stores write under ``conv:{...}:state``.
 
@@ -177,7 +161,7 @@ class ConversationState:
 
     @classmethod
     def decode(cls, raw: str | bytes, key: ConversationKey) -> ConversationState:
-        """Read :meth:`encode`'s output (or :meth:`to_json`'s) for ``key``."""
+        """Read :meth:`encode`'s output for ``key`` (also the older form that kept the addresses)."""
         if isinstance(raw, bytes):
             raw = raw.decode()
         if raw.startswith("z:"):
@@ -185,10 +169,6 @@ class ConversationState:
         data = json.loads(raw)
         for name in ("channel", "bot", "user"):  # the key is authoritative
             data.pop(name, None)
-        return cls._from_fields(key, data)
-
-    @classmethod
-    def _from_fields(cls, key: ConversationKey, data: dict[str, Any]) -> ConversationState:
         history = [HistoryEntry(*h) for h in data.pop("history", ())]
         return cls(channel=key.channel, bot=key.bot, user=key.user, history=history, **data)
 
