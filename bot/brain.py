@@ -35,7 +35,7 @@ from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Final, Literal
+from typing import Any, Literal
 from urllib.parse import urlencode
 
 from bot.appointments import AppointmentBook
@@ -43,7 +43,7 @@ from bot.business import Business, load_business
 from bot.clock import Clock
 from bot.engine import TurnContext
 from bot.flows.appointments import BookFlow, CancelFlow, RescheduleFlow, fmt_when, no_appointments
-from bot.flows.base import Flow, Turn
+from bot.flows.base import YES_NO, Flow, Turn
 from bot.memo import memo
 from bot.messages import Channel, Choice, InboundMessage, Reply, TurnResult
 from bot.nlu.classifier import IntentClassifier
@@ -127,10 +127,6 @@ def outbox_staff_notifier(settings: Settings, outbox: Outbox, business: Business
         )
 
     return notify
-
-
-#: Payloads of the yes/no choices flows offer, as intents.
-YES_NO: Final = {"yes": "affirm", "no": "deny"}
 
 
 class Brain:

@@ -21,13 +21,11 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from bot.appointments import Appointment, SlotTakenError
-from bot.flows.base import Turn
+from bot.flows.base import NO, YES, Turn
 from bot.messages import Channel, Choice, Reply
 
-YES = Choice("yes", "Yes")
 #: WhatsApp quick-reply button titles hold at most this many characters.
 BUTTON_TITLE_MAX = 20
-NO = Choice("no", "No")
 MAX_OPTIONS = 3
 SEARCH_DAYS = 14
 STEP_MINUTES = 30
@@ -288,10 +286,9 @@ class WhenFlow:
         step = turn.ctx.state.step
         picked = apply_choice(turn)
         if step == "confirm" and not picked:
-            intent = turn.understanding.intent
-            if turn.choice == "yes" or (turn.choice is None and intent == "affirm"):
+            if turn.yes_no == "affirm":
                 return await self.act(turn)
-            if turn.choice == "no" or (turn.choice is None and intent == "deny"):
+            if turn.yes_no == "deny":
                 turn.slots.pop("date", None)
                 turn.slots.pop("time", None)
                 turn.goto("date")
@@ -495,10 +492,9 @@ class CancelFlow(_PickAppointment):
         if _exit_requested(turn):
             turn.leave()
             return [turn.say("flow_cancelled")]
-        intent = turn.understanding.intent
-        if turn.choice == "yes" or (turn.choice is None and intent == "affirm"):
+        if turn.yes_no == "affirm":
             return await self.act(turn)
-        if turn.choice == "no" or (turn.choice is None and intent == "deny"):
+        if turn.yes_no == "deny":
             turn.leave()
             return [turn.say("cancel_kept")]
         return None

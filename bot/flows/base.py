@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Final, Protocol
 
 from bot.appointments import AppointmentBook
 from bot.business import Business
@@ -28,6 +28,11 @@ from bot.engine import TurnContext
 from bot.messages import Choice, Reply
 from bot.nlu.understand import Understanding
 from bot.templates import ReplyTemplates
+
+#: The choices of a yes/no question, and what picking each means.
+YES = Choice("yes", "Yes")
+NO = Choice("no", "No")
+YES_NO: Final[Mapping[str, str]] = {YES.payload: "affirm", NO.payload: "deny"}
 
 
 @dataclass
@@ -42,6 +47,18 @@ class Turn:
     book: AppointmentBook
     templates: ReplyTemplates
     context: Mapping[str, Any]
+
+    @property
+    def yes_no(self) -> str | None:
+        """``"affirm"`` or ``"deny"`` when this turn answers a yes/no question, else None.
+
+        The Yes/No choice when one was picked (a button, "1"/"2"); otherwise
+        what NLU made of the words ("yes", "nope").
+        """
+        if self.choice is not None:
+            return YES_NO.get(self.choice)
+        intent = self.understanding.intent
+        return intent if intent in ("affirm", "deny") else None
 
     @property
     def now(self) -> datetime:
