@@ -38,23 +38,19 @@ router = APIRouter(tags=["twilio"])
 LATE_ANSWER_MARGIN = 0.05
 
 
-def twiml_deliverer(services: Services) -> Deliver:
+def twiml_answer(services: Services, msg: InboundMessage, result: TurnResult) -> str:
     """The TwiML answer for a turn: every reply as a ``<Message>``."""
-
-    async def deliver(msg: InboundMessage, result: TurnResult, state: ConversationState) -> str:
-        outgoing = [prepare(reply, msg.channel) for reply in result.replies]
-        costs: list[str] = []
-        for out in outgoing:
-            if out.segments is not None:
-                services.metrics.segments.labels(out.segments.encoding).inc(out.segments.segments)
-                costs.append(f"{out.segments.segments}x{out.segments.encoding}")
-            services.metrics.replies.labels(msg.channel.value, "twiml").inc()
-        if costs:
-            # What each SMS reply costs: "2xGSM-7", "1xUCS-2" (one line per turn).
-            log.info("replies", extra={"fields": {"sid": msg.message_sid, "via": "twiml", "segments": costs}})
-        return render_twiml(outgoing)
-
-    return deliver
+    outgoing = [prepare(reply, msg.channel) for reply in result.replies]
+    costs: list[str] = []
+    for out in outgoing:
+        if out.segments is not None:
+            services.metrics.segments.labels(out.segments.encoding).inc(out.segments.segments)
+            costs.append(f"{out.segments.segments}x{out.segments.encoding}")
+        services.metrics.replies.labels(msg.channel.value, "twiml").inc()
+    if costs:
+        # What each SMS reply costs: "2xGSM-7", "1xUCS-2" (one line per turn).
+        log.info("replies", extra={"fields": {"sid": msg.message_sid, "via": "twiml", "segments": costs}})
+    return render_twiml(outgoing)
 
 
 class _AnswerRoute:
@@ -77,7 +73,6 @@ class _AnswerRoute:
 
 
 def _deliverer(services: Services, route: _AnswerRoute) -> Deliver:
-    twiml = twiml_deliverer(services)
     rest: Deliver | None = services.extras.get("rest_deliver")
 
     async def deliver(msg: InboundMessage, result: TurnResult, state: ConversationState) -> str:
@@ -87,7 +82,7 @@ def _deliverer(services: Services, route: _AnswerRoute) -> Deliver:
         if rest is not None and (wants_rest or not route.claim("twiml")):
             route.claim("late")
             return await rest(msg, result, state)
-        return await twiml(msg, result, state)
+        return twiml_answer(services, msg, result)
 
     return deliver
 
