@@ -127,3 +127,23 @@ async def test_the_webhook_fast_path_answers_like_the_router(settings: Settings)
     metrics = (await client.http.get("/metrics")).text
     assert 'bot_http_requests_total{endpoint="/twilio/messages",status="200"} 1.0' in metrics
     assert 'endpoint="/twilio/messages",status="403"' in metrics
+
+
+def test_the_server_factory_freezes_its_start_up_heap(monkeypatch: pytest.MonkeyPatch) -> None:
+    # uvicorn --factory builds the app with app_from_env: its long-lived start-up
+    # objects leave the collector's sight, so full collections stay short.
+    import gc
+
+    from tests.conftest import ACCOUNT_SID, AUTH_TOKEN, PUBLIC_URL
+    from webhooks.app import app_from_env
+
+    for name, value in {"TWILIO_ACCOUNT_SID": ACCOUNT_SID, "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
+                        "PUBLIC_BASE_URL": PUBLIC_URL, "ENVIRONMENT": "test", "REDIS_URL": ""}.items():
+        monkeypatch.setenv(name, value)
+    gc.unfreeze()
+    try:
+        assert gc.get_freeze_count() == 0
+        app_from_env()
+        assert gc.get_freeze_count() > 10_000
+    finally:
+        gc.unfreeze()  # tests build many apps: let them be collected
