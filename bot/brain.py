@@ -13,7 +13,8 @@ The pipeline for a message that passed compliance (bot/engine.py):
 5. The LangChain model, only when 3-4 gave ``fallback`` and ``LLM_MODEL`` is set;
    the service, date and time it read fill the slots the rules did not find.
 
-Then the intent's handler answers from the business data and templates; a
+Then the intent's handler (:mod:`bot.handlers`) or flow (:mod:`bot.flows`,
+tables run by one interpreter) answers from the business data and templates; a
 question in the middle of a flow is answered and the flow is resumed. A
 media-only message is acknowledged (and its URLs kept in ``state.data``), a
 shared location gets the address and directions. A yes or no right after a
@@ -29,104 +30,37 @@ Example::
 from __future__ import annotations
 
 import logging
-import re
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import replace
-from datetime import timedelta
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Literal
-from urllib.parse import urlencode
+from typing import Any
 
 from bot.appointments import AppointmentBook
 from bot.business import Business, load_business
 from bot.clock import Clock
 from bot.engine import TurnContext
-from bot.flows.appointments import BookFlow, CancelFlow, RescheduleFlow, fmt_when, no_appointments
+from bot.errors import ConfigError
+from bot.flows.appointments import BOOK, CANCEL, RESCHEDULE
 from bot.flows.base import YES_NO, Flow, Turn
+from bot.flows.options import Offered, pick, recall, remember
+from bot.flows.table import TableFlow
+from bot.handlers import Handler, Handlers, directions_url, media_kind
+from bot.handoff import Handoff, StaffNotifier, outbox_staff_notifier
 from bot.memo import memo
-from bot.messages import Channel, Choice, InboundMessage, Reply, TurnResult
+from bot.messages import Reply, TurnResult
 from bot.nlu.classifier import IntentClassifier
 from bot.nlu.intents import FALLBACK, load_intents
 from bot.nlu.model import ModelDecision, ModelStep, build_chat_model
 from bot.nlu.slots import Slots, extract_slots
 from bot.nlu.understand import NLU, Understanding
-from bot.outbound.models import SendRequest
-from bot.outbound.outbox import Outbox
 from bot.settings import Settings
-from bot.sms.render import cap_segments, pick_choice
-from bot.storage.base import ConversationKey, ConversationStore
+from bot.storage.base import ConversationState, ConversationStore
 from bot.templates import ReplyTemplates
 
+__all__ = ["Brain", "StaffNotifier", "build_handler", "directions_url", "media_kind", "outbox_staff_notifier"]
+
 log = logging.getLogger("bot.brain")
-
-Handler = Callable[[Turn], Awaitable[list[Reply]]]
-#: Tells staff a conversation was handed over: (conversation, notice text, inbound MessageSid).
-StaffNotifier = Callable[[ConversationKey, str, str], Awaitable[None]]
-HandoffStatus = Literal["none", "active", "released"]
-
-# Texting one of these while a person has the conversation gives it back to the bot.
-RELEASE_WORDS = frozenset({"bot", "menu", "back to bot", "talk to bot", "talk to the bot", "back to the bot"})
-_RELEASE_STRIP = re.compile(r"^[\W_]+|[\W_]+$")
-#: How many received attachments a conversation keeps (URL and type, as data).
-MEDIA_KEPT = 10
-
-
-def _release_word(text: str) -> bool:
-    """Whether ``text`` ("Bot!", " menu ") asks to leave the hand-off."""
-    return _RELEASE_STRIP.sub("", text.strip().lower()) in RELEASE_WORDS
-
-
-def media_kind(content_types: Sequence[str]) -> str:
-    """What the user sent, in words: ``photo``, ``video``, ``voice message`` or ``file``.
-
-    >>> media_kind(["image/jpeg"]), media_kind(["image/png", "image/png"]), media_kind(["application/pdf"])
-    ('photo', 'photos', 'file')
-    """
-    kinds = {t.split("/", 1)[0].lower() for t in content_types}
-    kind = (
-        {"image": "photo", "video": "video", "audio": "voice message"}.get(kinds.pop(), "file")
-        if len(kinds) == 1
-        else "file"
-    )
-    return f"{kind}s" if len(content_types) > 1 else kind
-
-
-def directions_url(address: str, *, origin: str = "") -> str:
-    """A maps link from ``origin`` ("lat,lon"; blank: the phone's location) to ``address``.
-
-    >>> directions_url("500 Market St, Springfield", origin="40.7,-74")
-    'https://www.google.com/maps/dir/?api=1&origin=40.7%2C-74&destination=500+Market+St%2C+Springfield'
-    """
-    params = {"api": "1", **({"origin": origin} if origin else {}), "destination": address}
-    return f"https://www.google.com/maps/dir/?{urlencode(params)}"
-
-
-def outbox_staff_notifier(settings: Settings, outbox: Outbox, business: Business) -> StaffNotifier:
-    """A :data:`StaffNotifier` that texts ``STAFF_NUMBER`` (default: the business phone) by SMS.
-
-    The notice goes through the outbox (retries, the send ledger); its
-    idempotency key is the inbound MessageSid, so a retried turn never
-    notifies twice. It is sent from ``TWILIO_PHONE_NUMBER`` when set, else
-    from the number the user texted. Wire it where the outbox exists::
-
-        brain.notify_staff = outbox_staff_notifier(settings, runtime.require_outbound().outbox,
-                                                   brain.business)
-    """
-    staff = settings.staff_number or business.phone_e164
-
-    async def notify(key: ConversationKey, notice: str, message_sid: str) -> None:
-        sender = settings.twilio_phone_number or key.bot
-        await outbox.submit(
-            SendRequest(
-                key=ConversationKey(Channel.SMS, sender, staff),
-                body=notice,
-                purpose="handoff",
-                idempotency_key=f"handoff:{message_sid}",
-            )
-        )
-
-    return notify
 
 
 class Brain:
@@ -141,8 +75,8 @@ class Brain:
         templates: ReplyTemplates,
         book: AppointmentBook,
         flows: Mapping[str, Flow],
+        handoff: Handoff,
         model: ModelStep | None = None,
-        notify_staff: StaffNotifier | None = None,
     ) -> None:
         self.settings = settings
         self.nlu = nlu
@@ -151,47 +85,66 @@ class Brain:
         self.book = book
         self.flows = dict(flows)
         self.model = model
-        self.notify_staff = notify_staff
-        self.template_context: dict[str, Any] = {"business": business}
-        # Intent -> handler, registered explicitly.
+        self.handoff = handoff
+        self.template_context: dict[str, Any] = handoff.context
+        self.answers = Handlers(business=business, templates=templates, book=book, settings=settings)
+        a = self.answers
+        # Intent -> handler, registered explicitly; every flow is started by its name.
         self.handlers: dict[str, Handler] = {
-            "greet": self._template("greeting"),
-            "help": self._template("help"),
-            "hours": self._template("hours"),
-            "location": self._template("location"),
-            "pricing": self._pricing,
-            "thanks": self._template("thanks"),
-            "goodbye": self._template("goodbye"),
-            "affirm": self._template("nothing_pending"),
-            "deny": self._template("nothing_pending"),
-            "opt_out": self._template("opt_out_question"),
-            "opt_in": self._template("greeting"),
-            "my_appointments": self._my_appointments,
-            "human": self._handoff,
-            "fallback": self._template("fallback"),
+            "greet": a.template("greeting"),
+            "help": a.template("help"),
+            "hours": a.template("hours"),
+            "location": a.template("location"),
+            "pricing": a.pricing,
+            "thanks": a.template("thanks"),
+            "goodbye": a.template("goodbye"),
+            "affirm": a.template("nothing_pending"),
+            "deny": a.template("nothing_pending"),
+            "opt_out": a.template("opt_out_question"),
+            "opt_in": a.template("greeting"),
+            "my_appointments": a.my_appointments,
+            "fallback": a.template("fallback"),
         }
         for name, flow in self.flows.items():
             self.handlers[name] = flow.start
         # Buttons of content templates the bot sends outside a turn (intents/templates.yaml):
         # payload -> (the intent it means, its handler). The appointment reminder has
         # "confirm" and "reschedule".
-        self.buttons: dict[str, tuple[str, Handler]] = {"confirm": ("affirm", self._confirm_appointment)}
+        self.buttons: dict[str, tuple[str, Handler]] = {"confirm": ("affirm", a.confirm_appointment)}
         if "reschedule" in self.flows:
             self.buttons["reschedule"] = ("reschedule", self.flows["reschedule"].start)
+
+    @property
+    def notify_staff(self) -> StaffNotifier | None:
+        """How staff hear of a hand-off (set where the outbox exists)."""
+        return self.handoff.notify_staff
+
+    @notify_staff.setter
+    def notify_staff(self, notifier: StaffNotifier | None) -> None:
+        self.handoff.notify_staff = notifier
+
+    def check_intents(self, names: tuple[str, ...], source: object) -> None:
+        """Every intent of ``intents.yaml`` must have a handler: a start-up error names the first that has none."""
+        for name in names:
+            if name not in self.handlers:
+                raise ConfigError(
+                    f"{source}: intent {name!r} has no handler; register one in Brain.handlers "
+                    f"(bot/brain.py) or add a flow named {name!r}"
+                )
 
     async def handle(self, ctx: TurnContext) -> TurnResult:
         state, msg = ctx.state, ctx.message
         text = msg.button_text or msg.body if msg.button_payload else msg.body
         understanding = self.nlu.classify(text, now=ctx.now)
-        offered = [Choice(p, t) for p, t in state.data.pop("choices", [])]
+        offered = recall(state.data, _where(state))
         # A yes/no question asked outside a flow ("Want to book?") lives one turn.
         offer = state.data.pop("offer", None)
-        turn = self._turn(ctx, understanding, self._picked(msg, offered))
+        turn = self._turn(ctx, understanding, offered)
 
-        handoff = self._handoff_status(ctx, text)
+        handoff = self.handoff.status(ctx, text)
         if handoff == "active":
             # A person has the conversation; the bot only keeps the idle clock.
-            state.data["handoff_until"] = ctx.now.timestamp() + self._handoff_idle()
+            self.handoff.keep_quiet(ctx)
             return self._result(turn, [], "human")
         if handoff == "released":
             return self._result(turn, [turn.say("handoff_released")], "help")
@@ -218,16 +171,16 @@ class Brain:
                 intent = decision.intent
                 turn.understanding = self._with_model_slots(understanding, decision, ctx)
             elif decision is not None and decision.answer:
-                replies = [self._model_answer(turn, decision.answer)]
-                return await self._run(turn, flow, FALLBACK, self._constant(replies))
+                replies = [self.answers.model_answer(turn, decision.answer)]
+                return await self._run(turn, flow, FALLBACK, Handlers.constant(replies))
 
         if attachment:
             # Nothing to classify: answer what was sent (a shared location, a photo).
             if msg.location is not None:
-                return await self._run(turn, flow, "location", self._shared_location)
-            return await self._run(turn, flow, FALLBACK, self._media_received)
+                return await self._run(turn, flow, "location", self.answers.shared_location)
+            return await self._run(turn, flow, FALLBACK, self.answers.media_received)
         if offer is not None and intent in ("affirm", "deny"):
-            return await self._run(turn, flow, intent, self._offer_answer(offer))
+            return await self._run(turn, flow, intent, self.answers.offer_answer(offer, self.flows))
         return await self._run(turn, flow, intent, self.handlers.get(intent, self.handlers[FALLBACK]))
 
     async def _run(self, turn: Turn, flow: Flow | None, intent: str, handler: Handler) -> TurnResult:
@@ -243,26 +196,21 @@ class Brain:
         return self._result(turn, replies, intent)
 
     # -- helpers ------------------------------------------------------------
-    def _turn(self, ctx: TurnContext, understanding: Understanding, choice: str | None) -> Turn:
+    def _turn(self, ctx: TurnContext, understanding: Understanding, offered: list[Offered]) -> Turn:
+        msg = ctx.message
+        picked = pick(msg.body, offered, understanding.slots) if offered and not msg.button_payload else None
         return Turn(
             ctx=ctx,
             understanding=understanding,
-            choice=choice,
+            choice=msg.button_payload or (picked.chosen.payload if picked and picked.chosen else None),
             business=self.business,
             book=self.book,
             templates=self.templates,
             context=self.template_context,
+            among=picked.among if picked and ctx.state.flow else (),
         )
 
-    @staticmethod
-    def _picked(msg: InboundMessage, offered: list[Choice]) -> str | None:
-        """The payload of an offered choice the user picked, if any."""
-        if msg.button_payload:
-            return msg.button_payload
-        picked = pick_choice(msg.body, offered) if offered else None
-        return picked.payload if picked else None
-
-    def _button_action(self, payload: str | None, offered: list[Choice]) -> tuple[str, Handler] | None:
+    def _button_action(self, payload: str | None, offered: list[Offered]) -> tuple[str, Handler] | None:
         """What a pressed button means when it is not one of the choices just offered.
 
         Content templates sent outside a turn (``appointment_reminder`` in
@@ -290,6 +238,11 @@ class Brain:
     def _result(self, turn: Turn, replies: list[Reply], intent: str) -> TurnResult:
         u = turn.understanding
         state = turn.ctx.state
+        # Offered options stay pickable while the conversation stays at the step they were offered at.
+        if turn.offered is not None:
+            remember(state.data, turn.offered, _where(state))
+        elif not recall(state.data, _where(state)):
+            state.data.pop("choices", None)
         return TurnResult(
             replies=tuple(replies),
             intent=intent,
@@ -309,24 +262,6 @@ class Brain:
         last = prompt[-1]
         joined = "\n\n".join([*(r.text for r in answer), f"{intro} {last.text}"])
         return [Reply(text=joined, choices=last.choices)]
-
-    def _template(self, name: str) -> Handler:
-        async def handler(turn: Turn) -> list[Reply]:
-            return [turn.say(name, name=turn.ctx.message.profile_name, hours=self.business.opening_hours_text())]
-
-        return handler
-
-    def _model_answer(self, turn: Turn, answer: str) -> Reply:
-        if turn.ctx.message.channel is Channel.SMS:
-            answer = cap_segments(answer, self.settings.llm_max_sms_segments)
-        return Reply(text=answer)
-
-    @staticmethod
-    def _constant(replies: list[Reply]) -> Handler:
-        async def handler(turn: Turn) -> list[Reply]:
-            return replies
-
-        return handler
 
     def _with_model_slots(
         self, understanding: Understanding, decision: ModelDecision, ctx: TurnContext
@@ -355,115 +290,10 @@ class Brain:
         )
         return replace(understanding, slots=merged, entities=MappingProxyType(merged.as_entities()))
 
-    async def _pricing(self, turn: Turn) -> list[Reply]:
-        service = self.business.service(turn.understanding.slots.service or "")
-        # The reply ends "Want to book?": a "yes" next starts booking that service.
-        turn.offer("book", service=service.key if service else None)
-        return [turn.say("pricing", service=service, services=list(self.business.services.values()))]
 
-    async def _my_appointments(self, turn: Turn) -> list[Reply]:
-        upcoming = await self.book.upcoming_for(turn.ctx.state.key, now=turn.now)
-        items = [{"service": self._label(a.service), "when": fmt_when(a.start, self.business.tz)} for a in upcoming]
-        if not items:
-            turn.offer("book")  # "You have no upcoming appointments. Want to book one?"
-        return [turn.say("my_appointments", appointments=items)]
-
-    def _offer_answer(self, offer: Mapping[str, Any]) -> Handler:
-        """Yes or no to the question the last reply asked outside a flow."""
-
-        async def handler(turn: Turn) -> list[Reply]:
-            if turn.understanding.intent == "deny":
-                return [turn.say("offer_declined")]
-            flow = self.flows.get(str(offer.get("intent")))
-            if flow is None:
-                return [turn.say("nothing_pending")]
-            replies = await flow.start(turn)
-            # Seed what the question was about ("how much is whitening?" -> "yes").
-            slots = {k: v for k, v in dict(offer.get("slots") or {}).items() if v}
-            if slots and turn.ctx.state.flow == flow.name:
-                turn.slots.update(slots)
-                replies = await flow.prompt(turn)
-            return replies
-
-        return handler
-
-    async def _confirm_appointment(self, turn: Turn) -> list[Reply]:
-        """The reminder's "Confirm" button: the upcoming appointment, confirmed back."""
-        upcoming = await self.book.upcoming_for(turn.ctx.state.key, now=turn.now)
-        if not upcoming:
-            return no_appointments(turn)
-        # Reminders go out a day ahead, so the soonest appointment is the one reminded.
-        appt = upcoming[0]
-        return [
-            turn.say(
-                "appointment_confirmed", service=self._label(appt.service), when=fmt_when(appt.start, self.business.tz)
-            )
-        ]
-
-    async def _media_received(self, turn: Turn) -> list[Reply]:
-        """Acknowledge a photo or file; its URL and type are kept as data, never read as text."""
-        msg, data = turn.ctx.message, turn.ctx.state.data
-        kept = list(data.get("media", []))
-        kept.extend(
-            {"url": m.url, "content_type": m.content_type, "at": turn.now.timestamp(), "sid": msg.message_sid}
-            for m in msg.media
-        )
-        data["media"] = kept[-MEDIA_KEPT:]
-        return [turn.say("media_received", kind=media_kind([m.content_type for m in msg.media]), count=len(msg.media))]
-
-    async def _shared_location(self, turn: Turn) -> list[Reply]:
-        """A shared location: the clinic's address and a directions link from there."""
-        where = turn.ctx.message.location
-        origin = f"{round(where.latitude, 6)},{round(where.longitude, 6)}" if where is not None else ""
-        link = directions_url(self.business.address, origin=origin)
-        return [turn.say("location_shared", directions=link)]
-
-    def _label(self, service_key: str) -> str:
-        service = self.business.service(service_key)
-        return service.label.lower() if service else service_key
-
-    # -- hand-off -----------------------------------------------------------
-    def _handoff_idle(self) -> float:
-        return timedelta(minutes=self.settings.handoff_idle_minutes).total_seconds()
-
-    def _handoff_status(self, ctx: TurnContext, text: str) -> HandoffStatus:
-        """``active`` while a person has the conversation; ``released`` when the user takes it back.
-
-        It ends by itself ``HANDOFF_IDLE_MINUTES`` after the last message
-        (``none`` then: the message is handled as usual), or when the user
-        texts a release word ("bot", "menu").
-        """
-        until = ctx.state.data.get("handoff_until")
-        if until is None:
-            return "none"
-        if ctx.now.timestamp() >= float(until):
-            del ctx.state.data["handoff_until"]
-            return "none"
-        if _release_word(text):
-            del ctx.state.data["handoff_until"]
-            return "released"
-        return "active"
-
-    async def _handoff(self, turn: Turn) -> list[Reply]:
-        turn.leave()
-        ctx = turn.ctx
-        ctx.state.data["handoff_until"] = ctx.now.timestamp() + self._handoff_idle()
-        # The engine records this message after the turn: add it, or staff miss the request.
-        lines = [f"{h.role}: {h.text}" for h in ctx.state.history[-5:]]
-        recent = " | ".join([*lines, f"user: {ctx.message.body[:160]}"])
-        notice = self.templates.render(
-            "handoff_staff",
-            "sms",
-            user=ctx.message.user,
-            channel=ctx.message.channel.value,
-            recent=recent,
-            **self.template_context,
-        )
-        if self.notify_staff is not None:
-            await self.notify_staff(ctx.state.key, notice, ctx.message.message_sid)
-        else:
-            log.warning("hand-off requested but no staff notifier is configured")
-        return [turn.say("handoff", minutes=self.settings.handoff_idle_minutes)]
+def _where(state: ConversationState) -> str:
+    """The step options were offered at: they stay pickable while it lasts."""
+    return f"{state.flow or ''}/{state.step or ''}"
 
 
 def build_handler(
@@ -476,7 +306,9 @@ def build_handler(
 ) -> Brain:
     """The default :class:`Brain` for ``settings``: the demo business unless edited.
 
-    ``chat_model`` (a LangChain chat model) overrides ``LLM_MODEL``.
+    ``chat_model`` (a LangChain chat model) overrides ``LLM_MODEL``. Every
+    intent of ``intents.yaml`` must have a handler (a start-up error names
+    one that has none).
     """
     intents_dir = Path(settings.intents_dir)
     business = load_business(intents_dir / "business.yaml")
@@ -486,13 +318,20 @@ def build_handler(
     nlu = NLU(catalog, business, clock=clock, classifier=classifier)
     model = chat_model if chat_model is not None else build_chat_model(settings)
     step = ModelStep(model, templates, business, timeout=settings.llm_timeout_seconds) if model else None
-    flows: dict[str, Flow] = {flow.name: flow for flow in (BookFlow(), RescheduleFlow(), CancelFlow())}
-    return Brain(
+    handoff = Handoff(settings, templates, {"business": business})
+    # Every flow is a table (bot/flows/); the one interpreter runs them all.
+    flows: dict[str, Flow] = {
+        flow.name: flow for flow in (TableFlow(t) for t in (BOOK, RESCHEDULE, CANCEL, handoff.table))
+    }
+    brain = Brain(
         settings=settings,
         nlu=nlu,
         business=business,
         templates=templates,
         book=AppointmentBook(store, business.tz),
         flows=flows,
+        handoff=handoff,
         model=step,
     )
+    brain.check_intents(catalog.names, catalog.source or intents_dir / "intents.yaml")
+    return brain

@@ -4,28 +4,29 @@ A flow is a small state machine over ``state.flow`` / ``state.step`` /
 ``state.slots``: :meth:`Flow.start` enters it, :meth:`Flow.answer` takes the
 user's answer to the current step (or returns ``None``: "not an answer for
 me", so the brain treats the message as a digression and comes back later
-with :meth:`Flow.prompt`).
+with :meth:`Flow.prompt`). Every flow of this project is a table run by
+:class:`bot.flows.table.TableFlow`; the protocol is what the brain needs.
 
 Example::
 
-    class Survey:
-        name = "survey"
-        async def start(self, turn): turn.enter(self.name, "q1"); return [turn.say("survey_q1")]
-        async def answer(self, turn): ...
-        async def prompt(self, turn): return [turn.say("survey_q1")]
+    flow = TableFlow(BOOK)
+    replies = await flow.start(turn)      # "Sure! Which service would you like? 1. Cleaning ..."
+    replies = await flow.answer(turn)     # next message: "clning tmrw 2pm" -> "Book a cleaning ...?"
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Final, Protocol
 
 from bot.appointments import AppointmentBook
 from bot.business import Business
 from bot.engine import TurnContext
+from bot.flows.options import Offered
 from bot.messages import Choice, Reply
+from bot.nlu.slots import Slots
 from bot.nlu.understand import Understanding
 from bot.templates import ReplyTemplates
 
@@ -41,12 +42,18 @@ class Turn:
 
     ctx: TurnContext
     understanding: Understanding
-    # The payload of an offered choice the user picked (button, "1", a title).
+    # The payload of an offered choice the user picked (button, "1", "the 2nd", "the 9am").
     choice: str | None
     business: Business
     book: AppointmentBook
     templates: ReplyTemplates
     context: Mapping[str, Any]
+    # Several offered options fit the message ("the cleaning one" with two cleanings): ask which.
+    among: tuple[Offered, ...] = ()
+    # The options the replies of this turn offered (None: none offered this turn).
+    offered: list[Offered] | None = None
+    # Slots read again with the flow's context ("an hour later", a bare "10"): see TableFlow.
+    reread: Slots | None = field(default=None)
 
     @property
     def yes_no(self) -> str | None:
@@ -72,12 +79,26 @@ class Turn:
     def slots(self) -> dict[str, Any]:
         return self.ctx.state.slots
 
-    def say(self, template: str, *, choices: Sequence[Choice] = (), **values: Any) -> Reply:
-        """A reply from ``prompts/replies/<template>``, offering ``choices``."""
+    def say(
+        self,
+        template: str,
+        *,
+        choices: Sequence[Choice] = (),
+        offered: Sequence[Offered] = (),
+        **values: Any,
+    ) -> Reply:
+        """A reply from ``prompts/replies/<template>``, offering ``choices``.
+
+        ``offered`` (the choices with what each stands for: a service, a
+        start time) is remembered so the next message may pick by number,
+        ordinal or content ("the 9am"); plain ``choices`` are remembered by
+        payload and title.
+        """
         text = self.templates.render(template, self.ctx.message.channel.value, **{**self.context, **values})
+        if offered:
+            choices = [o.choice for o in offered]
         if choices:
-            # Remember what was offered: "1"/"2" or a button maps back to it.
-            self.ctx.state.data["choices"] = [[c.payload, c.title] for c in choices]
+            self.offered = list(offered) if offered else [Offered(c.payload, c.title) for c in choices]
         return Reply(text=text, choices=tuple(choices))
 
     def offer(self, intent: str, **slots: Any) -> None:
@@ -96,11 +117,12 @@ class Turn:
         self.ctx.state.step = step
 
     def leave(self) -> None:
-        """End the active flow and forget its slots."""
+        """End the active flow and forget its slots and offered options."""
         self.ctx.state.flow = None
         self.ctx.state.step = None
         self.ctx.state.slots.clear()
         self.ctx.state.data.pop("choices", None)
+        self.offered = None
 
 
 class Flow(Protocol):

@@ -59,6 +59,7 @@ class RuleMatcher:
         if unknown:
             raise ValueError(f"numbered choices name unknown intents: {unknown}")
         self._choices = dict(numbered_choices)
+        self.intents = frozenset(known)
         self._rules = tuple(
             (definition.name, pattern) for definition in catalog for pattern in definition.patterns
         )

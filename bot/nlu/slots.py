@@ -43,8 +43,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import dateparser
+from rapidfuzz import fuzz, process
 
-from bot.business import WEEKDAYS, Business
+from bot.business import WEEKDAYS, Business, Service
 from bot.nlu.text import expand_sms, normalize
 
 # -- parts of the day: (start, end, default) --------------------------------
@@ -110,6 +111,34 @@ _DATE = re.compile(
 )
 # Dates further out than this are misreadings ("13/14" -> year 2114).
 _HORIZON = dt.timedelta(days=400)
+# A month and day without a year that lies this far ahead once moved to next
+# year, but only this far behind this year, is a date that has passed ("march 1"
+# on March 2): it is reported as past, never silently moved to next year.
+_ROLLED = dt.timedelta(days=300)
+_RECENT = dt.timedelta(days=62)
+
+# Relative to the moment a conversation is about ("same day", "an hour later").
+_SAME_DAY = re.compile(r"\b(?:same|that) day\b")
+_COUNT = {"a": 1, "an": 1, "one": 1, "1": 1, "two": 2, "2": 2, "three": 3, "3": 3, "half an": 0.5, "half a": 0.5}
+_SHIFT = re.compile(
+    r"\b(?P<n>half an|half a|an|a|one|two|three|[123])\s*(?P<unit>hours?|hrs?|h)\s+"
+    r"(?P<dir>later|earlier|after|before)\b"
+    r"|\b(?P<half>half an hour|30 ?min(?:ute)?s?)\s+(?P<dir2>later|earlier)\b"
+)
+# "next week" alone: the first day of next week; "next week tuesday" / "tuesday next week": that day.
+_NEXT_WEEK = re.compile(r"\bnext week\b")
+# A bare hour the flow asked for ("make it 10 instead", "10 pls"): only where a time is expected.
+_BARE = re.compile(
+    r"(?<![\d/:.,$#])(?P<h>[01]?\d|2[0-3])(?![\d/:.]|\s*(?:st|nd|rd|th|days?|weeks?|months?|people|of)\b)"
+)
+
+# Typo-tolerant service names: "clning", "chekup", "whitenin". Only words of
+# this length or more, starting with the same letter as the name (people
+# rarely mistype the first letter; "killing" is not "filling"), at this
+# rapidfuzz ratio or more.
+_FUZZY_MIN_LEN = 5
+_FUZZY_CUTOFF = 85.0
+_WORD = re.compile(r"[a-z]+")
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,6 +193,69 @@ def _business_span(business: Business) -> tuple[int, int]:
     if not periods:
         return 8, 18
     return min(p.start.hour for p in periods), max(p.end.hour for p in periods)
+
+
+def weekday_named(text: str) -> int | None:
+    """The weekday (Monday = 0) a message names ("the friday one", "sat"), if exactly one.
+
+    >>> weekday_named("the friday one"), weekday_named("tues or wed")
+    (4, None)
+    """
+    found = {WEEKDAYS.index(_WEEKDAYS[w][:3]) for w in _WEEKDAY_WORD.findall(text.lower())}  # type: ignore[arg-type]
+    return found.pop() if len(found) == 1 else None
+
+
+_WEEKDAY_WORD = re.compile(r"\b(" + "|".join(sorted(_WEEKDAYS, key=len, reverse=True)) + r")s?\b")
+
+# Per business: the one-word names to match typos against (built once).
+_NAMES: dict[int, tuple[Business, dict[str, Service]]] = {}
+
+
+def _fuzzy_names(business: Business) -> dict[str, Service]:
+    cached = _NAMES.get(id(business))
+    if cached is not None and cached[0] is business:
+        return cached[1]
+    names = {
+        name: svc
+        for svc in business.services.values()
+        for name in svc.names
+        if " " not in name and len(name) >= _FUZZY_MIN_LEN - 1
+    }
+    _NAMES[id(business)] = (business, names)
+    return names
+
+
+@functools.lru_cache(maxsize=4096)
+def _fuzzy_word(word: str, names: tuple[str, ...]) -> str | None:
+    candidates = [n for n in names if n[0] == word[0]]
+    best = process.extractOne(word, candidates, scorer=fuzz.ratio, score_cutoff=_FUZZY_CUTOFF)
+    return None if best is None else str(best[0])
+
+
+def find_service(text: str, business: Business) -> Service | None:
+    """The service named in ``text``, exactly or with a typo ("clning" -> cleaning).
+
+    Example::
+
+        find_service("cn i bk a clning", business).key   # "cleaning"
+    """
+    exact = business.find_service(text)
+    if exact is not None:
+        return exact
+    names = _fuzzy_names(business)
+    keys = tuple(names)
+    for word in _WORD.findall(text):
+        if len(word) >= _FUZZY_MIN_LEN and word not in _PLAIN_WORDS:
+            hit = _fuzzy_word(word, keys)
+            if hit is not None:
+                return names[hit]
+    return None
+
+
+# Everyday words one edit from a service name that must not be read as one.
+_PLAIN_WORDS = frozenset(
+    {"clear", "cleared", "clearing", "feeling", "filing", "checking", "checked", "white", "whiter"}
+)
 
 
 def _bare_hour(hour: int, minute: int, part: str | None, span: tuple[int, int]) -> dt.time:
@@ -239,6 +331,20 @@ def _date_phrase(match: re.Match[str], today: dt.date) -> str | dt.date | None:
     return match.group("inn")
 
 
+def _honest(date: dt.date, today: dt.date, phrase: str) -> dt.date:
+    """``date`` unless it is a recent date moved to next year ("march 1" on March 2): then the past one."""
+    if re.search(r"\d{4}|\d/\d+/\d", phrase):
+        return date  # the year was written: take it as written
+    if date - today > _ROLLED:
+        try:
+            this_year = date.replace(year=today.year)
+        except ValueError:  # February 29
+            return date
+        if dt.timedelta(0) < today - this_year <= _RECENT:
+            return this_year
+    return date
+
+
 def _parse_date(phrase: str, now_local: dt.datetime, date_order: str) -> dt.date | None:
     return _parse_date_on(phrase.lower(), now_local.date(), date_order)
 
@@ -265,10 +371,21 @@ def _parse_date_on(phrase: str, today: dt.date, date_order: str) -> dt.date | No
     return None if parsed is None else parsed.date()
 
 
-def extract_slots(text: str, *, now: dt.datetime, business: Business) -> Slots:
+def extract_slots(
+    text: str,
+    *,
+    now: dt.datetime,
+    business: Business,
+    ref: dt.datetime | None = None,
+    bare_hour: bool = False,
+) -> Slots:
     """Find service, date and time in ``text``, relative to ``now``.
 
     ``now`` must be aware (any zone; it is converted to the business zone).
+    ``ref`` is the moment the conversation is about (the booking in
+    progress, the appointment being moved): "same day" is its date and "an
+    hour later" its time plus one hour. ``bare_hour`` reads a lone number as
+    an hour ("make it 10 instead"), for when a time is what was asked.
 
     Example::
 
@@ -284,7 +401,7 @@ def extract_slots(text: str, *, now: dt.datetime, business: Business) -> Slots:
     # classifier) but expand "tmrw", "nxt" and friends.
     clean = expand_sms(normalize(text), numbers=False)
 
-    found = business.find_service(clean)
+    found = find_service(clean, business)
     service = None if found is None else found.key
 
     part_match = _PART.search(clean)
@@ -301,11 +418,37 @@ def extract_slots(text: str, *, now: dt.datetime, business: Business) -> Slots:
             date = _parse_date(phrase, now_local, business.date_order)
         if date is not None and abs(date - now_local.date()) > _HORIZON:
             date = None
+        if date is not None and (date_match.group("md") or date_match.group("dm") or date_match.group("num")):
+            date = _honest(date, now_local.date(), date_match.group(0))
         date_end = date_match.end() if date is not None else None
         if date_match.group("rel") == "tonight" and part is None:
             part = "evening"
 
-    time = _find_time(clean, part, _business_span(business), date_end)
+    if date is None and _NEXT_WEEK.search(clean):
+        today = now_local.date()
+        date = today + dt.timedelta(days=7 - today.weekday())
+    if date is not None and date_match is not None and date_match.group("wd") and _NEXT_WEEK.search(clean):
+        # "tuesday next week": that weekday in next week, whatever today is.
+        today = now_local.date()
+        monday = today + dt.timedelta(days=7 - today.weekday())
+        date = monday + dt.timedelta(days=WEEKDAYS.index(_WEEKDAYS[date_match.group("wd")][:3]))  # type: ignore[arg-type]
+    span = _business_span(business)
+    time = _find_time(clean, part, span, date_end)
+    if ref is not None:
+        ref_local = ref.astimezone(tz)
+        if date is None and _SAME_DAY.search(clean):
+            date = ref_local.date()
+        shift = _SHIFT.search(clean)
+        if time is None and shift is not None:
+            hours = 0.5 if shift.group("half") else float(_COUNT[shift.group("n")])
+            later = (shift.group("dir") or shift.group("dir2")) in ("later", "after")
+            moved = ref_local + dt.timedelta(hours=hours if later else -hours)
+            time = moved.time().replace(second=0, microsecond=0)
+            date = date or ref_local.date()
+    if time is None and bare_hour and part is None:
+        bare = _BARE.search(clean)
+        if bare is not None:
+            time = _bare_hour(int(bare.group("h")), 0, part, span)
     approximate = False
     window: tuple[dt.time, dt.time] | None = None
     if part is not None:

@@ -59,7 +59,7 @@ SMS_EXPANSIONS: dict[str, str] = {
     "ty": "thank you", "tyvm": "thank you very much",
     "msg": "message", "txt": "text", "txts": "texts", "txting": "texting",
     "abt": "about", "bout": "about", "b4": "before", "bc": "because", "cuz": "because",
-    "coz": "because", "rn": "right now", "nxt": "next", "wk": "week", "hr": "hour",
+    "coz": "because", "rn": "right now", "nxt": "next", "wk": "week", "wks": "weeks", "hr": "hour",
     "hrs": "hours", "opn": "open", "addr": "address", "resched": "reschedule",
     "reschedual": "reschedule", "canx": "cancel", "cxl": "cancel", "cncl": "cancel",
     "avail": "available", "k": "ok", "kk": "ok", "okk": "ok", "okey": "ok",

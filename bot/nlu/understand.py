@@ -36,6 +36,8 @@ from bot.nlu.text import prepare
 # Twilio's longest message; longer input is cut before classification so
 # one pasted essay cannot cost more than a normal message.
 MAX_CHARS = 1600
+#: The intent a message naming only a service and a day or time is taken as.
+BOOK = "book"
 
 
 
@@ -112,6 +114,9 @@ def understand(
             text, verdict.intent, verdict.confidence, entities, "rule", verdict.intent, verdict.rule, slots
         )
     prediction = classifier.predict_prepared(prepared)
+    if prediction.intent == FALLBACK and slots.service and (slots.date or slots.time) and BOOK in rules.intents:
+        # "checkup in two weeks pls": a service and a when, and nothing else understood, is a booking.
+        return Understanding(text, BOOK, 1.0, entities, "rule", BOOK, "slots:service+when", slots)
     return Understanding(
         text, prediction.intent, prediction.confidence, entities, "classifier", prediction.best, None, slots
     )

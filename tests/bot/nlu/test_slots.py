@@ -74,7 +74,15 @@ def test_times(business: Business, text: str, expected: time) -> None:
         ("march 20th", date(2026, 3, 20)),
         ("the 1st", date(2026, 4, 1)),
         ("14th of april", date(2026, 4, 14)),
-        ("2/10", date(2027, 2, 10)),
+        # Issue 11: a month and day that just passed is that (past) date, not next year's.
+        ("2/10", date(2026, 2, 10)),
+        ("12/10", date(2026, 12, 10)),
+        ("2/10/27", date(2027, 2, 10)),
+        ("nxt wk tues", date(2026, 3, 10)),
+        ("next week", date(2026, 3, 9)),
+        ("in two weeks", date(2026, 3, 16)),
+        ("in 2 wks", date(2026, 3, 16)),
+        ("2moro", date(2026, 3, 3)),
     ],
 )
 def test_dates(business: Business, text: str, expected: date) -> None:
@@ -152,3 +160,50 @@ def test_entities_are_json_ready(business: Business) -> None:
 def test_naive_now_is_refused(business: Business) -> None:
     with pytest.raises(ValueError, match="aware"):
         extract_slots("tomorrow", now=datetime(2026, 3, 2, 9), business=business)
+
+
+def test_a_date_that_passed_is_never_moved_to_next_year(business: Business) -> None:
+    found = slots("book a filling for march 1 at 2pm", business)
+    assert found.date == date(2026, 3, 1)
+    assert found.in_past
+    # Written with its year, a date is taken as written.
+    assert slots("march 1 2027", business).date == date(2027, 3, 1)
+
+
+@pytest.mark.parametrize(
+    ("text", "service"),
+    [("cn i bk a clning", "cleaning"), ("chekup pls", "checkup"), ("whitenin", "whitening"), ("a fillin", "filling")],
+)
+def test_service_names_with_typos(business: Business, text: str, service: str) -> None:
+    assert slots(text, business).service == service
+
+
+@pytest.mark.parametrize("text", ["my tooth is killing me", "is it clear", "feeling better", "checking in"])
+def test_everyday_words_are_not_services(business: Business, text: str) -> None:
+    assert slots(text, business).service is None
+
+
+def test_relative_to_the_moment_in_the_flow(business: Business) -> None:
+    ref = datetime(2026, 3, 5, 9, 0, tzinfo=NY)
+    later = extract_slots("same day but an hour later", now=MONDAY_9AM, business=business, ref=ref)
+    assert (later.date, later.time) == (date(2026, 3, 5), time(10, 0))
+    earlier = extract_slots("half an hour earlier", now=MONDAY_9AM, business=business, ref=ref)
+    assert (earlier.date, earlier.time) == (date(2026, 3, 5), time(8, 30))
+    # Without a moment to refer to, nothing is read.
+    assert slots("an hour later", business).time is None
+
+
+def test_a_bare_hour_only_where_a_time_is_asked(business: Business) -> None:
+    assert slots("make it 10 instead", business).time is None
+    asked = extract_slots("make it 10 instead", now=MONDAY_9AM, business=business, bare_hour=True)
+    assert asked.time == time(10, 0)
+    assert extract_slots("4 works", now=MONDAY_9AM, business=business, bare_hour=True).time == time(16, 0)
+    assert extract_slots("in 2 weeks", now=MONDAY_9AM, business=business, bare_hour=True).time is None
+
+
+def test_weekday_named() -> None:
+    from bot.nlu.slots import weekday_named
+
+    assert weekday_named("the friday one") == 4
+    assert weekday_named("tues or wed") is None
+    assert weekday_named("the cleaning one") is None

@@ -1,0 +1,192 @@
+"""The date and time slots every appointment flow shares: reading, offering, checking.
+
+- ``date``: a day the business is open, today or later. A date that has
+  passed is said to have passed and an upcoming one asked for (never moved
+  to next year silently); a closed or fully booked day offers the nearest
+  free times, numbered and pickable.
+- ``time``: a free start inside opening hours for the whole service, not in
+  the past; otherwise the nearest free times are offered. Asked for with a
+  few free times of the day (within the part of the day, "fri morning").
+
+Example::
+
+    Slot("date", prompt="ask_date", read=read_date, check=check_date)
+    Slot("time", prompt="ask_time", read=read_time, offer=offer_times, check=check_time)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import date, datetime, time, timedelta
+from typing import Any
+
+from bot.flows.base import Turn
+from bot.flows.options import Offered
+from bot.flows.table import Invalid, Offer
+from bot.messages import Channel
+from bot.nlu.slots import Slots
+
+#: WhatsApp quick-reply button titles hold at most this many characters.
+BUTTON_TITLE_MAX = 20
+MAX_OPTIONS = 3
+SEARCH_DAYS = 14
+STEP_MINUTES = 30
+#: The earliest bookable start is this far from now.
+LEAD = timedelta(hours=1)
+
+
+def fmt_when(moment: datetime, tz: Any) -> str:
+    """``Tue, Mar 3 at 3:00 PM`` in the business time zone."""
+    local = moment.astimezone(tz)
+    return f"{local:%a, %b} {local.day} at {fmt_time(local.time())}"
+
+
+def fmt_time(moment: time) -> str:
+    return moment.strftime("%I:%M %p").lstrip("0")
+
+
+def fmt_date(day: date) -> str:
+    return f"{day:%a, %b} {day.day}"
+
+
+def button_title(turn: Turn, title: str, moment: datetime, tz: Any) -> str:
+    """``title``, or on WhatsApp a short ``Tue 3/3 10:30 AM`` when it is longer than a button allows.
+
+    WhatsApp quick-reply titles hold 20 characters; a longer one would turn
+    the buttons into numbered lines. SMS shows the full title as a numbered line.
+    """
+    if turn.ctx.message.channel is not Channel.WHATSAPP or len(title) <= BUTTON_TITLE_MAX:
+        return title
+    local = moment.astimezone(tz)
+    return f"{local:%a} {local.month}/{local.day} {fmt_time(local.time())}"
+
+
+# -- reading ------------------------------------------------------------------
+def read_date(turn: Turn, found: Slots) -> Mapping[str, Any]:
+    """The day the message names; a new day forgets an earlier part of the day."""
+    if found.date is None:
+        return {}
+    return {"date": found.date.isoformat(), **({} if found.time_window else {"window": None})}
+
+
+def read_time(turn: Turn, found: Slots) -> Mapping[str, Any]:
+    """An exact time, or a part of the day ("morning": a window to offer times in)."""
+    if found.time is not None and not found.approximate:
+        return {"time": found.time.strftime("%H:%M"), "window": None}
+    if found.time_window is not None:
+        return {"window": [t.strftime("%H:%M") for t in found.time_window], "time": None}
+    return {}
+
+
+# -- free times ---------------------------------------------------------------
+def duration(turn: Turn) -> int:
+    service = turn.business.service(str(turn.slots.get("service", "")))
+    return service.duration_minutes if service else 30
+
+
+async def candidates(turn: Turn, day: date, window: tuple[time, time] | None = None) -> list[datetime]:
+    """Free start times on ``day`` (business-local), in the future, inside hours."""
+    tz, minutes = turn.business.tz, duration(turn)
+    earliest = turn.now + LEAD
+    ignore = turn.slots.get("appt")
+    taken = [
+        a for a in await turn.book.busy(turn.ctx.message.bot, datetime.combine(day, time(12), tz)) if a.id != ignore
+    ]
+    found: list[datetime] = []
+    for period in turn.business.ranges_on(day):
+        cursor = datetime.combine(day, period.start, tz)
+        closes = datetime.combine(day, period.end, tz)
+        while cursor + timedelta(minutes=minutes) <= closes:
+            fits_window = window is None or window[0] <= cursor.time() < window[1]
+            end = cursor + timedelta(minutes=minutes)
+            free = all(not (a.start < end and cursor < a.end) for a in taken)
+            if fits_window and free and cursor >= earliest:
+                found.append(cursor)
+            cursor += timedelta(minutes=STEP_MINUTES)
+    return found
+
+
+async def nearest(turn: Turn, wanted: datetime) -> list[datetime]:
+    """Up to three free times closest to ``wanted``, in date order."""
+    pool: list[datetime] = []
+    first_day = max(wanted.astimezone(turn.business.tz).date(), turn.local_now.date())
+    for offset in range(SEARCH_DAYS):
+        pool.extend(await candidates(turn, first_day + timedelta(days=offset)))
+        if len(pool) >= MAX_OPTIONS * 3:
+            break
+    pool.sort(key=lambda moment: abs((moment - wanted).total_seconds()))
+    return sorted(pool[:MAX_OPTIONS])
+
+
+def options(turn: Turn, moments: list[datetime], *, with_day: bool) -> list[Offered]:
+    """Start times as options: ``Tue, Mar 3 at 3:00 PM`` (or ``3:00 PM`` within one day)."""
+    tz = turn.business.tz
+    return [
+        Offered(
+            f"at:{m.isoformat()}",
+            button_title(turn, fmt_when(m, tz), m, tz) if with_day else fmt_time(m.astimezone(tz).time()),
+            at=m.astimezone(tz),
+        )
+        for m in moments
+    ]
+
+
+def _window(turn: Turn) -> tuple[time, time] | None:
+    window = turn.slots.get("window")
+    if not window:
+        return None
+    return time.fromisoformat(window[0]), time.fromisoformat(window[1])
+
+
+def start_time(turn: Turn) -> datetime:
+    """The start the flow's ``date`` and ``time`` slots name, business-local."""
+    day = date.fromisoformat(turn.slots["date"])
+    return datetime.combine(day, time.fromisoformat(str(turn.slots["time"])), turn.business.tz)
+
+
+# -- offering and checking ------------------------------------------------------
+async def offer_times(turn: Turn) -> Offer:
+    """A few free times of the chosen day (in the part of the day asked for)."""
+    day = date.fromisoformat(turn.slots["date"])
+    free = await candidates(turn, day, _window(turn)) or await candidates(turn, day)
+    picks = free[:: max(1, len(free) // MAX_OPTIONS)][:MAX_OPTIONS]
+    return Offer(offered=options(turn, picks, with_day=False), values={"day": fmt_date(day)})
+
+
+async def check_date(turn: Turn) -> Invalid | None:
+    """A past day is said to have passed; a closed or full day offers the nearest free times."""
+    day = date.fromisoformat(turn.slots["date"])
+    if day < turn.local_now.date():
+        return Invalid("date_past", forget=("date", "time", "window"), values={"day": fmt_date(day)})
+    if turn.slots.get("time"):
+        return None  # the time's own check says what is wrong with that moment
+    if await candidates(turn, day):
+        return None
+    wanted = datetime.combine(day, time(9), turn.business.tz)
+    return Invalid(
+        "day_full",
+        forget=("date", "window"),
+        values={"day": fmt_date(day), "closed": not turn.business.ranges_on(day)},
+        offered=options(turn, await nearest(turn, wanted), with_day=True),
+    )
+
+
+async def check_time(turn: Turn) -> Invalid | None:
+    """The moment must be ahead, inside opening hours for the whole service, and free."""
+    start = start_time(turn)
+    if start <= turn.now:
+        return Invalid("slot_past", forget=("time",))
+    minutes = duration(turn)
+    if turn.business.is_open_at(start, minutes):
+        ignore = turn.slots.get("appt")
+        if await turn.book.is_free(turn.ctx.message.bot, start, minutes, ignore=ignore):
+            return None
+        reason = "taken"
+    else:
+        reason = "closed"
+    return Invalid(
+        "slot_unavailable",
+        forget=("time",),
+        values={"when": fmt_when(start, turn.business.tz), "reason": reason},
+        offered=options(turn, await nearest(turn, start), with_day=True),
+    )
