@@ -82,8 +82,8 @@ def tutorial() -> FastAPI:
 def build_simulator(account_sid: str, auth_token: str) -> tuple[Any, FastAPI]:
     """The project's Twilio simulator with the bot's content templates; callbacks absorbed."""
     from bot.outbound.templates import ContentTemplates
-    from bot.simulator import Simulator, create_simulator_app
-    from bot.simulator.content import register_content_templates
+    from devtools.simulator import Simulator, create_simulator_app
+    from devtools.simulator.content import register_content_templates
 
     # Status callbacks (and any other simulator HTTP) never leave the process.
     absorb = httpx.AsyncClient(transport=httpx.MockTransport(lambda request: httpx.Response(204)))

@@ -37,7 +37,7 @@ from redis.asyncio.connection import Connection
 from bot.messages import Channel
 from bot.settings import load_settings
 from bot.storage import RedisStore
-from bot.webhook_client import WebhookClient, inbound_form, new_sid, parse_twiml
+from devtools.webhook_client import WebhookClient, inbound_form, new_sid, parse_twiml
 from webhooks.app import create_app
 
 BOT_NUMBER = "+15005550006"
@@ -49,7 +49,7 @@ AUTH_TOKEN = "bench-auth-token"  # noqa: S105 - a private Redis and an in-proces
 class LocalTwilio:
     """The project's Twilio simulator on 127.0.0.1, in this event loop.
 
-    ``sim`` is the :class:`bot.simulator.Simulator`; subscribe to it to see
+    ``sim`` is the :class:`devtools.simulator.Simulator`; subscribe to it to see
     what the bot sent and when.
     """
 

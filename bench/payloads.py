@@ -8,7 +8,7 @@ user's first message, then every user's second -- so one user's messages are
 every ~1,400 requests carry the whole mix. Every message has its
 own ``MessageSid`` and its own ``X-Twilio-Signature``, computed with the
 official SDK over ``PUBLIC_BASE_URL`` + path + params (via
-:class:`bot.webhook_client.WebhookClient`, which signs exactly like Twilio).
+:class:`devtools.webhook_client.WebhookClient`, which signs exactly like Twilio).
 
 The file the wrk script reads has one request per line: ``signature<TAB>body``
 (the body is urlencoded, so it never contains a tab or a newline).
@@ -31,7 +31,7 @@ from pathlib import Path
 import httpx
 
 from bot.messages import Channel
-from bot.webhook_client import WebhookClient, inbound_form
+from devtools.webhook_client import WebhookClient, inbound_form
 
 PATH = "/twilio/messages"
 BOT_NUMBER = "+15005550006"

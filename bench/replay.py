@@ -38,8 +38,8 @@ from typing import Any
 if __package__ in (None, ""):  # run as a file: make the repository importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bot.replay.runner import DEFAULT_CONCURRENCY, ReplayReport, ReplayRunner, replay_settings
-from bot.replay.transcript import load_transcripts
+from devtools.replay.runner import DEFAULT_CONCURRENCY, ReplayReport, ReplayRunner, replay_settings
+from devtools.replay.transcript import load_transcripts
 
 ROOT = Path(__file__).resolve().parents[1]
 TARGET_STEPS_PER_SECOND = 200

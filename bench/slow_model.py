@@ -61,7 +61,7 @@ def _percentile(values: list[float], q: float) -> float:
 
 async def _scenario(redis: RedisServer, twilio: LocalTwilio, *, users: int, prefix: str,
                     **settings: Any) -> dict[str, Any]:
-    from bot.simulator import EventKind, MessageOrigin
+    from devtools.simulator import EventKind, MessageOrigin
 
     model = SlowFakeChatModel(responses=[ANSWER], sleep=MODEL_SECONDS)
     async with InProcessBot(redis.url, twilio_api=twilio.url, chat_model=model, **settings) as bot:

@@ -96,7 +96,7 @@ def chat(
     ] = None,
 ) -> None:
     """Talk to the bot from the terminal through the real signed webhook path."""
-    from bot.chat import run_chat
+    from devtools.chat import run_chat
 
     settings = dev_settings()
     asyncio.run(
@@ -143,17 +143,30 @@ def replay(
     ] = None,
 ) -> None:
     """Replay transcripts through the signed webhook path; exit status 1 when any fails."""
-    from bot.replay.cli import replay_command
+    from devtools.replay.cli import replay_command
 
     raise typer.Exit(replay_command(paths, url=url, k=k, json_path=json_path, settings=dev_settings()))
 
 
+@app.command("dev")
+def dev(
+    host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    open_browser: Annotated[
+        bool, typer.Option("--open/--no-open", help="Open the dev phone in a browser.")
+    ] = False,
+) -> None:
+    """Run the bot with a local Twilio simulator and a browser dev phone (no account needed)."""
+    # Lazily: `bot serve` and `bot worker` must not load the dev tools (docs/architecture.md).
+    from devtools.devserver import dev as run_dev
+
+    run_dev(host, port, open_browser)
+
+
 def _register_optional_commands() -> None:
     # Explicit registration of the feature commands (no discovery).
-    from bot.devserver import dev_command
     from bot.outbound.cli import broadcast, broadcast_status, worker
 
-    app.command("dev")(dev_command)
     app.command("worker")(worker)
     app.command("broadcast")(broadcast)
     app.command("broadcast-status")(broadcast_status)
@@ -168,6 +181,13 @@ def main() -> None:
         app()
     except BotError as exc:
         typer.echo(f"bot: {exc}", err=True)
+        raise SystemExit(2) from None
+    except ModuleNotFoundError as exc:
+        # The production image ships bot/ and webhooks/ only; dev, chat and replay live in devtools/.
+        if not (exc.name or "").startswith("devtools"):
+            raise
+        typer.echo("bot: this command needs the dev tools (the devtools package), which this installation "
+                   "does not include; run it from a source checkout", err=True)
         raise SystemExit(2) from None
 
 

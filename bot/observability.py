@@ -66,12 +66,12 @@ class JsonFormatter(logging.Formatter):
 
 
 def configure_logging(level: str = "INFO", *, json_logs: bool = True) -> None:
-    """Send the ``bot``/``webhooks`` loggers to stderr, as JSON by default."""
+    """Send the ``bot``/``webhooks``/``devtools`` loggers to stderr, as JSON by default."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(
         JsonFormatter() if json_logs else logging.Formatter("%(levelname)s %(name)s: %(message)s")
     )
-    for name in ("bot", "webhooks"):
+    for name in ("bot", "webhooks", "devtools"):
         logger = logging.getLogger(name)
         logger.handlers[:] = [handler]
         logger.setLevel(level.upper())

@@ -11,7 +11,7 @@ from redis.asyncio import Redis
 
 from bot.settings import Settings, load_settings
 from bot.storage import ConversationStore, MemoryStore, RedisStore
-from bot.webhook_client import WebhookClient
+from devtools.webhook_client import WebhookClient
 from tests.support.redis_server import redis_server
 
 ACCOUNT_SID = "AC" + "a1" * 16

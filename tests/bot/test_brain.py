@@ -17,7 +17,7 @@ from bot.clock import FrozenClock
 from bot.messages import Channel
 from bot.settings import Settings
 from bot.storage import ConversationKey, RedisStore
-from bot.webhook_client import WebhookClient, inbound_form, parse_twiml
+from devtools.webhook_client import WebhookClient, inbound_form, parse_twiml
 from tests.conftest import BOT_NUMBER, signed_client
 from webhooks.app import create_app
 
@@ -513,8 +513,8 @@ async def test_handoff_texts_the_staff_number_through_the_real_outbox(
     make_settings: Callable[..., Settings], tmp_path: Path
 ) -> None:
     # End to end: webhook -> Brain -> outbox -> REST sender -> the local Twilio API.
-    from bot.replay.runner import ReplayRunner
-    from bot.replay.transcript import load_transcripts
+    from devtools.replay.runner import ReplayRunner
+    from devtools.replay.transcript import load_transcripts
 
     path = tmp_path / "handoff.yaml"
     path.write_text(

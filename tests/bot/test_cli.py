@@ -7,8 +7,8 @@ import io
 import pytest
 from typer.testing import CliRunner
 
-from bot.chat import run_chat
 from bot.cli import DEV_BOT_NUMBER, app, dev_settings
+from devtools.chat import run_chat
 
 
 async def test_chat_talks_to_the_bot_over_sms_and_whatsapp(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -10,7 +10,7 @@ from bot.compliance import is_revocation, keyword_of
 from bot.messages import Channel, OptOutType
 from bot.settings import Settings
 from bot.storage import ConversationKey, RedisStore
-from bot.webhook_client import WebhookClient, inbound_form, parse_twiml
+from devtools.webhook_client import WebhookClient, inbound_form, parse_twiml
 from tests.conftest import BOT_NUMBER, signed_client
 from webhooks.app import create_app
 
@@ -206,8 +206,8 @@ async def test_hi_again_is_a_greeting_and_start_still_opts_in(
 def test_one_keyword_rule_for_the_bot_and_the_local_twilio(body: str, opted_out: bool,
                                                            expected: OptOutType | None) -> None:
     from bot.compliance import keyword_type
-    from bot.simulator import Simulator, SimulatorConfig
-    from bot.simulator.inbound import twilio_keyword
+    from devtools.simulator import Simulator, SimulatorConfig
+    from devtools.simulator.inbound import twilio_keyword
 
     assert keyword_type(body, opted_out=opted_out) is expected
     sim = Simulator(account_sid="AC" + "0" * 32, auth_token="t", config=SimulatorConfig())

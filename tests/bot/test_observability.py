@@ -11,7 +11,7 @@ from bot.messages import Channel
 from bot.observability import JsonFormatter, mask_phone, mask_text
 from bot.settings import Settings
 from bot.storage import RedisStore
-from bot.webhook_client import inbound_form
+from devtools.webhook_client import inbound_form
 from tests.conftest import BOT_NUMBER, signed_client
 from webhooks.app import create_app
 
@@ -47,7 +47,7 @@ async def test_every_sms_reply_logs_its_segments_and_encoding(
     settings: Settings, redis_store: RedisStore, caplog: pytest.LogCaptureFixture
 ) -> None:
     from bot.sms.segments import count_segments
-    from bot.webhook_client import parse_twiml
+    from devtools.webhook_client import parse_twiml
 
     client = signed_client(create_app(settings, store=redis_store))
     caplog.set_level(logging.INFO, logger="webhooks")

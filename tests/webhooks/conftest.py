@@ -8,7 +8,7 @@ from fastapi import FastAPI
 
 from bot.settings import Settings
 from bot.storage import RedisStore
-from bot.webhook_client import WebhookClient
+from devtools.webhook_client import WebhookClient
 from tests.conftest import signed_client
 from webhooks.app import create_app
 

@@ -110,7 +110,7 @@ async def test_the_webhook_fast_path_answers_like_the_router(settings: Settings)
     # POST /twilio/messages (and its alias) skip FastAPI's router; the answers,
     # errors and metrics must be the router's.
     from bot.messages import Channel
-    from bot.webhook_client import inbound_form, parse_twiml
+    from devtools.webhook_client import inbound_form, parse_twiml
 
     app = create_app(settings, store=MemoryStore(), handler=Hello())
     client = signed_client(app)

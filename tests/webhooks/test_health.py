@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bot.messages import Channel
-from bot.webhook_client import WebhookClient, inbound_form
+from devtools.webhook_client import WebhookClient, inbound_form
 from tests.conftest import BOT_NUMBER
 
 

@@ -13,7 +13,7 @@ from bot.engine import TurnContext
 from bot.messages import Channel, Reply, TurnResult
 from bot.settings import Settings
 from bot.storage import ConversationKey, RedisStore
-from bot.webhook_client import WebhookClient, inbound_form, parse_twiml
+from devtools.webhook_client import WebhookClient, inbound_form, parse_twiml
 from tests.conftest import BOT_NUMBER, signed_client
 from tests.support.redis_server import free_port
 from webhooks.app import create_app

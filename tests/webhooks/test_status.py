@@ -17,7 +17,7 @@ from bot.outbound.outbox import InlineOutbox
 from bot.outbound.suppression import unreachable_key
 from bot.settings import Settings
 from bot.storage import ConversationKey, RedisStore
-from bot.webhook_client import WebhookClient
+from devtools.webhook_client import WebhookClient
 from tests.conftest import BOT_NUMBER, signed_client
 from webhooks.app import create_app
 from webhooks.services import Services

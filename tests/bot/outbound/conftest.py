@@ -1,7 +1,7 @@
 """Fixtures for outbound: the simulated Twilio (through the official SDK), the bot, a real Redis.
 
 The simulator is served by uvicorn in the test's own event loop, wrapped in
-:mod:`bot.simulator.faults` for HTTP-level failures; the bot talks to it
+:mod:`devtools.simulator.faults` for HTTP-level failures; the bot talks to it
 through ``twilio.rest.Client`` on ``AsyncTwilioHttpClient``, exactly as in
 production. The simulator's own HTTP (inbound webhooks, status callbacks)
 goes in-process to the bot app once a test builds one (:attr:`Twilio.bot`).
@@ -29,12 +29,12 @@ from bot.messages import Channel, Choice, Reply, TurnResult
 from bot.outbound.templates import ContentTemplates
 from bot.runtime import Runtime, build_runtime
 from bot.settings import Settings
-from bot.simulator import Simulator, SimulatorConfig, create_simulator_app
-from bot.simulator.content import register_content_templates
-from bot.simulator.faults import ApiFaults, with_api_faults
 from bot.storage import ConversationKey, ConversationState, RedisStore
-from tests.bot.simulator.conftest import serve_in_loop
+from devtools.simulator import Simulator, SimulatorConfig, create_simulator_app
+from devtools.simulator.content import register_content_templates
+from devtools.simulator.faults import ApiFaults, with_api_faults
 from tests.conftest import ACCOUNT_SID, AUTH_TOKEN, BOT_NUMBER, PUBLIC_URL
+from tests.devtools.simulator.conftest import serve_in_loop
 from webhooks.app import create_app
 
 ROOT = Path(__file__).parents[3]

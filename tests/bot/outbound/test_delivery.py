@@ -12,8 +12,8 @@ from bot.messages import Channel, TemplateMessage
 from bot.outbound.models import SendRequest
 from bot.outbound.outbox import InlineOutbox
 from bot.outbound.service import Outbound
-from bot.simulator import FailureRule
 from bot.storage import ConversationKey, RedisStore
+from devtools.simulator import FailureRule
 from tests.bot.outbound.conftest import SMS_KEY, START, THIRD_PARTY_WARNINGS, USER, WA_KEY, Twilio, user_wrote
 
 pytestmark = [pytest.mark.filterwarnings(w) for w in THIRD_PARTY_WARNINGS]

@@ -15,9 +15,9 @@ from bot.messages import Channel, Choice, InboundMessage, Location, Media, OptOu
 from bot.outbound.models import EMPTY_TWIML, SendRequest, inbound_from_dict, inbound_to_dict
 from bot.outbound.outbox import InlineOutbox, perform_turn
 from bot.runtime import Runtime
-from bot.simulator import send_inbound
-from bot.simulator.faults import ApiFault
 from bot.storage import RedisStore
+from devtools.simulator import send_inbound
+from devtools.simulator.faults import ApiFault
 from tests.bot.outbound.conftest import SMS_KEY, THIRD_PARTY_WARNINGS, USER, WA_KEY, Echo, Twilio
 from tests.conftest import BOT_NUMBER
 from webhooks.twiml import EMPTY_TWIML as WEBHOOK_EMPTY_TWIML

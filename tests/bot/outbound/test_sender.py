@@ -17,9 +17,9 @@ from bot.outbound.ledger import SendRecord, ref_for
 from bot.outbound.models import SendRequest
 from bot.outbound.suppression import unreachable_key
 from bot.runtime import Runtime
-from bot.simulator import SimulatorConfig
-from bot.simulator.faults import ApiFault
 from bot.storage import ConversationKey, RedisStore
+from devtools.simulator import SimulatorConfig
+from devtools.simulator.faults import ApiFault
 from tests.bot.outbound.conftest import SMS_KEY, START, THIRD_PARTY_WARNINGS, USER, WA_KEY, Twilio, user_wrote
 from tests.conftest import BOT_NUMBER, PUBLIC_URL
 from tests.support.redis_server import free_port
@@ -161,7 +161,7 @@ async def test_a_live_claim_means_in_progress(runtime: Runtime, twilio: Twilio, 
 async def test_21610_opts_the_user_out_for_every_later_path(
     make_app: Callable[..., object], runtime: Runtime, twilio: Twilio, redis_store: RedisStore
 ) -> None:
-    from bot.simulator import send_inbound
+    from devtools.simulator import send_inbound
 
     stopped = ConversationKey(Channel.SMS, BOT_NUMBER, "+15005550004")  # the magic opted-out number
     with pytest.raises(RecipientOptedOutError) as info:

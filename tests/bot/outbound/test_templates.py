@@ -8,7 +8,7 @@ import pytest
 
 from bot.errors import TemplateError
 from bot.outbound.templates import ContentTemplates
-from bot.simulator.content import simulator_templates
+from devtools.simulator.content import simulator_templates
 from tests.bot.outbound.conftest import ROOT
 
 SID = "HX" + "0" * 32

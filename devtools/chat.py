@@ -1,0 +1,154 @@
+"""``bot chat``: a terminal conversation through the real webhook path.
+
+Each line is sent as a Twilio-signed form POST to ``/twilio/messages`` of an
+in-process app, exactly as transcript replay does it
+(:class:`~devtools.replay.runner.InProcessConversation`): the TwiML answer and any
+message the bot sends through the REST API (to a local Twilio API, never the
+real one) are printed.
+
+With ``--record FILE`` the session is written as a transcript whose
+expectations hold exactly what the bot did (:mod:`devtools.replay.record`); the
+clock is frozen at the start of the session and kept as ``now:``, so the file
+replays green as written (``bot replay FILE``).
+
+Example::
+
+    $ bot chat --record tests/transcripts/hello.yaml
+    you> hi
+    bot> Hi! This is Bright Smile Dental. ...
+    ^D
+    recorded 1 step to tests/transcripts/hello.yaml
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TextIO
+
+from bot.clock import Clock, FrozenClock, SystemClock
+from bot.errors import TranscriptError
+from bot.messages import Channel
+from bot.runtime import build_store
+from bot.settings import Settings
+from devtools.replay.record import TranscriptRecorder
+from devtools.replay.runner import InProcessConversation
+from devtools.replay.transcript import UserStep
+
+
+async def run_chat(
+    settings: Settings,
+    *,
+    whatsapp: bool,
+    user: str,
+    bot: str,
+    profile_name: str | None,
+    lines: Iterable[str],
+    interactive: bool,
+    out: TextIO | None = None,
+    record: Path | None = None,
+) -> None:
+    """Read lines, send each as a signed inbound message, print the replies.
+
+    ``record``: write the session to this path as a transcript when the input
+    ends (the file must not exist yet, so no earlier recording is lost).
+
+    Example::
+
+        await run_chat(settings, whatsapp=False, user="+14155550100", bot="+15005550006",
+                       profile_name=None, lines=["hi\\n"], interactive=False, record=Path("hi.yaml"))
+    """
+    out = out or sys.stdout
+    channel = Channel.WHATSAPP if whatsapp else Channel.SMS
+    if record is not None:
+        _refuse_existing(record)
+
+    clock: Clock = SystemClock()
+    recorder: TranscriptRecorder | None = None
+    if record is not None:
+        # Frozen for the session: the recording replays at this very moment.
+        start = datetime.now(UTC).replace(microsecond=0)
+        clock = FrozenClock(start)
+        recorder = TranscriptRecorder(
+            name=record.stem.replace("_", " "),
+            channel=channel,
+            user=user,
+            profile_name=profile_name if whatsapp else None,
+            now=start,
+            comment=(
+                f"Recorded with `bot chat --record` on {start.date().isoformat()}. The expectations hold exactly\n"
+                "what the bot said; loosen them (reply_contains, reply_matches) before committing.\n"
+                f"Run it with: bot replay {record}"
+            ),
+        )
+        if settings.llm_model:
+            print(
+                "note: LLM_MODEL is set, but model answers are not recorded; replay runs without a model "
+                "unless you add llm: outputs to the file",
+                file=out,
+            )
+
+    async with InProcessConversation(
+        settings,
+        channel=channel,
+        user=user,
+        bot=bot,
+        profile_name=profile_name,
+        clock=clock,
+        store=build_store(settings),
+    ) as conversation:
+        if interactive:
+            print(f"Chatting over {channel.value} as {user}. Ctrl-D to quit.", file=out)
+        for line in _prompted(lines, interactive, out):
+            text = line.rstrip("\n")
+            if not text.strip():
+                continue
+            seen = await conversation.step(UserStep(text))
+            if seen.http_status not in (None, 200):
+                print(f"[HTTP {seen.http_status}] " + "; ".join(seen.problems), file=out)
+                continue
+            for problem in seen.problems:
+                print(f"[!] {problem}", file=out)
+            mine = [m for m in seen.outcome.sent if Channel.from_address(m.to)[1] == user]
+            if not mine:
+                print("bot> (no reply)", file=out)
+            for message in seen.outcome.sent:
+                to = "" if message in mine else f"(to {message.to}) "
+                # Twilio's own keyword confirmations (SMS) are not the bot's words.
+                who = "twilio" if message.via == "twilio" else "bot"
+                print(f"{who}> {to}{message.body}", file=out)
+                for url in message.media:
+                    print(f"     [media] {url}", file=out)
+            if recorder is not None:
+                recorder.add(text, seen.outcome)
+            out.flush()
+
+    if recorder is not None and record is not None:
+        if not recorder.turns:
+            print("nothing was said; no transcript written", file=out)
+            return
+        try:
+            recorder.write(record)
+        except TranscriptError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            raise SystemExit(1) from None
+        count = len(recorder.turns)
+        print(f"recorded {count} step{'s' if count != 1 else ''} to {record}", file=out)
+
+
+def _refuse_existing(path: Path) -> None:
+    # Checked before the session starts: nothing typed is lost to a name clash.
+    if path.exists():
+        print(f"error: {path} already exists; record to a new file (or delete it first)", file=sys.stderr)
+        raise SystemExit(2)
+
+
+def _prompted(lines: Iterable[str], interactive: bool, out: TextIO) -> Iterable[str]:
+    if interactive:
+        print("you> ", end="", file=out, flush=True)
+    for line in lines:
+        yield line
+        if interactive:
+            print("you> ", end="", file=out, flush=True)

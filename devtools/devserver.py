@@ -1,0 +1,153 @@
+"""``bot dev``: the bot, a local Twilio and a browser dev phone on one port.
+
+:func:`create_dev_app` builds the production app (:func:`webhooks.app.create_app`)
+with development settings and adds, on the same server:
+
+- the simulated Twilio Messages API at Twilio's paths (``/2010-04-01/...``):
+  the bot's REST calls through the official SDK land there, since
+  ``TWILIO_API_BASE_URL`` points at this server;
+- the dev phone (``/dev/``): phones text the bot through signed webhooks to
+  this server's ``/twilio/messages``, exactly as Twilio would;
+- the conversation view (``/dev/conversations``): each turn's intent, slots,
+  flow and step, and the stored state.
+
+None of it exists under ``bot serve``: only this module mounts it.
+
+Example::
+
+    app = create_dev_app(dev_settings(), base_url="http://127.0.0.1:8000")
+    uvicorn.run(app, host="127.0.0.1", port=8000)
+    # or simply: bot dev --port 8000
+"""
+
+from __future__ import annotations
+
+import threading
+import webbrowser
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
+from typing import Any
+
+import typer
+from fastapi import FastAPI
+
+from bot.clock import Clock
+from bot.settings import Settings
+from bot.storage import ConversationStore
+from devtools.simulator import ContentTemplate, SimulatorConfig, create_simulator_router
+from devtools.simulator.content import register_content_templates
+from devtools.simulator.devphone import DevPhone, DevSimulator, TurnLog, install_devphone
+from webhooks.app import create_app
+
+
+def create_dev_app(
+    settings: Settings,
+    *,
+    base_url: str = "http://127.0.0.1:8000",
+    bot_number: str | None = None,
+    store: ConversationStore | None = None,
+    clock: Clock | None = None,
+    chat_model: Any = None,
+    templates: Iterable[ContentTemplate] = (),
+    step_delay: float = 0.3,
+    turns_per_conversation: int = 50,
+) -> FastAPI:
+    """The bot app plus the simulator, dev phone and conversation view, all at ``base_url``.
+
+    ``base_url`` is where this app will be served (it calls itself there: the
+    bot's REST API base, the webhook URL and the signed public URL).
+    ``bot_number`` is the number the phones text (default: the dev tools'
+    ``DEV_BOT_NUMBER``, Twilio's magic valid sender). ``settings`` are used with
+    ``environment=development``; the store is the
+    in-memory one unless ``REDIS_URL`` is set (or ``store`` is given).
+    The simulator knows the bot's content templates (its registry, from
+    ``intents/templates.yaml``) plus ``templates``. ``step_delay`` is the pause between status steps
+    (queued, sent, delivered, read), slow enough to watch the ticks.
+
+    Example::
+
+        app = create_dev_app(settings, base_url="http://127.0.0.1:8123", clock=FrozenClock(start))
+        with run_app(app, port=8123) as url:
+            ...   # open url + "/dev/"
+    """
+    from bot.cli import DEV_BOT_NUMBER  # the dev tools' defaults live with the CLI
+
+    base = base_url.rstrip("/")
+    settings = settings.model_copy(
+        update={"environment": "development", "twilio_api_base_url": base, "public_base_url": base}
+    )
+    app = create_app(settings, store=store, clock=clock, chat_model=chat_model)
+    services = app.state.services
+
+    sim = DevSimulator.from_settings(
+        settings,
+        webhook_url=f"{base}/twilio/messages",
+        config=SimulatorConfig(step_delay=step_delay),
+        templates=templates,
+    )
+    assert isinstance(sim, DevSimulator)  # from_settings builds ``cls``
+    outbound = services.require_outbound()
+    # The bot's own registry (intents/templates.yaml, loaded and checked once
+    # at start-up): the phone renders exactly what the bot sends.
+    register_content_templates(sim, outbound.templates)
+    bot = bot_number or DEV_BOT_NUMBER
+    if settings.twilio_messaging_service_sid:
+        # Sends "from" the configured Messaging Service come from the phones' bot number.
+        sim.register_messaging_service(settings.twilio_messaging_service_sid, [bot])
+    phone = DevPhone(sim, bot=bot, base_url=base, delivery_state=outbound.tracker.state)
+    turn_log = TurnLog(turns_per_conversation=turns_per_conversation)
+    services.engine.observers.append(turn_log.observe)
+
+    app.title = "SMS & WhatsApp bot (dev)"
+    app.include_router(create_simulator_router(sim))
+    install_devphone(app, phone, turn_log, services.store)
+    app.state.simulator = sim
+    app.state.devphone = phone
+    app.state.turn_log = turn_log
+
+    bot_lifespan = app.router.lifespan_context
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with bot_lifespan(app):  # the bot's lifespan keeps no lifespan state
+            phone.start()
+            try:
+                yield
+            finally:
+                # Pending status callbacks target the bot: stop them before it closes.
+                await phone.aclose()
+                await sim.aclose()
+
+    app.router.lifespan_context = lifespan
+    return app
+
+
+def dev(host: str = "127.0.0.1", port: int = 8000, open_browser: bool = False) -> None:
+    """Run :func:`create_dev_app` under uvicorn and print the URL to open.
+
+    Example::
+
+        dev(port=8000)   # Dev phone: http://127.0.0.1:8000/dev/
+    """
+    import uvicorn
+
+    from bot.cli import DEV_BOT_NUMBER, dev_settings
+    from bot.observability import configure_logging
+
+    settings = dev_settings()
+    configure_logging(settings.log_level, json_logs=settings.log_json)
+    # The app calls itself (webhooks, REST): on a wildcard bind, through loopback.
+    url_host = "127.0.0.1" if host in {"", "0.0.0.0"} else ("[::1]" if host == "::" else host)
+    if ":" in url_host and not url_host.startswith("["):
+        url_host = f"[{url_host}]"
+    base = f"http://{url_host}:{port}"
+    app = create_dev_app(settings, base_url=base)
+    phone_url = f"{base}/dev/"
+    typer.echo(f"Dev phone: {phone_url}")
+    typer.echo(f"Conversations: {base}/dev/conversations")
+    typer.echo(f"Simulated Twilio API: {base}/2010-04-01 (the bot texts from {DEV_BOT_NUMBER})")
+    if open_browser:
+        threading.Timer(1.0, webbrowser.open, args=(phone_url,)).start()
+    # A short graceful shutdown: open dev-phone tabs hold live (SSE) connections.
+    uvicorn.run(app, host=host, port=port, access_log=False, timeout_graceful_shutdown=3)
+
