@@ -30,7 +30,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
-from bot.messages import Channel, InboundMessage, OptOutType, Reply
+from bot.channels import profile_of
+from bot.messages import InboundMessage, OptOutType, Reply
 
 STOP_WORDS = frozenset(
     {"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "OPTOUT", "REVOKE"}
@@ -141,7 +142,7 @@ class Compliance:
         # Twilio confirms single-word keywords on SMS itself; a natural-language
         # revocation it never sees as a keyword, so the bot must confirm that.
         twilio_answers = (
-            msg.channel is Channel.SMS
+            profile_of(msg.channel).carrier_answers_keywords
             and self._keyword_replies == "twilio"
             and (keyword_of(msg.body) is not None or msg.opt_out_type is not None)
         )

@@ -121,15 +121,15 @@ class Engine:
         deadline = time.monotonic() + self.settings.lock_wait_seconds
         pause = 0.002
         while True:
-            start = await self.store.begin_turn(key, msg.message_sid, token, lease_seconds=lease)
+            start = await self.store.begin_turn(key, msg.event_id, token, lease_seconds=lease)
             if start.status is TurnStatus.ACQUIRED:
                 break
             if start.status is TurnStatus.DUPLICATE:
                 self.metrics.duplicates.inc()
-                log.info("duplicate delivery", extra={"fields": {"sid": msg.message_sid}})
+                log.info("duplicate delivery", extra={"fields": {"sid": msg.event_id}})
                 return HandledTurn(answer=start.answer or "", result=None, duplicate=True)
             if time.monotonic() >= deadline:
-                await self.store.abort_turn(key, msg.message_sid, token)
+                await self.store.abort_turn(key, msg.event_id, token)
                 self.metrics.errors.labels("lock_timeout").inc()
                 raise LockTimeoutError(
                     f"conversation busy for {self.settings.lock_wait_seconds}s ({start.status.value})"
@@ -143,19 +143,19 @@ class Engine:
         renewal: list[asyncio.Task[None]] = []
         timer = asyncio.get_running_loop().call_later(
             lease / 3,
-            lambda: renewal.append(asyncio.ensure_future(self._keep_lease(key, msg.message_sid, token, lease))),
+            lambda: renewal.append(asyncio.ensure_future(self._keep_lease(key, msg.event_id, token, lease))),
         )
         try:
             return await self._run(msg, key, token, start.state, start.opted_out, deliver)
         except StoreError:
-            await self._abort_quietly(key, msg.message_sid, token)
+            await self._abort_quietly(key, msg.event_id, token)
             raise
         except Exception as exc:
-            await self._abort_quietly(key, msg.message_sid, token)
+            await self._abort_quietly(key, msg.event_id, token)
             self.metrics.errors.labels("turn").inc()
             log.exception(
                 "turn failed",
-                extra={"fields": {"sid": msg.message_sid, "user": mask_phone(msg.user)}},
+                extra={"fields": {"sid": msg.event_id, "user": mask_phone(msg.user)}},
             )
             raise TurnFailedError(str(exc), may_reply=not start.opted_out) from exc
         finally:
@@ -232,7 +232,7 @@ class Engine:
         answer = await deliver(msg, result, state)
         committed = await self.store.commit_turn(
             key,
-            msg.message_sid,
+            msg.event_id,
             token,
             state=state,
             answer=answer,
@@ -253,7 +253,7 @@ class Engine:
             "turn",
             extra={
                 "fields": {
-                    "sid": msg.message_sid,
+                    "sid": msg.event_id,
                     "channel": msg.channel.value,
                     "user": mask_phone(msg.user),
                     "body": mask_text(msg.body),

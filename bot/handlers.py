@@ -17,9 +17,10 @@ from urllib.parse import urlencode
 
 from bot.appointments import AppointmentBook
 from bot.business import Business
+from bot.channels import profile_of
 from bot.flows.appointments import fmt_when, no_appointments
 from bot.flows.base import Flow, Turn
-from bot.messages import Channel, Reply
+from bot.messages import Reply
 from bot.settings import Settings
 from bot.sms.render import cap_segments
 from bot.templates import ReplyTemplates
@@ -82,7 +83,7 @@ class Handlers:
 
     def model_answer(self, turn: Turn, answer: str) -> Reply:
         """The model's own answer, capped to ``LLM_MAX_SMS_SEGMENTS`` on SMS."""
-        if turn.ctx.message.channel is Channel.SMS:
+        if profile_of(turn.ctx.message.channel).counts_segments:
             answer = cap_segments(answer, self.settings.llm_max_sms_segments)
         return Reply(text=answer)
 

@@ -133,7 +133,7 @@ class Handoff:
             **self.context,
         )
         if self.notify_staff is not None:
-            await self.notify_staff(ctx.state.key, notice, ctx.message.message_sid)
+            await self.notify_staff(ctx.state.key, notice, ctx.message.event_id)
         else:
             log.warning("hand-off requested but no staff notifier is configured")
         return [turn.say("handoff", minutes=self.settings.handoff_idle_minutes)]

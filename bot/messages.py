@@ -23,15 +23,16 @@ from typing import Any
 
 
 class Channel(enum.StrEnum):
-    """A messaging channel. New channels (voice, RCS) are new members."""
+    """A channel: its differences live in its profile (:mod:`bot.channels`). New channels are new members."""
 
     SMS = "sms"
     WHATSAPP = "whatsapp"
+    VOICE = "voice"
 
     @property
     def prefix(self) -> str:
-        """The address prefix Twilio uses for this channel (``whatsapp:``)."""
-        return "" if self is Channel.SMS else f"{self.value}:"
+        """The address prefix Twilio uses for this channel (``whatsapp:``; none for SMS and calls)."""
+        return _PREFIXES[self]
 
     def address(self, number: str) -> str:
         """Twilio's address for ``number`` on this channel."""
@@ -48,6 +49,9 @@ class Channel(enum.StrEnum):
         if sep and scheme.lower() == "whatsapp":
             return cls.WHATSAPP, rest.strip()
         return cls.SMS, address.strip()
+
+
+_PREFIXES: dict[Channel, str] = {Channel.SMS: "", Channel.WHATSAPP: "whatsapp:", Channel.VOICE: ""}
 
 
 class OptOutType(enum.StrEnum):
@@ -87,6 +91,11 @@ class InboundMessage:
     ``user`` and ``bot`` are bare E.164 numbers; the channel says how to
     address them (:meth:`Channel.address`). ``extra`` keeps every form field
     we did not map, since Twilio adds fields without notice.
+
+    ``message_sid`` is Twilio's id of what arrived: the ``MessageSid``, or on
+    a call the ``CallSid`` (the same for every request of the call), with
+    ``turn`` the call's turn counter. :attr:`event_id` joins them: the
+    channel-neutral key of exactly-once processing.
     """
 
     message_sid: str
@@ -108,6 +117,16 @@ class InboundMessage:
     original_replied_message_sid: str | None = None
     idempotency_token: str | None = None
     extra: Mapping[str, str] = field(default_factory=_empty)
+    turn: int | None = None
+
+    @property
+    def event_id(self) -> str:
+        """The id of this inbound event, unique per delivery: ``SM…`` or ``CA…:3``.
+
+        >>> InboundMessage("CA1", Channel.VOICE, "+14155550123", "+15005550006", turn=3).event_id
+        'CA1:3'
+        """
+        return self.message_sid if self.turn is None else f"{self.message_sid}:{self.turn}"
 
     @property
     def address_from(self) -> str:

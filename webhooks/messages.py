@@ -20,10 +20,10 @@ import logging
 from fastapi import APIRouter, Request, Response
 from starlette.background import BackgroundTask
 
+from bot.channels import profile_of
 from bot.engine import Deliver, HandledTurn, TurnFailedError
 from bot.errors import StoreError
-from bot.messages import Channel, InboundMessage, Reply, TurnResult
-from bot.outgoing import prepare
+from bot.messages import InboundMessage, Reply, TurnResult
 from bot.storage.base import ConversationState
 from webhooks.forms import read_form
 from webhooks.inbound import parse_inbound
@@ -40,7 +40,8 @@ LATE_ANSWER_MARGIN = 0.05
 
 def twiml_answer(services: Services, msg: InboundMessage, result: TurnResult) -> str:
     """The TwiML answer for a turn: every reply as a ``<Message>``."""
-    outgoing = [prepare(reply, msg.channel) for reply in result.replies]
+    profile = profile_of(msg.channel)
+    outgoing = [profile.prepare(reply) for reply in result.replies]
     costs: list[str] = []
     for out in outgoing:
         if out.segments is not None:
@@ -78,7 +79,7 @@ def _deliverer(services: Services, route: _AnswerRoute) -> Deliver:
     async def deliver(msg: InboundMessage, result: TurnResult, state: ConversationState) -> str:
         # WhatsApp buttons exist only as content templates, which only REST can
         # send; the whole turn then goes by REST to keep its replies in order.
-        wants_rest = msg.channel is Channel.WHATSAPP and any(r.choices for r in result.replies)
+        wants_rest = profile_of(msg.channel).buttons and any(r.choices for r in result.replies)
         if rest is not None and (wants_rest or not route.claim("twiml")):
             route.claim("late")
             return await rest(msg, result, state)
@@ -160,4 +161,4 @@ def _apology(services: Services, msg: InboundMessage) -> str:
         text = services.templates.render("error", msg.channel.value)
     except Exception:  # a broken template must not turn an apology into a 500
         text = "Sorry, something went wrong on our side. Please try again in a moment."
-    return render_twiml([prepare(Reply(text=text), msg.channel)])
+    return render_twiml([profile_of(msg.channel).prepare(Reply(text=text))])

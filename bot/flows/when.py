@@ -20,14 +20,12 @@ from collections.abc import Mapping
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
+from bot.channels import profile_of
 from bot.flows.base import Turn
 from bot.flows.options import Offered
 from bot.flows.table import Invalid, Offer
-from bot.messages import Channel
 from bot.nlu.slots import Slots
 
-#: WhatsApp quick-reply button titles hold at most this many characters.
-BUTTON_TITLE_MAX = 20
 MAX_OPTIONS = 3
 SEARCH_DAYS = 14
 STEP_MINUTES = 30
@@ -55,7 +53,8 @@ def button_title(turn: Turn, title: str, moment: datetime, tz: Any) -> str:
     WhatsApp quick-reply titles hold 20 characters; a longer one would turn
     the buttons into numbered lines. SMS shows the full title as a numbered line.
     """
-    if turn.ctx.message.channel is not Channel.WHATSAPP or len(title) <= BUTTON_TITLE_MAX:
+    limit = profile_of(turn.ctx.message.channel).button_title_max
+    if limit is None or len(title) <= limit:
         return title
     local = moment.astimezone(tz)
     return f"{local:%a} {local.month}/{local.day} {fmt_time(local.time())}"

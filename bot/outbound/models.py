@@ -152,6 +152,7 @@ def inbound_to_dict(msg: InboundMessage) -> dict[str, Any]:
         "original_replied_message_sid": msg.original_replied_message_sid,
         "idempotency_token": msg.idempotency_token,
         "extra": dict(msg.extra),
+        "turn": msg.turn,
     }
 
 
@@ -179,6 +180,7 @@ def inbound_from_dict(data: Mapping[str, Any]) -> InboundMessage:
         original_replied_message_sid=data.get("original_replied_message_sid"),
         idempotency_token=data.get("idempotency_token"),
         extra=_frozen(data.get("extra") or {}),
+        turn=data.get("turn"),
     )
 
 

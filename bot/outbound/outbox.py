@@ -37,9 +37,10 @@ from arq.connections import ArqRedis
 from redis.asyncio import ConnectionPool
 from redis.exceptions import RedisError
 
+from bot.channels import profile_of
 from bot.engine import Deliver, TurnFailedError
 from bot.errors import BotError, ChannelSendError, RecipientOptedOutError, StoreError, TemplateError
-from bot.messages import Channel, InboundMessage, Reply, TemplateMessage, TurnResult
+from bot.messages import InboundMessage, Reply, TemplateMessage, TurnResult
 from bot.observability import mask_phone
 from bot.outbound.errors import OutsideWindowError, RecipientUnreachableError, SendDeferred
 from bot.outbound.ledger import ref_for
@@ -88,7 +89,7 @@ def send_job_id(request: SendRequest) -> str:
 
 
 def turn_job_id(message: InboundMessage) -> str:
-    return f"{JOB_RUN_TURN}:{message.message_sid}"
+    return f"{JOB_RUN_TURN}:{message.event_id}"
 
 
 def dumps(data: Any) -> bytes:
@@ -186,7 +187,7 @@ async def _apologise(runtime: Runtime, message: InboundMessage) -> None:
     except Exception:  # a broken template must not hide the apology
         text = "Sorry, something went wrong on our side. Please try again in a moment."
     key = ConversationKey(message.channel, message.bot, message.user)
-    request = SendRequest(key=key, body=text, idempotency_key=f"apology:{message.message_sid}",
+    request = SendRequest(key=key, body=text, idempotency_key=f"apology:{message.event_id}",
                           last_inbound_at=runtime.clock.timestamp())
     try:
         await runtime.require_outbound().sender.send(request)
@@ -214,7 +215,7 @@ def rest_deliverer(runtime: Runtime) -> Deliver:
             if not _sendable(reply):
                 continue
             request = SendRequest(
-                key=key, idempotency_key=f"reply:{msg.message_sid}:{index}", body=reply.text,
+                key=key, idempotency_key=f"reply:{msg.event_id}:{index}", body=reply.text,
                 media=reply.media, choices=reply.choices, template=reply.template,
                 fallback_template=fallback, purpose="reply", compliance=reply.compliance,
                 last_inbound_at=state.last_inbound_at,
@@ -230,7 +231,7 @@ def rest_deliverer(runtime: Runtime) -> Deliver:
                 except TemplateError as exc:
                     # A reply asking for a template the registry cannot render is a
                     # bug to fix, not a reason to lose the turn's other replies.
-                    log.error("reply template refused", extra={"fields": {"sid": msg.message_sid,
+                    log.error("reply template refused", extra={"fields": {"sid": msg.event_id,
                                                                            "error": str(exc)}})
                     continue
             await outbound.outbox.submit(request, delay=RETRY_DELAYS[0] + handed_over * REPLY_SPACING)
@@ -246,7 +247,7 @@ def _sendable(reply: Reply) -> bool:
 
 def _welcome_back(runtime: Runtime, msg: InboundMessage) -> TemplateMessage | None:
     outbound = runtime.require_outbound()
-    if msg.channel is not Channel.WHATSAPP or WELCOME_BACK not in outbound.templates:
+    if not profile_of(msg.channel).content_templates or WELCOME_BACK not in outbound.templates:
         return None
     if outbound.templates.get(WELCOME_BACK).variables != ("name",):
         return None
@@ -369,7 +370,7 @@ class ArqOutbox:
 
     async def submit_turn(self, message: InboundMessage, *, delay: float) -> None:
         await self._enqueue(JOB_RUN_TURN, inbound_to_dict(message), job_id=turn_job_id(message), delay=delay)
-        log.info("turn recovery queued", extra={"fields": {"sid": message.message_sid,
+        log.info("turn recovery queued", extra={"fields": {"sid": message.event_id,
                                                            "user": mask_phone(message.user)}})
 
     async def _enqueue(self, function: str, payload: dict[str, Any], *, job_id: str, delay: float) -> None:

@@ -52,9 +52,10 @@ from tenacity import (
 )
 from twilio.base.exceptions import TwilioRestException
 
+from bot.channels import ChannelProfile, profile_of
 from bot.clock import Clock
 from bot.errors import ChannelSendError, RecipientOptedOutError, TemplateError
-from bot.messages import Channel, Reply, TemplateMessage
+from bot.messages import Reply, TemplateMessage
 from bot.observability import Metrics, mask_phone
 from bot.outbound.errors import (
     OPTED_OUT_CODE,
@@ -70,7 +71,6 @@ from bot.outbound.models import SendRequest, SendResult
 from bot.outbound.suppression import Suppressions
 from bot.outbound.templates import ContentTemplates
 from bot.outbound.window import DEFAULT_MARGIN, WhatsAppWindow
-from bot.outgoing import prepare
 from bot.settings import Settings
 from bot.sms.segments import SegmentCount
 from bot.storage.base import ConversationStore
@@ -83,8 +83,6 @@ RETRYABLE_CODES: Final = frozenset({20429, 21611, 63018})
 #: Twilio refusing a content template itself: unknown or unapproved SID (21655,
 #: 63027), bad variables (21656, 63028), content too long (63021).
 CONTENT_ERRORS: Final = frozenset({21655, 21656, 63021, 63027, 63028})
-#: WhatsApp quick-reply button titles are at most 20 characters.
-BUTTON_TITLE_MAX: Final = 20
 #: Clock difference tolerated between us and Twilio when matching a message
 #: that a lost answer or a crash left us unsure about.
 CLOCK_SKEW: Final = timedelta(minutes=2)
@@ -280,48 +278,53 @@ class Sender:
             raise ChannelSendError("no sender: the key has no bot number and no Messaging Service is set")
         base = _Plan(to=key.channel.address(key.user), from_=key.channel.address(key.bot) if key.bot else None,
                      service_sid=service)
+        profile = profile_of(key.channel)
         if request.template is not None:
-            return self._template_plan(base, request.template, key.channel, media=request.media)
-        if key.channel is Channel.SMS:
+            return self._template_plan(base, request.template, profile, media=request.media)
+        if profile.session_window is None and not profile.buttons:
             return self._text_plan(base, request)
 
         fallback = None
         if request.fallback_template is not None:
-            fallback = replace(self._template_plan(base, request.fallback_template, key.channel),
+            fallback = replace(self._template_plan(base, request.fallback_template, profile),
                                window_fallback=True)
-        if not await self.window.is_open(key, last_inbound_at=request.last_inbound_at):
+        if profile.session_window is not None and not await self.window.is_open(
+            key, last_inbound_at=request.last_inbound_at
+        ):
             if fallback is None:
                 self._count(request, "refused_window")
                 raise OutsideWindowError()
             return fallback
         text = self._text_plan(base, request)
-        buttons = self._quick_reply_plan(base, request)
+        buttons = self._quick_reply_plan(base, request, profile)
         plan = replace(buttons, on_content_error=text) if buttons is not None else text
         return replace(plan, on_window_error=fallback)
 
     def _template_plan(
-        self, base: _Plan, template: TemplateMessage, channel: Channel, *, media: tuple[str, ...] = ()
+        self, base: _Plan, template: TemplateMessage, profile: ChannelProfile, *, media: tuple[str, ...] = ()
     ) -> _Plan:
-        if channel is Channel.SMS:
+        if not profile.content_templates:
             # No content templates on SMS: the registry's text fallback.
-            out = prepare(Reply(text=self.templates.render_sms(template.name, template.variables), media=media),
-                          channel)
+            out = profile.prepare(Reply(text=self.templates.render_sms(template.name, template.variables),
+                                        media=media))
             return replace(base, body=out.body, media=out.media, template=template.name, segments=out.segments)
         spec = self.templates.get(template.name)
         return replace(base, content_sid=spec.content_sid, template=template.name,
                        content_variables=self.templates.content_variables(template.name, template.variables))
 
     def _text_plan(self, base: _Plan, request: SendRequest) -> _Plan:
-        out = prepare(Reply(text=request.body, media=request.media, choices=request.choices), request.key.channel)
+        out = profile_of(request.key.channel).prepare(Reply(text=request.body, media=request.media,
+                                                            choices=request.choices))
         return replace(base, body=out.body, media=out.media, segments=out.segments)
 
-    def _quick_reply_plan(self, base: _Plan, request: SendRequest) -> _Plan | None:
+    def _quick_reply_plan(self, base: _Plan, request: SendRequest, profile: ChannelProfile) -> _Plan | None:
         """Choices as WhatsApp buttons (a quick-reply content template), when they fit."""
         choices = request.choices
         name = f"quick_reply_{len(choices)}"
-        if request.media or not request.body.strip() or name not in self.templates:
+        if not profile.buttons or request.media or not request.body.strip() or name not in self.templates:
             return None
-        if any(len(c.title.strip()) > BUTTON_TITLE_MAX for c in choices):
+        limit = profile.button_title_max
+        if limit is not None and any(len(c.title.strip()) > limit for c in choices):
             return None  # WhatsApp would refuse; numbered lines still work
         values = {"body": request.body.strip()}
         for number, choice in enumerate(choices, 1):

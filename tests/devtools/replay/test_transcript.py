@@ -290,7 +290,7 @@ TURNS = HEAD + "turns:\n"
             "segments only applies to SMS",
         ),
         # top level
-        (HEAD + "channel: mms\nturns: [{user: hi}]\n", 3, 'channel must be one of sms, whatsapp, got "mms"'),
+        (HEAD + "channel: mms\nturns: [{user: hi}]\n", 3, 'channel must be one of sms, whatsapp, voice, got "mms"'),
         (HEAD + "now: 2026-03-02T09:00:00\nturns: [{user: hi}]\n", 3, "needs a UTC offset"),
         (HEAD + "now: tomorrow\nturns: [{user: hi}]\n", 3, "is not an ISO-8601 date and time"),
         (HEAD + "llm: one\nturns: [{user: hi}]\n", 3, "llm must be a list of model outputs"),
