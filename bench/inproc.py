@@ -36,7 +36,7 @@ from redis.asyncio.connection import Connection
 
 from bot.messages import Channel
 from bot.settings import load_settings
-from bot.storage import RedisStore
+from bot.storage import RedisBackend, RedisStore
 from devtools.webhook_client import WebhookClient, inbound_form, new_sid, parse_twiml
 from webhooks.app import create_app
 
@@ -192,7 +192,7 @@ class InProcessBot:
         pool = ConnectionPool.from_url(self.redis_url, decode_responses=True,
                                        connection_class=self.counter.connection_class(),
                                        socket_timeout=5.0, socket_connect_timeout=2.0)
-        store = RedisStore(Redis(connection_pool=pool))
+        store = RedisStore(RedisBackend(Redis(connection_pool=pool)))
         self.app = create_app(self.settings, store=store, chat_model=self.chat_model)
         await self._stack.enter_async_context(self.app.router.lifespan_context(self.app))
         http = await self._stack.enter_async_context(

@@ -1,16 +1,19 @@
-"""Appointments: the booking book on top of the storage primitives.
+"""Appointments: the booking book on top of the appointment store.
 
-Records live under ``appt:{id}``; three sorted indexes find them:
-``appts:user:{channel:bot:user}`` (a texter's appointments by start),
-``appts:slots:{bot}:{YYYY-MM-DD}`` (a day's booked intervals, for overlaps) and
-``appts:due`` (every booked appointment by start, for reminders). Booking is
-one atomic "claim if free" on the day's intervals, so two people can't take
-one slot at once and nobody waits on a lock.
+Records, resource calendars and indexes live in an
+:class:`~bot.storage.appointments.AppointmentStore` (keys and hash tags
+documented there). Booking is one atomic "hold this time on the first of
+these resources that is free" on the business day's calendar, so two
+people can't take one chair at once, parallel bookings go to the free
+chairs, and nobody waits on a lock. Which resources can do a service comes
+from the business (``resources:`` in ``business.yaml``); without any, every
+service books the one implicit resource, :data:`DEFAULT_RESOURCE`.
 
 Example::
 
-    book = AppointmentBook(store)
-    appt = await book.add(key, service="cleaning", start=start, duration_minutes=60, name="Ana")
+    book = AppointmentBook(stores.appointments, business.tz, resources=business)
+    appt = await book.add(key, service="cleaning", start=start, duration_minutes=60, name="Ana", now=now)
+    appt.resource                                # "chair-1"
     await book.upcoming_for(key, now=clock.now())  # [appt]
 """
 
@@ -18,15 +21,18 @@ from __future__ import annotations
 
 import json
 import secrets
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Final, Protocol
 
 from bot.errors import BotError
 from bot.messages import Channel
-from bot.storage.base import ConversationKey, ConversationStore
+from bot.storage.appointments import AppointmentStore
+from bot.storage.base import ConversationKey
 
-DUE_INDEX = "appts:due"
+#: The one resource of a business that lists none: every service books it.
+DEFAULT_RESOURCE: Final = "default"
 # Records outlive the appointment a little, for "how was your visit" later.
 _RECORD_GRACE = timedelta(days=30)
 
@@ -48,6 +54,7 @@ class Appointment:
     duration_minutes: int
     name: str | None = None
     status: str = "booked"  # booked | cancelled
+    resource: str = DEFAULT_RESOURCE  # the chair, provider or stylist it holds
 
     @property
     def key(self) -> ConversationKey:
@@ -71,14 +78,26 @@ class Appointment:
         return cls(**data)
 
 
-def _user_index(key: ConversationKey) -> str:
-    return f"appts:user:{key.tag}"
+class ResourcePlan(Protocol):
+    """Which resources there are and which can do a service (:class:`~bot.business.Business` is one)."""
+
+    @property
+    def resource_keys(self) -> tuple[str, ...]:
+        """Every resource, in order of preference."""
+        ...
+
+    def resources_for(self, service: str) -> Sequence[str]:
+        """The resources that can do ``service``, in order of preference."""
+        ...
 
 
-def _day_index(bot: str, start: datetime, tz: Any) -> str:
-    # Interval index (``<id>|<end>`` scored by start): who is busy when,
-    # readable and claimable in one round trip without loading records.
-    return f"appts:slots:{{{bot}}}:{start.astimezone(tz).date().isoformat()}"
+def _owner(key: ConversationKey) -> str:
+    return key.tag.strip("{}")
+
+
+def _calendar(bot: str, start: datetime, tz: Any) -> str:
+    # One calendar per business day: its hash tag keeps the day's claims on one slot.
+    return f"{bot}:{start.astimezone(tz).date().isoformat()}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,32 +107,61 @@ class Busy:
     id: str
     start: datetime
     end: datetime
+    resource: str = DEFAULT_RESOURCE
 
 
 class AppointmentBook:
     """Books, lists, moves and cancels appointments. ``tz`` groups days (business time)."""
 
-    def __init__(self, store: ConversationStore, tz: Any = UTC) -> None:
+    def __init__(self, store: AppointmentStore, tz: Any = UTC, *, resources: ResourcePlan | None = None) -> None:
         self.store = store
         self.tz = tz
+        self.plan = resources
+
+    def resources_for(self, service: str) -> tuple[str, ...]:
+        """The resources that can do ``service`` (the implicit one without a plan)."""
+        if self.plan is None:
+            return (DEFAULT_RESOURCE,)
+        return tuple(self.plan.resources_for(service)) or (DEFAULT_RESOURCE,)
 
     async def get(self, appt_id: str) -> Appointment | None:
-        raw = await self.store.get(f"appt:{appt_id}")
+        raw = await self.store.get(appt_id)
         return None if raw is None else Appointment.from_json(raw)
 
     async def busy(self, bot: str, day_start: datetime) -> list[Busy]:
-        """The booked times on the business-local day of ``day_start`` (one round trip)."""
-        found = await self.store.interval_range(_day_index(bot, day_start, self.tz), float("-inf"), float("inf"))
-        return [Busy(i.ident, datetime.fromtimestamp(i.start, UTC), datetime.fromtimestamp(i.end, UTC))
-                for i in found]
+        """The booked times on the business-local day of ``day_start`` (one round trip).
+
+        One entry per appointment, on whichever resource it holds: with
+        several resources a time may be busy here and still bookable
+        (:meth:`is_free`, :meth:`free_resources`).
+        """
+        found = await self.store.holds(_calendar(bot, day_start, self.tz))
+        return [Busy(h.ident, datetime.fromtimestamp(h.start, UTC), datetime.fromtimestamp(h.end, UTC), h.resource)
+                for h in found]
 
     async def on_day(self, bot: str, day_start: datetime) -> list[Appointment]:
         """Booked appointments on the business-local day of ``day_start``."""
         return await self._load([b.id for b in await self.busy(bot, day_start)])
 
-    async def is_free(self, bot: str, start: datetime, duration_minutes: int, *, ignore: str | None = None) -> bool:
-        end = start + timedelta(minutes=duration_minutes)
-        return not any(b.id != ignore and b.start < end and start < b.end for b in await self.busy(bot, start))
+    async def free_resources(
+        self, bot: str, start: datetime, duration_minutes: int, *, service: str | None = None,
+        ignore: str | None = None,
+    ) -> list[str]:
+        """The resources able to do ``service`` (all known without one) that are free then."""
+        return free_of(await self.busy(bot, start), self._candidates(service), start,
+                       start + timedelta(minutes=duration_minutes), ignore=ignore)
+
+    async def is_free(
+        self, bot: str, start: datetime, duration_minutes: int, *, ignore: str | None = None,
+        service: str | None = None,
+    ) -> bool:
+        """Whether some resource able to do ``service`` is free for the whole time."""
+        return bool(await self.free_resources(bot, start, duration_minutes, service=service, ignore=ignore))
+
+    def _candidates(self, service: str | None) -> tuple[str, ...]:
+        if service is not None or self.plan is None:
+            return self.resources_for(service or "")
+        return self.plan.resource_keys or (DEFAULT_RESOURCE,)
 
     async def add(
         self,
@@ -125,11 +173,12 @@ class AppointmentBook:
         name: str | None = None,
         now: datetime,
     ) -> Appointment:
-        """Book, or raise :class:`SlotTakenError` when the time overlaps another booking.
+        """Book on a free resource able to do ``service``, or raise :class:`SlotTakenError`.
 
-        The overlap check and the booking are one atomic step in the store
-        (:meth:`~bot.storage.base.ConversationStore.interval_claim`), so two
-        people racing for one slot can't both get it, and nobody waits on a lock.
+        The overlap check and the hold are one atomic step in the store
+        (:meth:`~bot.storage.appointments.AppointmentStore.claim`), so two
+        people racing for one slot can't both get one resource, and nobody
+        waits on a lock.
         """
         appt = Appointment(
             id=secrets.token_hex(6), channel=key.channel, bot=key.bot, user=key.user,
@@ -137,55 +186,72 @@ class AppointmentBook:
         )
         # The record first: a crash before the claim leaves an unindexed
         # record that expires, never a claimed slot without a record.
-        await self.store.set(f"appt:{appt.id}", appt.to_json(), ttl=self._ttl(appt, now))
-        if not await self._claim(appt):
-            await self.store.delete(f"appt:{appt.id}")
+        await self.store.put(appt.id, appt.to_json(), ttl=self._ttl(appt, now))
+        resource = await self._claim(appt, self.resources_for(service))
+        if resource is None:
+            await self.store.delete(appt.id)
             raise SlotTakenError(f"{start.isoformat()} is taken")
-        await self._index(appt)
+        if resource != appt.resource:
+            appt = replace(appt, resource=resource)
+            await self.store.put(appt.id, appt.to_json(), ttl=self._ttl(appt, now))
+        await self.store.index(_owner(appt.key), appt.id, appt.start.timestamp())
         return appt
 
     async def move(self, appt: Appointment, start: datetime, *, now: datetime) -> Appointment:
-        """Reschedule ``appt`` to ``start`` (same service and duration)."""
+        """Reschedule ``appt`` to ``start`` (same service and duration; its resource if free)."""
         moved = replace(appt, start=start.astimezone(UTC))
-        if not await self._claim(moved):
+        able = self.resources_for(appt.service)
+        preferred = (appt.resource, *[r for r in able if r != appt.resource]) if appt.resource in able else able
+        resource = await self._claim(moved, preferred)
+        if resource is None:
             raise SlotTakenError(f"{start.isoformat()} is taken")
-        old_day, new_day = _day_index(appt.bot, appt.start, self.tz), _day_index(moved.bot, moved.start, self.tz)
+        moved = replace(moved, resource=resource)
+        old_day, new_day = _calendar(appt.bot, appt.start, self.tz), _calendar(moved.bot, moved.start, self.tz)
         if old_day != new_day:
-            await self.store.interval_remove(old_day, appt.id)
-        await self.store.set(f"appt:{moved.id}", moved.to_json(), ttl=self._ttl(moved, now))
-        await self._index(moved)
+            await self.store.release(old_day, appt.id)
+        await self.store.put(moved.id, moved.to_json(), ttl=self._ttl(moved, now))
+        await self.store.unindex(_owner(appt.key), appt.id, appt.start.timestamp())
+        await self.store.index(_owner(moved.key), moved.id, moved.start.timestamp())
         return moved
 
     async def cancel(self, appt: Appointment, *, now: datetime) -> Appointment:
         cancelled = replace(appt, status="cancelled")
-        await self.store.interval_remove(_day_index(appt.bot, appt.start, self.tz), appt.id)
-        await self.store.index_remove(_user_index(appt.key), appt.id)
-        await self.store.index_remove(DUE_INDEX, appt.id)
-        await self.store.set(f"appt:{appt.id}", cancelled.to_json(), ttl=self._ttl(appt, now))
+        await self.store.release(_calendar(appt.bot, appt.start, self.tz), appt.id)
+        await self.store.unindex(_owner(appt.key), appt.id, appt.start.timestamp())
+        await self.store.put(appt.id, cancelled.to_json(), ttl=self._ttl(appt, now))
         return cancelled
 
     async def upcoming_for(self, key: ConversationKey, *, now: datetime) -> list[Appointment]:
-        return await self._load(await self.store.index_range(_user_index(key), now.timestamp(), float("inf")))
+        return await self._load(await self.store.owned(_owner(key), now.timestamp(), float("inf")))
 
     async def due_between(self, start: datetime, end: datetime) -> list[Appointment]:
         """Booked appointments starting in [start, end] (for reminders)."""
-        return await self._load(await self.store.index_range(DUE_INDEX, start.timestamp(), end.timestamp()))
+        return await self._load(await self.store.due(start.timestamp(), end.timestamp()))
 
     async def _load(self, ids: list[str]) -> list[Appointment]:
-        raws = await self.store.get_many([f"appt:{i}" for i in ids])
+        raws = await self.store.get_many(ids)
         found = [Appointment.from_json(raw) for raw in raws if raw is not None]
         return [a for a in found if a.status == "booked"]
 
-    async def _claim(self, appt: Appointment) -> bool:
-        return await self.store.interval_claim(
-            _day_index(appt.bot, appt.start, self.tz), appt.id, appt.start.timestamp(), appt.end.timestamp()
+    async def _claim(self, appt: Appointment, resources: Sequence[str]) -> str | None:
+        return await self.store.claim(
+            _calendar(appt.bot, appt.start, self.tz), appt.id, appt.start.timestamp(), appt.end.timestamp(),
+            resources,
         )
-
-    async def _index(self, appt: Appointment) -> None:
-        score = appt.start.timestamp()
-        await self.store.index_add(_user_index(appt.key), appt.id, score)
-        await self.store.index_add(DUE_INDEX, appt.id, score)
 
     @staticmethod
     def _ttl(appt: Appointment, now: datetime) -> float:
         return max(60.0, (appt.end + _RECORD_GRACE - now).total_seconds())
+
+
+def free_of(
+    busy: Sequence[Busy], resources: Sequence[str], start: datetime, end: datetime, *, ignore: str | None = None
+) -> list[str]:
+    """Which of ``resources`` no entry of ``busy`` (but ``ignore``) overlaps in ``[start, end)``.
+
+    Example::
+
+        free_of(await book.busy(bot, day), ("chair-1", "chair-2"), ten, eleven)   # ["chair-2"]
+    """
+    taken = {b.resource for b in busy if b.id != ignore and b.start < end and start < b.end}
+    return [r for r in resources if r not in taken]

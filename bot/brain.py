@@ -56,6 +56,7 @@ from bot.nlu.slots import Slots, extract_slots
 from bot.nlu.understand import NLU, Understanding
 from bot.settings import Settings
 from bot.storage.base import ConversationState, ConversationStore
+from bot.storage.stores import Stores
 from bot.templates import ReplyTemplates
 
 __all__ = ["Brain", "StaffNotifier", "build_handler", "directions_url", "media_kind", "outbox_staff_notifier"]
@@ -328,7 +329,8 @@ def build_handler(
         nlu=nlu,
         business=business,
         templates=templates,
-        book=AppointmentBook(store, business.tz),
+        # The appointment store beside the conversation store (same backend).
+        book=AppointmentBook(Stores.beside(store).appointments, business.tz),
         flows=flows,
         handoff=handoff,
         model=step,

@@ -10,7 +10,7 @@ import pytest
 from redis.asyncio import Redis
 
 from bot.settings import Settings, load_settings
-from bot.storage import ConversationStore, MemoryStore, RedisStore
+from bot.storage import ConversationStore, RedisStore, Stores
 from devtools.webhook_client import WebhookClient
 from tests.support.redis_server import redis_server
 
@@ -42,17 +42,23 @@ async def redis_store(redis_url: str, redis_client: Redis) -> AsyncIterator[Redi
 
 
 @pytest.fixture(params=["memory", "redis"])
-async def store(request: pytest.FixtureRequest, redis_url: str) -> AsyncIterator[ConversationStore]:
-    """Every storage implementation, for the contract suite."""
+async def stores(request: pytest.FixtureRequest, redis_url: str) -> AsyncIterator[Stores]:
+    """Every storage backend's four stores, for the contract suites."""
     if request.param == "memory":
-        yield MemoryStore()
+        yield Stores.memory()
         return
     client = Redis.from_url(redis_url, decode_responses=True)
     await client.flushdb()
     await client.aclose()
-    redis_store = RedisStore.from_url(redis_url)
-    yield redis_store
-    await redis_store.close()
+    found = Stores.from_url(redis_url)
+    yield found
+    await found.close()
+
+
+@pytest.fixture
+def store(stores: Stores) -> ConversationStore:
+    """Every conversation store implementation, for the contract suite."""
+    return stores.conversations
 
 
 @pytest.fixture

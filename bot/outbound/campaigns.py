@@ -3,7 +3,7 @@
 Every recipient of a broadcast ends in one outcome: ``sent``,
 ``skipped:<reason>`` (opted_out, unreachable, outside_window) or
 ``failed:<code>`` (Twilio's error code, ``network`` or ``template``). The
-store's :meth:`~bot.storage.base.ConversationStore.tally` records the first
+ledger store's :meth:`~bot.storage.ledger.LedgerStore.tally` records the first
 outcome per recipient atomically, so re-running a campaign, a job retried
 after a crash or a recipient listed twice never counts twice. Delivery
 statuses from callbacks are tallied apart (``delivery``), once per message.
@@ -24,7 +24,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Final
 
-from bot.storage.base import ConversationStore
+from bot.storage.jobs import JobStore
+from bot.storage.ledger import LedgerStore
 
 #: Campaign records outlive the campaign for reporting.
 CAMPAIGN_TTL: Final = 30 * 24 * 3600.0
@@ -71,7 +72,7 @@ class CampaignSummary:
 class Campaigns:
     """Campaign metadata and outcome tallies on the store's primitives."""
 
-    def __init__(self, store: ConversationStore) -> None:
+    def __init__(self, store: LedgerStore) -> None:
         self.store = store
 
     async def start(self, campaign: str, *, template: str, total: int, rate: float) -> None:
@@ -114,7 +115,7 @@ class Pacer:
 
     Jobs are queued already spaced (arq ``_defer_by``), but a worker that was
     down meets a backlog of due jobs; the pacer keeps even that at the rate.
-    Each send takes the next free slot (:meth:`ConversationStore.next_slot`):
+    Each send takes the next free slot (:meth:`~bot.storage.jobs.JobStore.next_slot`):
     one within two slots (at most ``max_sleep``) is waited for in place; a
     later one is *held* for this send and the job is deferred to it, so a
     backlog of N costs N extra job runs, never N squared, and no worker
@@ -127,7 +128,7 @@ class Pacer:
             raise SendDeferred(delay)   # the job runs again then, its slot held
     """
 
-    def __init__(self, store: ConversationStore, *, max_sleep: float = 1.0) -> None:
+    def __init__(self, store: JobStore, *, max_sleep: float = 1.0) -> None:
         self.store = store
         self.max_sleep = max_sleep
 

@@ -202,10 +202,11 @@ def broadcast_status(
 async def _status(settings: Settings, campaign: str) -> list[str] | None:
     from bot.outbound.campaigns import Campaigns
     from bot.runtime import build_store
+    from bot.storage.stores import Stores
 
     store = build_store(settings)
     try:
-        campaigns = Campaigns(store)
+        campaigns = Campaigns(Stores.beside(store).ledger)
         if not await campaigns.exists(campaign):
             return None
         return (await campaigns.summary(campaign)).lines()

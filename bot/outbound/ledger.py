@@ -35,7 +35,8 @@ from typing import Any, Final, Literal
 
 from bot.messages import Channel, TemplateMessage
 from bot.outbound.models import Purpose, SendRequest, SendResult
-from bot.storage.base import ConversationKey, ConversationStore
+from bot.storage.base import ConversationKey
+from bot.storage.ledger import LedgerStore
 
 #: How long a send is remembered: re-runs within it never send twice, and
 #: status callbacks (WhatsApp "read" can come days later) find their context.
@@ -135,7 +136,7 @@ def _message_key(sid: str) -> str:
 class SendLedger:
     """Claims, completions and SID lookups on the store's primitives."""
 
-    def __init__(self, store: ConversationStore, *, ttl: float = DEFAULT_TTL) -> None:
+    def __init__(self, store: LedgerStore, *, ttl: float = DEFAULT_TTL) -> None:
         self.store = store
         self.ttl = ttl
 

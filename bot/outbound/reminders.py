@@ -44,7 +44,7 @@ from bot.outbound.models import SendRequest
 from bot.outbound.outbox import Outbox
 from bot.outbound.suppression import Suppressions
 from bot.outbound.templates import ContentTemplates
-from bot.storage.base import ConversationStore
+from bot.storage.jobs import JobStore
 
 log = logging.getLogger("bot.outbound.reminders")
 
@@ -70,7 +70,7 @@ class Reminders:
         book: AppointmentBook,
         outbox: Outbox,
         suppressions: Suppressions,
-        store: ConversationStore,
+        store: JobStore,
         clock: Clock,
         lead: timedelta,
         templates: ContentTemplates,

@@ -74,6 +74,8 @@ from bot.outbound.window import DEFAULT_MARGIN, WhatsAppWindow
 from bot.settings import Settings
 from bot.sms.segments import SegmentCount
 from bot.storage.base import ConversationStore
+from bot.storage.ledger import LedgerStore
+from bot.storage.stores import Stores
 
 log = logging.getLogger("bot.outbound")
 
@@ -147,6 +149,7 @@ class Sender:
         settings: Settings,
         store: ConversationStore,
         clock: Clock,
+        ledger_store: LedgerStore | None = None,
         metrics: Metrics,
         templates: ContentTemplates,
         twilio: Any = None,
@@ -161,8 +164,10 @@ class Sender:
         self.metrics = metrics
         self.templates = templates
         self.client: Any = twilio
-        self.ledger = SendLedger(store)
-        self.suppressions = Suppressions(store, metrics)
+        # The ledger store beside the conversation store unless given (same backend).
+        ledger_store = ledger_store or Stores.beside(store).ledger
+        self.ledger = SendLedger(ledger_store)
+        self.suppressions = Suppressions(store, ledger_store, metrics)
         self.window = WhatsAppWindow(store, clock, margin=window_margin)
         self.max_attempts = max_attempts or settings.outbound_max_attempts
         self.backoff = settings.outbound_backoff_seconds if backoff_seconds is None else backoff_seconds

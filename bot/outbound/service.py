@@ -31,6 +31,7 @@ from bot.outbound.sender import Sender
 from bot.outbound.status import DeliveryTracker
 from bot.outbound.templates import ContentTemplates
 from bot.settings import Settings
+from bot.storage.stores import Stores
 
 if TYPE_CHECKING:
     from bot.runtime import Runtime
@@ -78,22 +79,23 @@ def build_outbound(runtime: Runtime, *, outbox: Outbox | None = None) -> Outboun
     """
     settings = runtime.settings
     templates = load_content_templates(settings)
-    sender = Sender(settings=settings, store=runtime.store, clock=runtime.clock, metrics=runtime.metrics,
-                    templates=templates, twilio=runtime.twilio)
+    stores = Stores.beside(runtime.store)
+    sender = Sender(settings=settings, store=runtime.store, ledger_store=stores.ledger, clock=runtime.clock,
+                    metrics=runtime.metrics, templates=templates, twilio=runtime.twilio)
     if outbox is None:
         outbox = ArqOutbox.from_url(settings.redis_url) if settings.redis_url else InlineOutbox(runtime)
-    campaigns = Campaigns(runtime.store)
-    tracker = DeliveryTracker(store=runtime.store, ledger=sender.ledger, suppressions=sender.suppressions,
+    campaigns = Campaigns(stores.ledger)
+    tracker = DeliveryTracker(store=stores.ledger, ledger=sender.ledger, suppressions=sender.suppressions,
                               campaigns=campaigns, outbox=outbox, metrics=runtime.metrics)
     business = _business(runtime)
     reminders = Reminders(
-        book=AppointmentBook(runtime.store, business.tz) if business else AppointmentBook(runtime.store),
-        outbox=outbox, suppressions=sender.suppressions, store=runtime.store, clock=runtime.clock,
+        book=AppointmentBook(stores.appointments, business.tz) if business else AppointmentBook(stores.appointments),
+        outbox=outbox, suppressions=sender.suppressions, store=stores.jobs, clock=runtime.clock,
         lead=timedelta(hours=settings.reminder_lead_hours), templates=templates, metrics=runtime.metrics,
         business=business,
     )
     return Outbound(templates=templates, sender=sender, outbox=outbox, campaigns=campaigns, tracker=tracker,
-                    reminders=reminders, pacer=Pacer(runtime.store))
+                    reminders=reminders, pacer=Pacer(stores.jobs))
 
 
 def _business(runtime: Runtime) -> Business | None:

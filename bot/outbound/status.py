@@ -4,7 +4,7 @@ Twilio reports each message's progress
 (``accepted|scheduled → queued → sending → sent → delivered|undelivered|failed
 → read``; ``canceled`` ends it), but callbacks arrive out of order and more
 than once. :class:`DeliveryTracker` keeps one forward-only state per message
-(:meth:`~bot.storage.base.ConversationStore.advance`, atomic), counts each
+(:meth:`~bot.storage.ledger.LedgerStore.advance`, atomic), counts each
 (message, status) once in metrics, and acts once on failures:
 
 - 21610: the user opted out: suppressed everywhere from now on;
@@ -35,7 +35,8 @@ from bot.outbound.ledger import DEFAULT_TTL, SendLedger, SendRecord
 from bot.outbound.models import SendRequest
 from bot.outbound.outbox import Outbox
 from bot.outbound.suppression import Suppressions
-from bot.storage.base import ConversationKey, ConversationStore
+from bot.storage.base import ConversationKey
+from bot.storage.ledger import LedgerStore
 
 log = logging.getLogger("bot.outbound.status")
 
@@ -84,7 +85,7 @@ class DeliveryTracker:
     def __init__(
         self,
         *,
-        store: ConversationStore,
+        store: LedgerStore,
         ledger: SendLedger,
         suppressions: Suppressions,
         campaigns: Campaigns,

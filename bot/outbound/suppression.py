@@ -10,13 +10,14 @@ Neither expires; a number that becomes reachable again is cleared with
 
 Example::
 
-    suppressions = Suppressions(store, metrics)
+    suppressions = Suppressions(stores.conversations, stores.ledger, metrics)
     await suppressions.reason(key)          # None, "opted_out" or "unreachable"
     await suppressions.record_error(key, 21211)  # marks the number
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
@@ -25,6 +26,7 @@ from typing import Final, Literal
 from bot.observability import Metrics, mask_phone
 from bot.outbound.errors import OPTED_OUT_CODE, UNREACHABLE_CODES
 from bot.storage.base import ConversationKey, ConversationStore
+from bot.storage.ledger import LedgerStore
 
 log = logging.getLogger("bot.outbound")
 
@@ -41,8 +43,9 @@ def unreachable_key(key: ConversationKey) -> str:
 class Suppressions:
     """Reads and writes the two do-not-send records."""
 
-    def __init__(self, store: ConversationStore, metrics: Metrics) -> None:
-        self.store = store
+    def __init__(self, store: ConversationStore, ledger: LedgerStore, metrics: Metrics) -> None:
+        self.store = store  # opt-outs
+        self.ledger = ledger  # unreachable marks
         self.metrics = metrics
 
     async def reason(self, key: ConversationKey, *, compliance: bool = False) -> Reason | None:
@@ -51,9 +54,10 @@ class Suppressions:
         ``compliance`` answers (STOP/START confirmations) may go to an
         opted-out user; nothing goes to an unreachable number.
         """
-        # Both records in one round trip (the opt-out flag's value is "1").
-        opted_out, unreachable = await self.store.get_many([key.opt_out_key, unreachable_key(key)])
-        if not compliance and opted_out is not None:
+        # Both records at once: they live on two stores (and two cluster slots).
+        opted_out, unreachable = await asyncio.gather(
+            self.store.is_opted_out(key), self.ledger.get(unreachable_key(key)))
+        if not compliance and opted_out:
             return "opted_out"
         if unreachable is not None:
             return "unreachable"
@@ -61,7 +65,7 @@ class Suppressions:
 
     async def unreachable_code(self, key: ConversationKey) -> int | None:
         """The Twilio code that marked the number, if it is marked."""
-        raw = await self.store.get(unreachable_key(key))
+        raw = await self.ledger.get(unreachable_key(key))
         if raw is None:
             return None
         code = json.loads(raw).get("code")
@@ -82,7 +86,7 @@ class Suppressions:
             return OPTED_OUT
         if code in UNREACHABLE_CODES:
             record = json.dumps({"code": code, "at": int(time.time())})
-            if await self.store.set(unreachable_key(key), record, only_if_absent=True):
+            if await self.ledger.set(unreachable_key(key), record, only_if_absent=True):
                 log.info("number marked unreachable",
                          extra={"fields": {"user": mask_phone(key.user), "code": code, "source": source}})
             return UNREACHABLE
@@ -90,4 +94,4 @@ class Suppressions:
 
     async def clear_unreachable(self, key: ConversationKey) -> None:
         """Allow sends to a number marked unreachable again (it was ported, fixed ...)."""
-        await self.store.delete(unreachable_key(key))
+        await self.ledger.delete(unreachable_key(key))

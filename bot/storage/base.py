@@ -1,8 +1,12 @@
-"""The storage protocol: conversation turns, opt-outs and a few primitives.
+"""The conversation store protocol: turns, state and opt-outs.
 
-One small protocol, two implementations (:mod:`bot.storage.memory` for
-development and tests, :mod:`bot.storage.redis` for production), both held to
-one contract suite (``tests/bot/storage/test_contract.py``).
+One of four small storage protocols (the others: appointments in
+:mod:`bot.storage.appointments`, the outbound ledger in
+:mod:`bot.storage.ledger`, background jobs in :mod:`bot.storage.jobs`; see
+:class:`bot.storage.stores.Stores`). Two implementations,
+:mod:`bot.storage.memory` for development and tests and
+:mod:`bot.storage.redis` for production, held to one contract suite
+(``tests/bot/storage/test_contract.py``).
 
 A *turn* is the unit of exactly-once, in-order processing:
 
@@ -35,7 +39,6 @@ import enum
 import hashlib
 import json
 import zlib
-from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Final, Protocol
 
@@ -221,51 +224,11 @@ class TurnStatus(enum.Enum):
 
 
 @dataclass(frozen=True, slots=True)
-class Interval:
-    """One entry of an interval index (:meth:`ConversationStore.interval_claim`)."""
-
-    ident: str
-    start: float
-    end: float
-
-
-#: Interval index members are ``<ident>|<end>``, scored by start: one sorted
-#: set answers "what overlaps" without reading any other key.
-INTERVAL_SEP: Final = "|"
-
-
-def interval_member(ident: str, end: float) -> str:
-    if INTERVAL_SEP in ident:
-        raise ValueError(f"an interval name may not contain {INTERVAL_SEP!r}: {ident!r}")
-    return f"{ident}{INTERVAL_SEP}{end!r}"
-
-
-def interval_from(member: str, score: float) -> Interval:
-    ident, _, end = member.rpartition(INTERVAL_SEP)
-    return Interval(ident, score, float(end))
-
-
-@dataclass(frozen=True, slots=True)
 class TurnStart:
     status: TurnStatus
     state: ConversationState | None = None
     opted_out: bool = False
     answer: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Advance:
-    """What :meth:`ConversationStore.advance` found and did.
-
-    ``applied``: the record moved to the new state. ``first_seen``: this state
-    was never reported for the key before (count it once). ``state`` and
-    ``data`` are the record's current values after the call.
-    """
-
-    applied: bool
-    first_seen: bool
-    state: str
-    data: str = ""
 
 
 class ConversationStore(Protocol):
@@ -316,94 +279,6 @@ class ConversationStore(Protocol):
     async def is_opted_out(self, key: ConversationKey) -> bool: ...
 
     async def set_opted_out(self, key: ConversationKey, opted_out: bool) -> None: ...
-
-    # Small primitives for features (appointments, delivery records, jobs).
-    async def get(self, key: str) -> str | None: ...
-
-    async def set(self, key: str, value: str, *, ttl: float | None = None, only_if_absent: bool = False) -> bool:
-        """Set a value; with ``only_if_absent`` return False if it existed."""
-        ...
-
-    async def delete(self, key: str) -> None: ...
-
-    async def ttl(self, key: str) -> float | None:
-        """Seconds left to live; None when the key is missing or never expires."""
-        ...
-
-    async def index_add(self, key: str, member: str, score: float) -> None:
-        """Add ``member`` to the sorted index ``key`` (a Redis sorted set)."""
-        ...
-
-    async def index_remove(self, key: str, member: str) -> None: ...
-
-    async def index_range(self, key: str, low: float, high: float) -> list[str]:
-        """Members with ``low <= score <= high``, lowest score first."""
-        ...
-
-    async def get_many(self, keys: Sequence[str]) -> list[str | None]:
-        """The values of ``keys`` in order (None where missing), in one round trip."""
-        ...
-
-    async def interval_claim(self, key: str, ident: str, start: float, end: float) -> bool:
-        """Add the interval ``[start, end)`` named ``ident`` to the interval index ``key``.
-
-        Atomically, and only when it overlaps no other interval there; an
-        interval already named ``ident`` is replaced (a move). Returns False,
-        changing nothing, on an overlap. This is how two people can never
-        book one slot, without a lock.
-
-        Example::
-
-            await store.interval_claim("slots:2026-03-03", "a1", 900.0, 960.0)   # True
-            await store.interval_claim("slots:2026-03-03", "b2", 930.0, 990.0)   # False
-        """
-        ...
-
-    async def interval_range(self, key: str, low: float, high: float) -> list[Interval]:
-        """The intervals of ``key`` starting in ``[low, high]``, earliest first."""
-        ...
-
-    async def interval_remove(self, key: str, ident: str) -> None:
-        """Drop the interval named ``ident`` (nothing when absent)."""
-        ...
-
-    async def advance(self, key: str, state: str, rank: int, *, ttl: float, data: str = "") -> Advance:
-        """Move a forward-only state record, atomically (delivery statuses).
-
-        The record at ``key`` takes ``state`` (and ``data``) only when ``rank``
-        is above its current rank, so late or repeated reports never move it
-        back; every state reported is remembered, so ``first_seen`` is True
-        once per (key, state). The TTL is renewed on every call. The record
-        is JSON that :meth:`get` reads: ``{"state", "rank", "data", "seen"}``.
-
-        Example::
-
-            await store.advance("status:SM1", "delivered", 4, ttl=3600)  # applied
-            await store.advance("status:SM1", "sent", 3, ttl=3600)       # not applied, first_seen
-        """
-        ...
-
-    async def tally(self, key: str, member: str, outcome: str, *, ttl: float | None = None) -> bool:
-        """Count ``member``'s ``outcome`` under ``key`` once, atomically (campaign summaries).
-
-        Returns False, counting nothing, when ``member`` already has an outcome.
-        On Redis ``key`` should carry a hash tag (``campaign:{spring}``): the
-        member set and the counts are two keys beside it.
-        """
-        ...
-
-    async def tallies(self, key: str) -> dict[str, int]:
-        """The counts per outcome under ``key`` (empty when nothing was tallied)."""
-        ...
-
-    async def next_slot(self, key: str, interval: float) -> float:
-        """Reserve the next free slot on a shared pace; seconds from now until it starts.
-
-        Slots are ``interval`` seconds apart per ``key`` (one sending number),
-        whichever process asks, so many workers together keep one rate.
-        Returns 0 when the pace is idle: the slot is now.
-        """
-        ...
 
     async def ping(self) -> None:
         """Raise :class:`~bot.errors.StoreError` when the backend is unreachable."""

@@ -7,26 +7,20 @@ as serialised strings, so callers always get copies.
 Example::
 
     store = MemoryStore()
-    await store.set("k", "v", ttl=60)
+    start = await store.begin_turn(key, "SM1", "t1", lease_seconds=30)
 """
 
 from __future__ import annotations
 
-import json
-import time
 from collections import deque
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from bot.storage.backend import MemoryValues
 from bot.storage.base import (
-    Advance,
     ConversationKey,
     ConversationState,
-    Interval,
     TurnStart,
     TurnStatus,
-    interval_from,
-    interval_member,
     message_digest,
     seen_append,
     seen_contains,
@@ -43,123 +37,17 @@ class MemoryStore:
     """A dict with expiries that mirrors the Redis store's semantics exactly."""
 
     def __init__(self) -> None:
-        self._values: dict[str, tuple[str, float | None]] = {}
+        self.values = MemoryValues()
         self._queues: dict[str, _Queue] = {}
-        self._indexes: dict[str, dict[str, float]] = {}
-
-    # -- primitives ---------------------------------------------------------
-    def _now(self) -> float:
-        # Real monotonic time, like Redis' own expiry clock: the injected
-        # (possibly frozen) business clock does not age storage.
-        return time.monotonic()
 
     def _get(self, key: str) -> str | None:
-        item = self._values.get(key)
-        if item is None:
-            return None
-        value, expires = item
-        if expires is not None and expires <= self._now():
-            del self._values[key]
-            return None
-        return value
+        return self.values.get(key)
 
     def _set(self, key: str, value: str, ttl: float | None) -> None:
-        self._values[key] = (value, None if ttl is None else self._now() + ttl)
+        self.values.set(key, value, ttl)
 
-    async def get(self, key: str) -> str | None:
-        return self._get(key)
-
-    async def set(self, key: str, value: str, *, ttl: float | None = None, only_if_absent: bool = False) -> bool:
-        if only_if_absent and self._get(key) is not None:
-            return False
-        self._set(key, value, ttl)
-        return True
-
-    async def delete(self, key: str) -> None:
-        self._values.pop(key, None)
-
-    async def ttl(self, key: str) -> float | None:
-        if self._get(key) is None:
-            return None
-        expires = self._values[key][1]
-        return None if expires is None else expires - self._now()
-
-    async def index_add(self, key: str, member: str, score: float) -> None:
-        self._indexes.setdefault(key, {})[member] = score
-
-    async def index_remove(self, key: str, member: str) -> None:
-        index = self._indexes.get(key)
-        if index is not None:
-            index.pop(member, None)
-
-    async def index_range(self, key: str, low: float, high: float) -> list[str]:
-        index = self._indexes.get(key, {})
-        hits = sorted((score, member) for member, score in index.items() if low <= score <= high)
-        return [member for _, member in hits]
-
-    async def get_many(self, keys: Sequence[str]) -> list[str | None]:
-        return [self._get(key) for key in keys]
-
-    async def interval_claim(self, key: str, ident: str, start: float, end: float) -> bool:
-        member = interval_member(ident, end)
-        index = self._indexes.setdefault(key, {})
-        mine = [m for m, score in index.items() if interval_from(m, score).ident == ident]
-        for m, score in index.items():
-            other = interval_from(m, score)
-            if other.ident != ident and other.start < end and start < other.end:
-                return False
-        for m in mine:
-            del index[m]
-        index[member] = start
-        return True
-
-    async def interval_range(self, key: str, low: float, high: float) -> list[Interval]:
-        index = self._indexes.get(key, {})
-        return sorted(
-            (interval_from(m, score) for m, score in index.items() if low <= score <= high),
-            key=lambda i: (i.start, i.ident),
-        )
-
-    async def interval_remove(self, key: str, ident: str) -> None:
-        index = self._indexes.get(key, {})
-        for m in [m for m, score in index.items() if interval_from(m, score).ident == ident]:
-            del index[m]
-
-    # Records and tallies are JSON strings among the plain values, so
-    # ``delete`` and ``ttl`` work on them exactly as on Redis.
-    async def advance(self, key: str, state: str, rank: int, *, ttl: float, data: str = "") -> Advance:
-        raw = self._get(key)
-        record = json.loads(raw) if raw is not None else {}
-        record["seen"] = list(record.get("seen") or [])
-        first_seen = state not in record["seen"]
-        if first_seen:
-            record["seen"].append(state)
-        applied = "rank" not in record or rank > record["rank"]
-        if applied:
-            record.update(state=state, rank=rank, data=data)
-        self._set(key, json.dumps(record), ttl)
-        return Advance(applied=applied, first_seen=first_seen, state=record["state"], data=record["data"])
-
-    async def tally(self, key: str, member: str, outcome: str, *, ttl: float | None = None) -> bool:
-        members: dict[str, str] = json.loads(self._get(f"{key}:members") or "{}")
-        if member in members:
-            return False
-        members[member] = outcome
-        counts: dict[str, int] = json.loads(self._get(f"{key}:counts") or "{}")
-        counts[outcome] = counts.get(outcome, 0) + 1
-        self._set(f"{key}:members", json.dumps(members), ttl)
-        self._set(f"{key}:counts", json.dumps(counts), ttl)
-        return True
-
-    async def tallies(self, key: str) -> dict[str, int]:
-        counts: dict[str, int] = json.loads(self._get(f"{key}:counts") or "{}")
-        return counts
-
-    async def next_slot(self, key: str, interval: float) -> float:
-        now = time.time()
-        slot = max(now, float(self._get(key) or 0.0))
-        self._set(key, repr(slot + interval), slot + interval - now + 1.0)
-        return slot - now
+    def _now(self) -> float:
+        return self.values.now()
 
     async def ping(self) -> None:
         return None
@@ -250,7 +138,7 @@ class MemoryStore:
     async def abort_turn(self, key: ConversationKey, message_sid: str, token: str) -> None:
         msg_key = key.part(f"msg:{message_digest(message_sid)}")
         if self._get(msg_key) == f"P:{token}":
-            del self._values[msg_key]
+            self.values.delete(msg_key)
         self._release(key, token)
 
     # -- conversation data ---------------------------------------------------
@@ -265,4 +153,4 @@ class MemoryStore:
         if opted_out:
             self._set(key.opt_out_key, "1", None)
         else:
-            self._values.pop(key.opt_out_key, None)
+            self.values.delete(key.opt_out_key)

@@ -69,7 +69,7 @@ from bot.messages import Channel, Choice, InboundMessage, OptOutType, TurnResult
 from bot.outbound.ledger import SendLedger
 from bot.settings import Settings, load_settings
 from bot.sms.segments import count_segments
-from bot.storage import ConversationStore, MemoryStore, RedisStore
+from bot.storage import AppointmentStore, ConversationStore, JobStore, LedgerStore, MemoryStore, RedisStore, Stores
 from bot.storage.base import ConversationKey, ConversationState
 from devtools.replay.expect import SentMessage, StepOutcome, Via, check, format_failure
 from devtools.replay.scripted_model import ModelCall, ModelScript, ScriptedChatModel
@@ -518,6 +518,28 @@ class _ScopedStore:
         return getattr(scope.store, name)
 
 
+class _ScopedSibling:
+    """One of the current conversation's other stores (``appointments``, ``ledger``, ``jobs``)."""
+
+    def __init__(self, part: str) -> None:
+        self._part = part
+
+    def __getattr__(self, name: str) -> Any:
+        scope = _SCOPE.get()
+        if scope is None:
+            raise ReplayError(f"the shared bot used its {self._part} store outside a replayed conversation")
+        return getattr(getattr(Stores.beside(scope.store), self._part), name)
+
+
+def _scoped_store() -> ConversationStore:
+    """A store that is the current conversation's, with siblings that are too."""
+    store = cast(ConversationStore, _ScopedStore())
+    Stores.register(store, Stores(
+        store, cast(AppointmentStore, _ScopedSibling("appointments")),
+        cast(LedgerStore, _ScopedSibling("ledger")), cast(JobStore, _ScopedSibling("jobs"))))
+    return store
+
+
 class _ScopedChatModel(ScriptedChatModel):
     """The current conversation's model script."""
 
@@ -782,9 +804,10 @@ class InProcessConversation(_Conversation):
 
     async def _clean_store(self) -> None:
         # A shared Redis: leave nothing of this conversation behind.
-        with contextlib.suppress(Exception):
-            await self.store.delete(self.key.part("state"))
-            await self.store.delete(self.key.opt_out_key)
+        if isinstance(self.store, RedisStore):
+            with contextlib.suppress(Exception):
+                await self.store.client.delete(self.key.part("state"))
+                await self.store.client.delete(self.key.opt_out_key)
 
     # -- steps ---------------------------------------------------------------
 
@@ -971,7 +994,7 @@ class InProcessConversation(_Conversation):
         its ledger, so ``template:`` expectations hold on SMS too.
         """
         outbound = getattr(self.services, "outbound", None)
-        ledger = outbound.sender.ledger if outbound is not None else SendLedger(self.store)
+        ledger = outbound.sender.ledger if outbound is not None else SendLedger(Stores.beside(self.store).ledger)
         record = await ledger.message(sid)
         return record.template if record is not None else None
 
@@ -1402,7 +1425,7 @@ class ReplayRunner:
             self.settings,
             templates=ReplyTemplates(Path(self.settings.prompts_dir)),
             clock=_ScopedClock(),
-            store=cast(ConversationStore, _ScopedStore()),
+            store=_scoped_store(),
             chat_model=_ScopedChatModel() if has_model else None,
         )
 

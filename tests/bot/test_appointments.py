@@ -11,6 +11,7 @@ import pytest
 from bot.appointments import AppointmentBook, SlotTakenError
 from bot.messages import Channel
 from bot.storage import ConversationKey, ConversationStore
+from bot.storage.stores import Stores
 
 NY = ZoneInfo("America/New_York")
 ANA = ConversationKey(Channel.SMS, "+15005550006", "+14155550001")
@@ -19,7 +20,7 @@ NOW = datetime(2026, 3, 2, 9, tzinfo=NY)
 
 
 async def test_book_list_and_overlap(store: ConversationStore) -> None:
-    book = AppointmentBook(store, NY)
+    book = AppointmentBook(Stores.beside(store).appointments, NY)
     ten = datetime(2026, 3, 3, 10, tzinfo=NY)
     appt = await book.add(ANA, service="cleaning", start=ten, duration_minutes=60, name="Ana", now=NOW)
     assert [a.id for a in await book.upcoming_for(ANA, now=NOW)] == [appt.id]
@@ -32,7 +33,7 @@ async def test_book_list_and_overlap(store: ConversationStore) -> None:
 
 
 async def test_concurrent_bookings_of_one_slot_only_one_wins(store: ConversationStore) -> None:
-    book = AppointmentBook(store, NY)
+    book = AppointmentBook(Stores.beside(store).appointments, NY)
     ten = datetime(2026, 3, 3, 10, tzinfo=NY)
     keys = [ConversationKey(Channel.SMS, "+15005550006", f"+1415555{i:04d}") for i in range(5)]
     results = await asyncio.gather(
@@ -44,7 +45,7 @@ async def test_concurrent_bookings_of_one_slot_only_one_wins(store: Conversation
 
 
 async def test_move_cancel_and_due(store: ConversationStore) -> None:
-    book = AppointmentBook(store, NY)
+    book = AppointmentBook(Stores.beside(store).appointments, NY)
     start = datetime(2026, 3, 4, 14, tzinfo=NY)
     appt = await book.add(ANA, service="checkup", start=start, duration_minutes=30, now=NOW)
     moved = await book.move(appt, start + timedelta(days=1), now=NOW)
@@ -60,14 +61,14 @@ async def test_move_cancel_and_due(store: ConversationStore) -> None:
 
 
 async def test_past_appointments_are_not_upcoming(store: ConversationStore) -> None:
-    book = AppointmentBook(store, NY)
+    book = AppointmentBook(Stores.beside(store).appointments, NY)
     await book.add(ANA, service="checkup", start=NOW + timedelta(hours=1), duration_minutes=30, now=NOW)
     assert len(await book.upcoming_for(ANA, now=NOW)) == 1
     assert await book.upcoming_for(ANA, now=NOW + timedelta(hours=2)) == []
 
 
 async def test_moving_within_the_day_may_overlap_its_own_old_time(store: ConversationStore) -> None:
-    book = AppointmentBook(store, NY)
+    book = AppointmentBook(Stores.beside(store).appointments, NY)
     ten = datetime(2026, 3, 3, 10, tzinfo=NY)
     appt = await book.add(ANA, service="cleaning", start=ten, duration_minutes=60, now=NOW)
     moved = await book.move(appt, ten + timedelta(minutes=30), now=NOW)
@@ -78,7 +79,7 @@ async def test_moving_within_the_day_may_overlap_its_own_old_time(store: Convers
 
 
 async def test_a_lost_race_leaves_no_record_behind(store: ConversationStore) -> None:
-    book = AppointmentBook(store, NY)
+    book = AppointmentBook(Stores.beside(store).appointments, NY)
     ten = datetime(2026, 3, 3, 10, tzinfo=NY)
     await book.add(ANA, service="cleaning", start=ten, duration_minutes=60, now=NOW)
     with pytest.raises(SlotTakenError):

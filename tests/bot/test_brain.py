@@ -17,6 +17,7 @@ from bot.clock import FrozenClock
 from bot.messages import Channel
 from bot.settings import Settings
 from bot.storage import ConversationKey, RedisStore
+from bot.storage.stores import Stores
 from devtools.webhook_client import WebhookClient, inbound_form, parse_twiml
 from tests.conftest import BOT_NUMBER, signed_client
 from webhooks.app import create_app
@@ -87,7 +88,7 @@ async def test_full_booking_over_sms(phone: Phone, redis_store: RedisStore) -> N
     assert "1. Yes" in confirm and "2. No" in confirm
     booked = await phone.say("1")
     assert "booked" in booked.lower() and "Tue, Mar 3 at 3:00 PM" in booked
-    book = AppointmentBook(redis_store, NY)
+    book = AppointmentBook(Stores.beside(redis_store).appointments, NY)
     [appt] = await book.upcoming_for(ConversationKey(Channel.SMS, BOT_NUMBER, USER), now=MONDAY_9AM)
     assert appt.service == "cleaning"
     assert appt.start == datetime(2026, 3, 3, 15, tzinfo=NY)
@@ -280,7 +281,7 @@ async def book_for(
     service: str = "cleaning",
     start: datetime = datetime(2026, 3, 3, 15, tzinfo=NY),
 ) -> None:
-    book = AppointmentBook(store, NY)
+    book = AppointmentBook(Stores.beside(store).appointments, NY)
     await book.add(
         ConversationKey(channel, BOT_NUMBER, USER),
         service=service,

@@ -17,6 +17,7 @@ from bot.outbound.outbox import InlineOutbox
 from bot.outbound.suppression import unreachable_key
 from bot.settings import Settings
 from bot.storage import ConversationKey, RedisStore
+from bot.storage.stores import Stores
 from devtools.webhook_client import WebhookClient
 from tests.conftest import BOT_NUMBER, signed_client
 from webhooks.app import create_app
@@ -98,7 +99,7 @@ async def test_30006_marks_the_number_unreachable(app: FastAPI, client: WebhookC
                                                   redis_store: RedisStore) -> None:
     sms_key = ConversationKey(Channel.SMS, BOT_NUMBER, USER)
     await client.post("/twilio/status", callback("undelivered", error_code=30006, channel=Channel.SMS))
-    assert await redis_store.get(unreachable_key(sms_key)) is not None
+    assert await Stores.beside(redis_store).ledger.get(unreachable_key(sms_key)) is not None
     assert not await redis_store.is_opted_out(sms_key)
 
 

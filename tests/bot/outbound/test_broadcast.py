@@ -18,6 +18,7 @@ from bot.outbound.cli import broadcast, broadcast_status, worker
 from bot.outbound.suppression import unreachable_key
 from bot.runtime import Runtime
 from bot.storage import ConversationKey, RedisStore
+from bot.storage.stores import Stores
 from tests.bot.outbound.conftest import THIRD_PARTY_WARNINGS, Twilio
 from tests.bot.outbound.test_worker import run_burst
 from tests.conftest import ACCOUNT_SID, AUTH_TOKEN, BOT_NUMBER
@@ -81,7 +82,8 @@ async def test_a_thousand_recipients_exact_counts_and_once(
         if i % 10 == 3:  # 100 opted out
             await redis_store.set_opted_out(ConversationKey(channel, BOT_NUMBER, n), True)
         elif i % 100 == 7:  # 10 known unreachable
-            await redis_store.set(unreachable_key(ConversationKey(channel, BOT_NUMBER, n)), '{"code": 21614}')
+            marked = unreachable_key(ConversationKey(channel, BOT_NUMBER, n))
+            await Stores.beside(redis_store).ledger.set(marked, '{"code": 21614}')
 
     # A rate above what one test process can send: counts here, the pace below.
     report = await queue_broadcast(outbound, recipients, template="welcome_back", campaign="spring",

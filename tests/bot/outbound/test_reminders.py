@@ -14,6 +14,7 @@ from bot.outbound.outbox import InlineOutbox
 from bot.outbound.suppression import unreachable_key
 from bot.runtime import Runtime
 from bot.storage import ConversationKey, RedisStore
+from bot.storage.stores import Stores
 from tests.bot.outbound.conftest import START, THIRD_PARTY_WARNINGS, Twilio
 from tests.conftest import BOT_NUMBER
 
@@ -36,7 +37,7 @@ async def run(runtime: Runtime) -> None:
 async def test_reminders_once_each_never_to_suppressed_users(
     runtime: Runtime, twilio: Twilio, redis_store: RedisStore, clock: FrozenClock
 ) -> None:
-    book = AppointmentBook(redis_store)
+    book = AppointmentBook(Stores.beside(redis_store).appointments)
     tomorrow = START + timedelta(days=1, hours=6)  # 2026-03-03 15:00 UTC, 10 AM in New York
     ana = await book.add(ANA, service="cleaning", start=tomorrow, duration_minutes=60, name="Ana", now=START)
     await book.add(BEN, service="checkup", start=tomorrow + timedelta(hours=1), duration_minutes=30, name="Ben",
@@ -49,7 +50,7 @@ async def test_reminders_once_each_never_to_suppressed_users(
                                now=START)
     await book.cancel(cancelled, now=START)
     await redis_store.set_opted_out(CAL, True)
-    await redis_store.set(unreachable_key(DEE), '{"code": 30006}')
+    await Stores.beside(redis_store).ledger.set(unreachable_key(DEE), '{"code": 30006}')
 
     await run(runtime)
     assert twilio.sent() == []  # the first is 30 h away
@@ -82,7 +83,7 @@ async def test_reminders_once_each_never_to_suppressed_users(
 async def test_a_moved_appointment_is_reminded_of_its_new_time(
     runtime: Runtime, twilio: Twilio, redis_store: RedisStore, clock: FrozenClock
 ) -> None:
-    book = AppointmentBook(redis_store)
+    book = AppointmentBook(Stores.beside(redis_store).appointments)
     appt = await book.add(BEN, service="cleaning", start=START + timedelta(hours=20), duration_minutes=60,
                           name="Ben", now=START)
     await run(runtime)
@@ -99,7 +100,7 @@ async def test_booked_within_the_lead_time_gets_no_day_before_reminder(
     runtime: Runtime, twilio: Twilio, redis_store: RedisStore, clock: FrozenClock
 ) -> None:
     await run(runtime)  # the cursor is at START + 24 h
-    book = AppointmentBook(redis_store)
+    book = AppointmentBook(Stores.beside(redis_store).appointments)
     await book.add(BEN, service="cleaning", start=START + timedelta(hours=5), duration_minutes=60, now=START)
     await run(runtime)
     assert twilio.sent() == []
@@ -108,7 +109,7 @@ async def test_booked_within_the_lead_time_gets_no_day_before_reminder(
 async def test_the_lead_time_is_a_setting(make_runtime: Callable[..., Runtime], twilio: Twilio,
                                           redis_store: RedisStore, clock: FrozenClock) -> None:
     runtime = make_runtime(reminder_lead_hours=2)
-    book = AppointmentBook(redis_store)
+    book = AppointmentBook(Stores.beside(redis_store).appointments)
     await book.add(BEN, service="cleaning", start=START + timedelta(hours=5), duration_minutes=60, now=START)
     await run(runtime)
     assert twilio.sent() == []

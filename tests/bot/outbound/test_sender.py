@@ -18,6 +18,7 @@ from bot.outbound.models import SendRequest
 from bot.outbound.suppression import unreachable_key
 from bot.runtime import Runtime
 from bot.storage import ConversationKey, RedisStore
+from bot.storage.stores import Stores
 from devtools.simulator import SimulatorConfig
 from devtools.simulator.faults import ApiFault
 from tests.bot.outbound.conftest import SMS_KEY, START, THIRD_PARTY_WARNINGS, USER, WA_KEY, Twilio, user_wrote
@@ -107,7 +108,7 @@ async def test_21211_is_not_retried_and_marks_the_number(runtime: Runtime, twili
         await sender_of(runtime).send(sms(key=key))
     assert (info.value.code, info.value.retryable, info.value.status) == (21211, False, 400)
     assert len(twilio.faults.creates) == 1
-    assert await redis_store.get(unreachable_key(key)) is not None
+    assert await Stores.beside(redis_store).ledger.get(unreachable_key(key)) is not None
     # No further sends: refused without asking Twilio.
     with pytest.raises(RecipientUnreachableError) as refused:
         await sender_of(runtime).send(sms(key=key, idem="test:2"))

@@ -8,7 +8,10 @@ import time
 import pytest
 
 from bot.errors import StoreError
-from bot.storage import RedisStore
+from bot.messages import Channel
+from bot.storage import ConversationKey, RedisStore
+
+KEY = ConversationKey(Channel.SMS, bot="+15005550006", user="+14155550123")
 
 
 async def test_a_silent_redis_fails_the_call_within_the_timeout() -> None:
@@ -20,7 +23,7 @@ async def test_a_silent_redis_fails_the_call_within_the_timeout() -> None:
     store = RedisStore.from_url(f"redis://127.0.0.1:{port}/0", timeout=0.3)
     started = time.perf_counter()
     with pytest.raises(StoreError, match=r"no answer within 0\.3s"):
-        await store.get("x")
+        await store.load(KEY)
     assert time.perf_counter() - started < 2
     server.close()
     await store.close()
