@@ -76,12 +76,13 @@ def serve(
         # Each worker builds its own app from the environment.
         uvicorn.run(
             "webhooks.app:app_from_env", factory=True, host=host, port=port, workers=workers,
-            proxy_headers=True, access_log=False,
+            proxy_headers=True, access_log=False, log_config=None,
         )
         return
     server_app = create_app(settings)
     settle_heap()
-    uvicorn.run(server_app, host=host, port=port, proxy_headers=True, access_log=False)
+    # log_config=None: uvicorn keeps the JSON handler configure_logging installed.
+    uvicorn.run(server_app, host=host, port=port, proxy_headers=True, access_log=False, log_config=None)
 
 
 @app.command()

@@ -112,6 +112,8 @@ class Engine:
         # Called after each committed turn (the dev conversation view, analytics
         # later). Observers must be quick and must not raise.
         self.observers: list[TurnObserver] = []
+        # Background undos of turns begun during a Redis hang (strong references).
+        self._cleanups: set[asyncio.Future[None]] = set()
 
     async def handle(self, msg: InboundMessage, *, deliver: Deliver) -> HandledTurn:
         """Run (or replay from cache) the turn for ``msg``."""
@@ -121,13 +123,24 @@ class Engine:
         deadline = time.monotonic() + self.settings.lock_wait_seconds
         pause = 0.002
         while True:
-            start = await self.store.begin_turn(key, msg.event_id, token, lease_seconds=lease)
+            try:
+                start = await self.store.begin_turn(key, msg.event_id, token, lease_seconds=lease)
+            except StoreError:
+                self._clean_up_later(key, msg.event_id, token)
+                raise
             if start.status is TurnStatus.ACQUIRED:
                 break
             if start.status is TurnStatus.DUPLICATE:
                 self.metrics.duplicates.inc()
-                log.info("duplicate delivery", extra={"fields": {"sid": msg.event_id}})
-                return HandledTurn(answer=start.answer or "", result=None, duplicate=True)
+                answer = start.answer or ""
+                if answer and start.opted_out and not self._may_repeat_to_opted_out(msg):
+                    # Cached before a STOP: the user opted out since; a retry gets nothing.
+                    answer = ""
+                    log.info("duplicate delivery after opt-out: cached answer withheld",
+                             extra={"fields": {"sid": msg.event_id}})
+                else:
+                    log.info("duplicate delivery", extra={"fields": {"sid": msg.event_id}})
+                return HandledTurn(answer=answer, result=None, duplicate=True)
             if time.monotonic() >= deadline:
                 await self.store.abort_turn(key, msg.event_id, token)
                 self.metrics.errors.labels("lock_timeout").inc()
@@ -163,6 +176,16 @@ class Engine:
             for task in renewal:
                 task.cancel()
 
+    def _may_repeat_to_opted_out(self, msg: InboundMessage) -> bool:
+        """Whether a retry of ``msg`` may get its cached answer while the user is opted out.
+
+        Only when ``msg`` is itself an opt-out (its answer is the one allowed
+        confirmation) or a help request: anything else was answered before the
+        STOP that came after it.
+        """
+        outcome = self.compliance.check(msg, opted_out=True)
+        return outcome is not None and outcome.opted_out is not False
+
     async def _keep_lease(self, key: ConversationKey, sid: str, token: str, lease: float) -> None:
         """Renew the turn's lease while a slow turn (a model call) runs.
 
@@ -175,6 +198,31 @@ class Engine:
             except StoreError:
                 log.warning("lease renewal failed", extra={"fields": {"sid": sid}})
             await asyncio.sleep(lease / 3)
+
+    def _clean_up_later(self, key: ConversationKey, sid: str, token: str) -> None:
+        """Undo a ``begin_turn`` whose answer never came, once Redis answers again.
+
+        A hung Redis (SIGSTOP, a long fork) still holds the script we sent and
+        runs it when it wakes: our token then heads the conversation's queue
+        and blocks it for a whole lease, though nobody runs the turn. Retried
+        in the background until Redis answers (the script ran by then) or the
+        lease is over anyway.
+        """
+
+        async def clean_up() -> None:
+            deadline = time.monotonic() + self.settings.lock_lease_seconds
+            pause = 0.2
+            while time.monotonic() < deadline:
+                try:
+                    await self.store.abort_turn(key, sid, token)
+                    return
+                except StoreError:
+                    await asyncio.sleep(pause)
+                    pause = min(pause * 2, 2.0)
+
+        task = asyncio.ensure_future(clean_up())
+        self._cleanups.add(task)
+        task.add_done_callback(self._cleanups.discard)
 
     async def _abort_quietly(self, key: ConversationKey, sid: str, token: str) -> None:
         try:

@@ -16,8 +16,11 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import threading
 import time
-from typing import Any
+from collections.abc import Collection
+from types import TracebackType
+from typing import Any, Final
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
@@ -46,6 +49,41 @@ def mask_text(text: str | None) -> str:
     return f"<{len(text or '')} chars>"
 
 
+#: Label for any value from outside (Twilio) that is not in a metric's closed set.
+OTHER: Final = "other"
+
+#: Twilio error codes this project knows (FACTS.md); any other is labelled ``other``.
+KNOWN_ERROR_CODES: Final = frozenset({
+    20003, 20404, 20429, 20500, 20503, 21211, 21212, 21408, 21606, 21610, 21611, 21612, 21614, 21617, 21619,
+    30003, 30004, 30005, 30006, 30007, 30008, 30034,
+    63015, 63016, 63018, 63021, 63024, 63027, 63028,
+})
+
+
+def closed_label(value: str, allowed: Collection[str]) -> str:
+    """``value`` when it is one of ``allowed``, else ``"other"``.
+
+    Label values from outside must come from a closed set: each new value is
+    a new time series, so a caller sending random values could grow the
+    metrics without bound.
+
+    >>> closed_label("delivered", {"sent", "delivered"}), closed_label("x" * 40, {"sent"})
+    ('delivered', 'other')
+    """
+    return value if value in allowed else OTHER
+
+
+def error_code_label(code: int | None) -> str:
+    """A Twilio error code as a metric label: ``""`` for none, ``other`` for unknown ones.
+
+    >>> error_code_label(None), error_code_label(21610), error_code_label(99999)
+    ('', '21610', 'other')
+    """
+    if code is None:
+        return ""
+    return str(code) if code in KNOWN_ERROR_CODES else OTHER
+
+
 class JsonFormatter(logging.Formatter):
     """One JSON object per line: time, level, logger, message and fields."""
 
@@ -65,17 +103,55 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(payload, default=str, ensure_ascii=False)
 
 
+#: Library loggers whose own handlers would print plain text (uvicorn's
+#: "Exception in ASGI application" traceback, arq, asyncio's "Task exception
+#: was never retrieved"): they go through the one JSON handler instead.
+LIBRARY_LOGGERS: Final = ("uvicorn", "uvicorn.error", "uvicorn.access", "arq", "asyncio", "httpx", "twilio")
+
+
 def configure_logging(level: str = "INFO", *, json_logs: bool = True) -> None:
-    """Send the ``bot``/``webhooks``/``devtools`` loggers to stderr, as JSON by default."""
+    """Every log line of the process to stderr, as one JSON object per line by default.
+
+    One handler on the root logger: the ``bot``/``webhooks``/``devtools`` loggers at
+    ``level``, every library at WARNING and above; tracebacks are a field
+    (``exc``) of their line. Uncaught exceptions (main thread and others) are
+    logged the same way instead of Python's plain-text dump.
+    """
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(
         JsonFormatter() if json_logs else logging.Formatter("%(levelname)s %(name)s: %(message)s")
     )
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(logging.WARNING)
     for name in ("bot", "webhooks", "devtools"):
         logger = logging.getLogger(name)
-        logger.handlers[:] = [handler]
+        logger.handlers.clear()
         logger.setLevel(level.upper())
-        logger.propagate = False
+        logger.propagate = True
+    for name in LIBRARY_LOGGERS:
+        logger = logging.getLogger(name)
+        logger.handlers.clear()
+        logger.setLevel(logging.WARNING)
+        logger.propagate = True
+    sys.excepthook = _log_uncaught
+    threading.excepthook = _log_uncaught_in_thread
+
+
+def _log_uncaught(kind: type[BaseException], exc: BaseException, tb: TracebackType | None) -> None:
+    if issubclass(kind, KeyboardInterrupt):
+        sys.__excepthook__(kind, exc, tb)
+        return
+    logging.getLogger("bot").critical("uncaught exception", exc_info=(kind, exc, tb))
+
+
+def _log_uncaught_in_thread(args: threading.ExceptHookArgs) -> None:
+    if args.exc_value is None or args.exc_traceback is None:
+        return
+    logging.getLogger("bot").critical(
+        "uncaught exception in a thread", exc_info=(args.exc_type, args.exc_value, args.exc_traceback),
+        extra={"fields": {"thread": getattr(args.thread, "name", None)}},
+    )
 
 
 class Metrics:

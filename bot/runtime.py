@@ -173,7 +173,7 @@ class Runtime:
 def build_store(settings: Settings) -> ConversationStore:
     """Redis when ``REDIS_URL`` is set, else the in-memory store (dev only)."""
     if settings.redis_url:
-        return RedisStore.from_url(settings.redis_url)
+        return RedisStore.from_url(settings.redis_url, timeout=settings.redis_timeout_seconds)
     return MemoryStore()
 
 

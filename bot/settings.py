@@ -43,11 +43,19 @@ class Settings(BaseSettings):
     public_base_url: str | None = None
 
     environment: Literal["production", "development", "test"] = "production"
-    # Development only: accept unsigned webhooks. Refused in production.
+    # ENVIRONMENT=test is refused unless this is also set: a deployment that
+    # says "test" by mistake must not run with test-only leniency unnoticed.
+    allow_test_environment: bool = False
+    # Development only: accept unsigned webhooks. Refused otherwise.
     twilio_skip_signature_check: bool = False
 
-    # Unset: in-memory store, for one process in development only.
+    # Unset: in-memory store, for one process in development and tests only
+    # (required in production: opt-outs must survive a restart).
     redis_url: str | None = None
+    # Bound on each Redis call. Well inside REPLY_BUDGET_SECONDS, so a hung
+    # Redis is noticed in time to answer Twilio with an error (fallback URL)
+    # instead of an empty success.
+    redis_timeout_seconds: float = Field(default=1.0, gt=0, le=10)
 
     # Unset: no model; the offline pipeline answers alone.
     llm_model: str | None = None
@@ -158,12 +166,30 @@ class Settings(BaseSettings):
         return value
 
     @model_validator(mode="after")
-    def _dev_only(self) -> Settings:
-        if self.twilio_skip_signature_check and self.environment == "production":
-            raise ValueError(
-                "TWILIO_SKIP_SIGNATURE_CHECK is for development only; "
+    def _safe_for_environment(self) -> Settings:
+        problems: list[str] = []
+        if self.environment == "production" and not self.redis_url:
+            problems.append(
+                "REDIS_URL: required when ENVIRONMENT=production (the in-memory store forgets "
+                "opt-outs and conversations at every restart)"
+            )
+        if self.environment == "test" and not self.allow_test_environment:
+            problems.append(
+                "ENVIRONMENT: 'test' is for the test suite only; set ALLOW_TEST_ENVIRONMENT=true "
+                "to confirm, or use production or development"
+            )
+        if self.twilio_skip_signature_check and self.environment != "development":
+            problems.append(
+                "TWILIO_SKIP_SIGNATURE_CHECK: for development only; "
                 "set ENVIRONMENT=development to use it"
             )
+        if "redis_timeout_seconds" in self.model_fields_set and self.redis_timeout_seconds >= self.reply_budget_seconds:
+            problems.append(
+                "REDIS_TIMEOUT_SECONDS: must be below REPLY_BUDGET_SECONDS, so a hung Redis is "
+                "detected while Twilio still waits for the answer"
+            )
+        if problems:
+            raise ValueError("\n  ".join(problems))
         return self
 
 
@@ -178,8 +204,9 @@ def load_settings(**overrides: Any) -> Settings:
     except ValidationError as exc:
         problems = []
         for err in exc.errors():
-            name = ".".join(str(p) for p in err["loc"]).upper() or "SETTINGS"
+            name = ".".join(str(p) for p in err["loc"]).upper()
             reason = "missing" if err["type"] == "missing" else err["msg"]
             reason = reason.removeprefix("Value error, ")
-            problems.append(f"{name}: {reason}")
+            # Rules over several settings name their settings themselves.
+            problems.append(f"{name}: {reason}" if name else reason)
         raise ConfigError("invalid settings:\n  " + "\n  ".join(problems)) from None

@@ -10,6 +10,14 @@ Crash safety comes from arq: a job stays in the queue while it runs, marked
 expires any worker runs the job again, and the jobs are idempotent. A
 SIGTERM (``docker stop``) cancels running jobs and requeues them at once.
 
+Redis outages do not end it: :func:`supervise` runs one arq worker at a
+time, and when Redis refuses connections, drops them or stops answering
+(``REDIS_TIMEOUT_SECONDS`` per call), it logs the fault, waits (0.5 s
+doubling to 30 s) and starts a fresh worker on a fresh connection, which
+picks the queued jobs up where they were. While it waits, its health record
+in Redis lapses, so ``bot worker --check`` (the compose/Kubernetes probe)
+fails until it is back.
+
 Example::
 
     settings = load_settings()
@@ -19,7 +27,12 @@ Example::
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
+import signal
 import socket
+import time
 from typing import Any, Final
 
 from arq import cron
@@ -34,10 +47,14 @@ from bot.outbound.outbox import JOB_BROADCAST, JOB_REMINDERS, JOB_RUN_TURN, JOB_
 from bot.runtime import Runtime, build_runtime
 from bot.settings import Settings
 
+log = logging.getLogger("bot.worker")
+
 #: A finished job's id is kept this long; arq drops a resubmit meanwhile.
 KEEP_RESULT_SECONDS: Final = 24 * 3600
 #: How often the worker proves it is alive (``bot worker --check`` reads it).
 HEALTH_INTERVAL_SECONDS: Final = 30
+#: Waits before reconnecting after a Redis fault: doubling from the first to the last.
+RECONNECT_DELAYS: Final = (0.5, 30.0)
 
 
 def health_key() -> str:
@@ -73,10 +90,13 @@ def worker_settings(settings: Settings, *, runtime: Runtime | None = None, cron_
         cron(reminders_job, name=JOB_REMINDERS, second=0, run_at_startup=True, unique=True,
              timeout=timeout, max_tries=1),
     ] if cron_jobs else []
+    redis_settings = RedisSettings.from_dsn(settings.redis_url)
+    # Each call bounded: a hung Redis is a fault to recover from, not a silent stall.
+    redis_settings.conn_timeout = max(1, round(settings.redis_timeout_seconds))
     return {
         "functions": functions,
         "cron_jobs": crons,
-        "redis_settings": RedisSettings.from_dsn(settings.redis_url),
+        "redis_settings": redis_settings,
         "job_serializer": dumps,
         "job_deserializer": loads,
         "on_startup": startup,
@@ -111,8 +131,100 @@ def build_worker(
 
 
 def run_worker(settings: Settings, **overrides: Any) -> None:
-    """Run the worker until SIGINT/SIGTERM (what ``bot worker`` does)."""
-    build_worker(settings, **overrides).run()
+    """Run the worker until SIGINT/SIGTERM, through Redis outages (what ``bot worker`` does)."""
+    asyncio.run(supervise(settings, **overrides))
+
+
+def _redis_fault(exc: BaseException) -> bool:
+    # What a Redis outage looks like from arq and our store: refused or dropped
+    # connections, timeouts, and our own StoreError from a job's startup.
+    from bot.errors import StoreError
+
+    return isinstance(exc, (RedisError, OSError, TimeoutError, StoreError))
+
+
+async def supervise(
+    settings: Settings,
+    *,
+    runtime: Runtime | None = None,
+    stop: asyncio.Event | None = None,
+    delays: tuple[float, float] = RECONNECT_DELAYS,
+    **overrides: Any,
+) -> None:
+    """Run arq workers one after another until ``stop`` is set (SIGTERM/SIGINT set it).
+
+    A worker that fails on Redis is abandoned (its running jobs cancelled:
+    arq runs them again, and they are idempotent) and a new one starts after
+    a growing pause. The process's :class:`Runtime` is built once and kept.
+
+    Example::
+
+        stop = asyncio.Event()
+        task = asyncio.create_task(supervise(settings, stop=stop))
+        stop.set()   # what SIGTERM does
+    """
+    own_runtime = runtime is None
+    runtime = runtime or build_runtime(settings)
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            loop.add_signal_handler(signum, stop.set)
+    first, last = delays
+    delay = first
+    try:
+        while not stop.is_set():
+            worker = build_worker(settings, runtime=runtime, handle_signals=False, **overrides)
+            started = time.monotonic()
+            run = asyncio.ensure_future(worker.async_run())
+            stopping = asyncio.ensure_future(stop.wait())
+            await asyncio.wait({run, stopping}, return_when=asyncio.FIRST_COMPLETED)
+            stopping.cancel()
+            if stop.is_set() or not run.done():
+                await _close(worker, run)
+                return
+            error = run.exception()
+            if error is None:  # a burst run finished its queue
+                await _close(worker, run)
+                return
+            if not _redis_fault(error):
+                await _close(worker, run)
+                raise error
+            if time.monotonic() - started > last:
+                delay = first  # it ran well for a while: this is a new outage
+            log.error("worker lost Redis; reconnecting", extra={"fields": {
+                "error": f"{type(error).__name__}: {error}", "retry_in_seconds": delay}})
+            await _close(worker, run)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), delay)
+            delay = min(delay * 2, last)
+        log.info("worker stopped")
+    finally:
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                loop.remove_signal_handler(signum)
+        if own_runtime:
+            await runtime.aclose()
+
+
+async def _close(worker: Worker, run: asyncio.Future[None]) -> None:
+    """Stop ``worker``: cancel its jobs (arq requeues them) and close its connections.
+
+    Bounded and quiet: with Redis gone, arq's own close (which deletes the
+    health key) cannot finish; the health key then lapses on its own.
+    """
+    worker.handle_sig(signal.SIGUSR1)  # cancels running jobs and the main task
+    with contextlib.suppress(asyncio.CancelledError, Exception):
+        await asyncio.wait_for(asyncio.shield(run), 5)
+    try:
+        await asyncio.wait_for(worker.close(), 10)
+    except (asyncio.CancelledError, Exception) as exc:  # best effort on a broken connection
+        log.warning("worker did not close cleanly", extra={"fields": {"error": f"{type(exc).__name__}: {exc}"}})
+        pool = worker._pool
+        worker._pool = None
+        if pool is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(pool.aclose(close_connection_pool=True), 2)
 
 
 async def check_health(settings: Settings) -> int:

@@ -69,6 +69,7 @@ def make_settings() -> Callable[..., Settings]:
             "twilio_auth_token": AUTH_TOKEN,
             "public_base_url": PUBLIC_URL,
             "environment": "test",
+            "allow_test_environment": True,
             "log_json": True,
         }
         values.update(overrides)

@@ -61,7 +61,14 @@ def create_app(settings: Settings, **parts: Unpack[RuntimeParts]) -> FastAPI:
                 await asyncio.wait(services.background, timeout=10)
             await services.aclose()
 
-    app = FastAPI(title="SMS & WhatsApp bot", lifespan=lifespan, docs_url=None, redoc_url=None)
+    # No schema or API explorer in production: they map the attack surface for nobody's benefit.
+    public_docs = settings.environment != "production"
+    app = FastAPI(
+        title="SMS & WhatsApp bot", lifespan=lifespan,
+        openapi_url="/openapi.json" if public_docs else None,
+        docs_url="/docs" if public_docs else None,
+        redoc_url="/redoc" if public_docs else None,
+    )
     app.state.services = services
     app.include_router(messages.router)
     app.include_router(status.router)

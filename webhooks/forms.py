@@ -12,14 +12,18 @@ Example::
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
+from typing import Final
 from urllib.parse import parse_qsl
 
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 
 from bot.errors import BadRequestError
 
 FORM_TYPE = "application/x-www-form-urlencoded"
+#: Twilio sends its (small) body at once; a client slower than this is broken.
+BODY_TIMEOUT_SECONDS: Final = 2.0
 
 
 class FormData:
@@ -69,22 +73,35 @@ def parse_form(body: bytes) -> FormData:
     return FormData(items)
 
 
-async def read_body(request: Request, *, max_bytes: int) -> bytes:
-    """Read at most ``max_bytes`` of the body; 413 beyond, even without Content-Length."""
+async def read_body(request: Request, *, max_bytes: int, within: float = BODY_TIMEOUT_SECONDS) -> bytes:
+    """Read at most ``max_bytes`` of the body within ``within`` seconds.
+
+    413 beyond ``max_bytes``, even without Content-Length; 400 when the body
+    stops short of its Content-Length (the client stalls or hangs up), so a
+    broken client neither holds the request open nor leaves a traceback.
+    """
     declared = request.headers.get("content-length")
+    expected: int | None = None
     if declared is not None:
-        try:
-            if int(declared) > max_bytes:
-                raise BadRequestError(f"request body over {max_bytes} bytes", 413)
-        except ValueError as exc:
-            raise BadRequestError("invalid Content-Length header") from exc
+        if not declared.strip().isascii() or not declared.strip().isdigit():
+            raise BadRequestError("invalid Content-Length header")
+        expected = int(declared)
+        if expected > max_bytes:
+            raise BadRequestError(f"request body over {max_bytes} bytes", 413)
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > max_bytes:
-            raise BadRequestError(f"request body over {max_bytes} bytes", 413)
-        chunks.append(chunk)
+    try:
+        async with asyncio.timeout(within):
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > max_bytes:
+                    raise BadRequestError(f"request body over {max_bytes} bytes", 413)
+                chunks.append(chunk)
+    except (TimeoutError, ClientDisconnect) as exc:
+        of = f" of {expected}" if expected is not None else ""
+        raise BadRequestError(f"request body incomplete: {size}{of} bytes received") from exc
+    if expected is not None and size < expected:
+        raise BadRequestError(f"request body incomplete: {size} of {expected} bytes received")
     return b"".join(chunks)
 
 

@@ -12,11 +12,21 @@ Example::
 
 from __future__ import annotations
 
-import math
 from types import MappingProxyType
 
 from bot.errors import BadRequestError
-from bot.messages import Channel, InboundMessage, Location, Media, OptOutType
+from bot.messages import InboundMessage, Location, Media, OptOutType
+from webhooks.fields import (
+    ACCOUNT_SID_PREFIXES,
+    MESSAGE_SID_PREFIXES,
+    SERVICE_SID_PREFIXES,
+    address,
+    clean_text,
+    decimal,
+    digits,
+    text,
+    twilio_sid,
+)
 from webhooks.forms import FormData
 
 _KNOWN = frozenset(
@@ -30,55 +40,47 @@ _KNOWN = frozenset(
 MAX_MEDIA = 10
 
 
-def _required(form: FormData, name: str) -> str:
-    value = (form.first(name) or "").strip()
-    if not value:
-        raise BadRequestError(f"missing required field {name}")
-    return value
-
-
-def _coordinate(form: FormData, name: str, bound: float) -> float:
-    raw = form.first(name) or ""
-    try:
-        value = float(raw)
-    except ValueError as exc:
-        raise BadRequestError(f"field {name} is not a number: {raw[:20]!r}") from exc
-    if not math.isfinite(value) or abs(value) > bound:
-        raise BadRequestError(f"field {name} is out of range")
-    return value
-
-
 def parse_inbound(form: FormData, *, idempotency_token: str | None = None) -> InboundMessage:
-    """Build the typed message; :class:`BadRequestError` (400) names what is missing."""
-    from_ = _required(form, "From")
-    to = _required(form, "To")
-    sid = _required(form, "MessageSid")
-    channel, user = Channel.from_address(from_)
-    to_channel, bot = Channel.from_address(to)
+    """Build the typed message; :class:`BadRequestError` (400) names the bad or missing field.
+
+    Every field is checked by type (:mod:`webhooks.fields`): addresses are
+    E.164, SIDs Twilio-shaped, counts ASCII digits; free text loses its
+    control characters before it can reach a template or TwiML.
+    """
+    channel, user = address(form, "From")
+    to_channel, bot = address(form, "To", short_code=True)
+    sid = twilio_sid(form, "MessageSid", MESSAGE_SID_PREFIXES, required=True)
+    assert sid is not None
     if to_channel is not channel:
         raise BadRequestError("From and To are on different channels")
+    account_sid = twilio_sid(form, "AccountSid", ACCOUNT_SID_PREFIXES) or ""
+    service_sid = twilio_sid(form, "MessagingServiceSid", SERVICE_SID_PREFIXES)
+    replied_to = twilio_sid(form, "OriginalRepliedMessageSid", MESSAGE_SID_PREFIXES)
+    digits(form, "NumMedia")  # checked: MediaUrl{N} are read until the first gap
+    num_segments = digits(form, "NumSegments")
 
     media: list[Media] = []
     for i in range(MAX_MEDIA):
-        url = form.first(f"MediaUrl{i}")
+        url = text(form, f"MediaUrl{i}", line=True)
         if not url:
             break
-        media.append(Media(url=url, content_type=form.first(f"MediaContentType{i}") or ""))
+        media.append(Media(url=url, content_type=text(form, f"MediaContentType{i}", line=True) or ""))
 
     location = None
-    if form.first("Latitude") and form.first("Longitude"):
+    latitude = decimal(form, "Latitude", bound=90.0)
+    longitude = decimal(form, "Longitude", bound=180.0)
+    if latitude is not None and longitude is not None:
         location = Location(
-            latitude=_coordinate(form, "Latitude", 90.0),
-            longitude=_coordinate(form, "Longitude", 180.0),
-            address=form.first("Address") or None,
-            label=form.first("Label") or None,
+            latitude=latitude,
+            longitude=longitude,
+            address=text(form, "Address", line=True),
+            label=text(form, "Label", line=True),
         )
 
     opt_out_raw = (form.first("OptOutType") or "").strip().upper()
     opt_out = OptOutType(opt_out_raw) if opt_out_raw in OptOutType.__members__ else None
-    segments_raw = form.first("NumSegments") or ""
     extra = {
-        key: values[0]
+        key: clean_text(values[0])
         for key in form
         if key not in _KNOWN and not key.startswith(("MediaUrl", "MediaContentType"))
         for values in (form.getall(key),)
@@ -88,19 +90,19 @@ def parse_inbound(form: FormData, *, idempotency_token: str | None = None) -> In
         channel=channel,
         user=user,
         bot=bot,
-        body=form.first("Body") or "",
-        account_sid=form.first("AccountSid") or "",
-        messaging_service_sid=form.first("MessagingServiceSid") or None,
+        body=text(form, "Body") or "",
+        account_sid=account_sid,
+        messaging_service_sid=service_sid,
         media=tuple(media),
         location=location,
-        button_payload=form.first("ButtonPayload") or None,
-        button_text=form.first("ButtonText") or None,
-        profile_name=form.first("ProfileName") or None,
-        wa_id=form.first("WaId") or None,
+        button_payload=text(form, "ButtonPayload", line=True),
+        button_text=text(form, "ButtonText", line=True),
+        profile_name=text(form, "ProfileName", line=True),
+        wa_id=text(form, "WaId", line=True),
         opt_out_type=opt_out,
-        message_type=form.first("MessageType") or None,
-        num_segments=int(segments_raw) if segments_raw.isdigit() else None,
-        original_replied_message_sid=form.first("OriginalRepliedMessageSid") or None,
+        message_type=text(form, "MessageType", line=True),
+        num_segments=num_segments,
+        original_replied_message_sid=replied_to,
         idempotency_token=idempotency_token,
         extra=MappingProxyType(extra),
     )

@@ -1,9 +1,10 @@
 """``POST /twilio/messages``: the inbound webhook for SMS, MMS and WhatsApp.
 
 Order of checks: content type (415), size (413), UTF-8 (400), signature (403),
-required fields (400); then the engine runs the turn exactly once. Answers
-are always ``text/xml`` TwiML. When the store is unreachable the answer is a
-quick 503, so Twilio falls back to the fallback URL.
+fields by type (400, :mod:`webhooks.fields`); then the engine runs the turn
+exactly once. Answers are always ``text/xml`` TwiML. A 2xx is only given for
+a message whose answer is sent or durably owned; when the store is down or
+hung the answer is a quick 503, so Twilio falls back to the fallback URL.
 
 Example (what Twilio sends)::
 
@@ -16,9 +17,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import Final
 
 from fastapi import APIRouter, Request, Response
-from starlette.background import BackgroundTask
 
 from bot.channels import profile_of
 from bot.engine import Deliver, HandledTurn, TurnFailedError
@@ -54,12 +55,25 @@ def twiml_answer(services: Services, msg: InboundMessage, result: TurnResult) ->
     return render_twiml(outgoing)
 
 
+_TWIML: Final = "twiml"
+_LATE: Final = "late"
+_SENDING: Final = "sending"
+_REFUSED: Final = "refused"
+
+
+class TurnRefusedError(StoreError):
+    """A late turn given back to Twilio: the webhook answered 503 before it sent anything."""
+
+
 class _AnswerRoute:
     """Decides once, atomically within the event loop, how a turn's replies go out.
 
     ``twiml``: in the HTTP answer (the turn finished within the budget).
-    ``late``: the webhook already answered an empty ``<Response/>``; the replies
-    go through the REST outbox when the turn finishes.
+    ``late``: the webhook answers an empty ``<Response/>`` once a recovery job
+    owns the turn; the replies go through REST when the turn finishes.
+    ``sending``: the REST replies have started (nothing can call them back).
+    ``refused``: the webhook answered 503 (no recovery job could be queued);
+    the turn must send nothing, and Twilio's retry runs it again.
     """
 
     __slots__ = ("route",)
@@ -72,16 +86,24 @@ class _AnswerRoute:
             self.route = route
         return self.route == route
 
+    def refuse(self) -> bool:
+        """Stop the turn before it sends; False when its REST replies already started."""
+        if self.route in (None, _LATE):
+            self.route = _REFUSED
+        return self.route == _REFUSED
+
 
 def _deliverer(services: Services, route: _AnswerRoute) -> Deliver:
     rest: Deliver | None = services.extras.get("rest_deliver")
 
     async def deliver(msg: InboundMessage, result: TurnResult, state: ConversationState) -> str:
+        if route.route == _REFUSED:
+            raise TurnRefusedError("the webhook answered 503; Twilio's retry runs this turn again")
         # WhatsApp buttons exist only as content templates, which only REST can
         # send; the whole turn then goes by REST to keep its replies in order.
         wants_rest = profile_of(msg.channel).buttons and any(r.choices for r in result.replies)
-        if rest is not None and (wants_rest or not route.claim("twiml")):
-            route.claim("late")
+        if rest is not None and (wants_rest or not route.claim(_TWIML)):
+            route.route = _SENDING
             return await rest(msg, result, state)
         return twiml_answer(services, msg, result)
 
@@ -93,9 +115,12 @@ def _deliverer(services: Services, route: _AnswerRoute) -> Deliver:
 async def inbound_message(request: Request) -> Response:
     """Run the turn for one inbound message and answer with TwiML.
 
-    A turn not finished within ``REPLY_BUDGET_SECONDS`` is answered with an
-    empty ``<Response/>`` and keeps running; its replies go out through the
-    REST outbox, and a durable recovery job re-runs it if this process dies.
+    A 2xx means the message is ours: its turn finished (the TwiML holds the
+    replies), or it is still running and a durable recovery job owns it (the
+    empty ``<Response/>``; the replies go out by REST, and the worker re-runs
+    the turn if this process dies). When neither can be had in time (Redis
+    down or hung: every Redis call is bounded by ``REDIS_TIMEOUT_SECONDS``)
+    the answer is 503, so Twilio tries the number's fallback URL.
     """
     # The hot path: read the services directly rather than through a FastAPI
     # dependency (ServicesDep), whose per-request solving costs more than this.
@@ -113,33 +138,34 @@ async def inbound_message(request: Request) -> Response:
         # its way by REPLY_BUDGET_SECONDS, not start then.
         wait = max(0.0, services.settings.reply_budget_seconds - LATE_ANSWER_MARGIN)
         done, _ = await asyncio.wait({turn}, timeout=wait)
-        if not done and route.claim("late"):
+        if not done and (route.claim(_LATE) or route.route == _SENDING):
             _keep_running(services, turn, msg)
             services.metrics.errors.labels("late_reply").inc()
-
-            async def queue_recovery() -> None:
-                # If this process dies before the turn ends, the worker re-runs it
-                # (the store's exactly-once check makes that a no-op otherwise).
-                try:
-                    await outbox.submit_turn(msg, delay=services.settings.lock_lease_seconds + 1)
-                except StoreError as exc:
-                    # The turn still runs here; only the crash-recovery safety net is missing.
-                    log.error("could not queue turn recovery", extra={"fields": {"error": str(exc)}})
-
-            # Queued after the answer is sent (a background task), not before it.
-            return Response(EMPTY_TWIML, media_type=TWIML_MEDIA_TYPE, background=BackgroundTask(queue_recovery))
+            try:
+                # Before acknowledging: if this process dies now, the worker
+                # re-runs the turn (the store's exactly-once check makes that
+                # a no-op when it finished here).
+                await outbox.submit_turn(msg, delay=services.settings.lock_lease_seconds + 1)
+            except StoreError as exc:
+                route.refuse()
+                return _unavailable(services, "could not queue turn recovery; answering 503", exc)
+            return Response(EMPTY_TWIML, media_type=TWIML_MEDIA_TYPE)
     try:
         handled = await turn
     except TurnFailedError as exc:
         body = _apology(services, msg) if exc.may_reply else EMPTY_TWIML
         return Response(body, media_type=TWIML_MEDIA_TYPE)
     except StoreError as exc:
-        log.error("store unavailable", extra={"fields": {"error": str(exc)}})
-        services.metrics.errors.labels("store").inc()
-        return Response(EMPTY_TWIML, status_code=503, media_type=TWIML_MEDIA_TYPE,
-                        headers={"Retry-After": "1"})
+        return _unavailable(services, "store unavailable; answering 503", exc)
     # A retry whose cached answer has expired gets "" from the engine: still TwiML.
     return Response(handled.answer or EMPTY_TWIML, media_type=TWIML_MEDIA_TYPE)
+
+
+def _unavailable(services: Services, what: str, exc: StoreError) -> Response:
+    # Not acknowledged: Twilio tries the fallback URL (and the message is not ours to lose).
+    log.error(what, extra={"fields": {"error": str(exc)}})
+    services.metrics.errors.labels("store").inc()
+    return Response(EMPTY_TWIML, status_code=503, media_type=TWIML_MEDIA_TYPE, headers={"Retry-After": "1"})
 
 
 def _keep_running(services: Services, turn: asyncio.Future[HandledTurn], msg: InboundMessage) -> None:
@@ -147,9 +173,14 @@ def _keep_running(services: Services, turn: asyncio.Future[HandledTurn], msg: In
 
     def finished(task: asyncio.Future[HandledTurn]) -> None:
         services.background.discard(task)
-        if not task.cancelled() and task.exception() is not None:
+        if task.cancelled():
+            return
+        exc = task.exception()
+        if isinstance(exc, TurnRefusedError):
+            log.info("late turn stopped: answered 503, Twilio retries it", extra={"fields": {"sid": msg.message_sid}})
+        elif exc is not None:
             log.warning("late turn failed; the recovery job will retry",
-                        extra={"fields": {"sid": msg.message_sid, "error": str(task.exception())}})
+                        extra={"fields": {"sid": msg.message_sid, "error": str(exc)}})
 
     turn.add_done_callback(finished)
 

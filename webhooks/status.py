@@ -2,7 +2,8 @@
 
 Checked like the inbound webhook: content type (415), size (413), UTF-8
 (400), signature (403), then the fields (400 without ``MessageSid`` or
-``MessageStatus``, or with a malformed ``ErrorCode``). The work is
+``MessageStatus``, with a SID not shaped like Twilio's, or an ``ErrorCode``
+that is not ASCII digits). The work is
 :class:`bot.outbound.status.DeliveryTracker`'s: a forward-only state per
 message, idempotent per (MessageSid, MessageStatus), opt-outs and
 unreachable numbers learnt from error codes, one template retry on 63016.
@@ -23,6 +24,7 @@ from fastapi import APIRouter, Request, Response
 
 from bot.errors import BadRequestError, StoreError
 from bot.outbound.status import StatusCallback
+from webhooks.fields import MESSAGE_SID_PREFIXES, digits, text, twilio_sid
 from webhooks.forms import read_form
 from webhooks.services import ServicesDep
 
@@ -38,18 +40,17 @@ async def status_callback(request: Request, services: ServicesDep) -> Response:
     if not services.settings.twilio_skip_signature_check:
         assert services.signatures is not None
         services.signatures.verify(request, form)
-    sid = form.first("MessageSid") or form.first("SmsSid")
-    status = form.first("MessageStatus") or form.first("SmsStatus")
+    sid_field = "MessageSid" if form.first("MessageSid") else "SmsSid"
+    sid = twilio_sid(form, sid_field, MESSAGE_SID_PREFIXES)
+    status = text(form, "MessageStatus", line=True) or text(form, "SmsStatus", line=True)
     missing = [name for name, value in (("MessageSid", sid), ("MessageStatus", status)) if not value]
     if missing:
         raise BadRequestError(f"missing {', '.join(missing)}")
     assert sid is not None and status is not None
-    raw_code = (form.first("ErrorCode") or "").strip()
-    if raw_code and not raw_code.isdigit():
-        raise BadRequestError(f"ErrorCode must be a number, got {raw_code[:20]!r}")
     callback = StatusCallback(
-        sid=sid, status=status, error_code=int(raw_code) if raw_code else None,
-        to=form.first("To"), from_=form.first("From"), ref=request.query_params.get("ref"),
+        sid=sid, status=status[:32], error_code=digits(form, "ErrorCode"),
+        to=text(form, "To", line=True), from_=text(form, "From", line=True),
+        ref=request.query_params.get("ref"),
     )
     try:
         await services.require_outbound().tracker.record(callback)

@@ -1,7 +1,10 @@
 """Rendering outgoing messages as TwiML with the official builder.
 
-The builder escapes any user-supplied text correctly; ``<Response/>`` (no
-messages) is precomputed since most keyword answers are empty.
+The builder escapes ``<``, ``&`` and quotes, but writes control characters
+as they are, which makes the XML ill-formed: every text is passed through
+:func:`bot.sanitize.clean_text` first, whatever produced it (a template with
+a user's name, the model). ``<Response/>`` (no messages) is precomputed since
+most keyword answers are empty.
 
 Example::
 
@@ -16,6 +19,7 @@ from collections.abc import Sequence
 from twilio.twiml.messaging_response import Body, Media, Message, MessagingResponse
 
 from bot.outgoing import OutgoingMessage
+from bot.sanitize import clean_text
 
 EMPTY_TWIML: str = str(MessagingResponse().to_xml())
 TWIML_MEDIA_TYPE = "text/xml"
@@ -30,10 +34,10 @@ def render_twiml(messages: Sequence[OutgoingMessage]) -> str:
         if out.media:
             message = Message()
             if out.body:
-                message.append(Body(out.body))
+                message.append(Body(clean_text(out.body)))
             for url in out.media[:10]:
-                message.append(Media(url))
+                message.append(Media(clean_text(url)))
             response.append(message)
         else:
-            response.message(out.body)
+            response.message(clean_text(out.body))
     return str(response.to_xml())

@@ -17,7 +17,6 @@ Example::
 from __future__ import annotations
 
 import asyncio
-import logging
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -61,11 +60,8 @@ def worker(
         typer.echo("error: bot worker needs REDIS_URL (the job queue lives in Redis)", err=True)
         raise typer.Exit(2)
     configure_logging(settings.log_level, json_logs=settings.log_json)
-    # arq's own INFO lines print job arguments (numbers, bodies): warnings only.
-    arq_log = logging.getLogger("arq")
-    arq_log.handlers[:] = logging.getLogger("bot").handlers
-    arq_log.setLevel(logging.WARNING)
-    arq_log.propagate = False
+    # arq's own INFO lines print job arguments (numbers, bodies): configure_logging
+    # keeps it (like every library) at warnings, as JSON lines.
     run_worker(settings)
 
 

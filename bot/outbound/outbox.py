@@ -355,14 +355,16 @@ class ArqOutbox:
         await outbox.close()
     """
 
-    def __init__(self, redis: ArqRedis) -> None:
+    def __init__(self, redis: ArqRedis, *, timeout: float = 5.0) -> None:
         self.redis = redis
+        self.timeout = timeout
 
     @classmethod
-    def from_url(cls, url: str) -> ArqOutbox:
+    def from_url(cls, url: str, *, timeout: float = 5.0) -> ArqOutbox:
+        """``timeout`` bounds each submit (``REDIS_TIMEOUT_SECONDS``): the webhook waits for it."""
         # Lazy: nothing connects until the first job is submitted.
-        pool = ConnectionPool.from_url(url, socket_timeout=5.0, socket_connect_timeout=2.0)
-        return cls(ArqRedis(pool, job_serializer=dumps, job_deserializer=loads))
+        pool = ConnectionPool.from_url(url, socket_timeout=timeout, socket_connect_timeout=min(timeout, 2.0))
+        return cls(ArqRedis(pool, job_serializer=dumps, job_deserializer=loads), timeout=timeout)
 
     async def submit(self, request: SendRequest, *, delay: float = 0.0) -> None:
         function = JOB_BROADCAST if request.campaign else JOB_SEND
@@ -376,7 +378,10 @@ class ArqOutbox:
     async def _enqueue(self, function: str, payload: dict[str, Any], *, job_id: str, delay: float) -> None:
         try:
             # None: a job with this id is queued or finished recently: nothing to do.
-            await self.redis.enqueue_job(function, payload, _job_id=job_id, _defer_by=delay or None)
+            async with asyncio.timeout(self.timeout):
+                await self.redis.enqueue_job(function, payload, _job_id=job_id, _defer_by=delay or None)
+        except TimeoutError as exc:
+            raise StoreError(f"cannot queue job {function}: no answer within {self.timeout:g}s") from exc
         except (RedisError, OSError) as exc:
             raise StoreError(f"cannot queue job {function}: {exc}") from exc
 

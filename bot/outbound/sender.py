@@ -56,7 +56,7 @@ from bot.channels import ChannelProfile, profile_of
 from bot.clock import Clock
 from bot.errors import ChannelSendError, RecipientOptedOutError, TemplateError
 from bot.messages import Reply, TemplateMessage
-from bot.observability import Metrics, mask_phone
+from bot.observability import Metrics, error_code_label, mask_phone
 from bot.outbound.errors import (
     OPTED_OUT_CODE,
     OUTSIDE_WINDOW_CODE,
@@ -392,7 +392,7 @@ class Sender:
                     if error is None:
                         raise
                     ambiguous = ambiguous or (isinstance(error, NetworkSendError) and error.ambiguous)
-                    self.metrics.outbound_errors.labels(str(error.code or "network"),
+                    self.metrics.outbound_errors.labels(error_code_label(error.code) or "network",
                                                         str(error.retryable).lower()).inc()
                     raise error from exc
         raise AssertionError("unreachable: tenacity re-raises the last error")

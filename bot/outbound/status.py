@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from bot.messages import Channel
-from bot.observability import Metrics, mask_phone
+from bot.observability import OTHER, Metrics, error_code_label, mask_phone
 from bot.outbound.campaigns import Campaigns
 from bot.outbound.errors import OPTED_OUT_CODE, OUTSIDE_WINDOW_CODE, UNREACHABLE_CODES
 from bot.outbound.ledger import DEFAULT_TTL, SendLedger, SendRecord
@@ -112,14 +112,14 @@ class DeliveryTracker:
         rank = STATUS_RANK.get(status)
         if rank is None:
             # A status Twilio added since: count it, keep no state.
-            self.metrics.status_callbacks.labels(status[:32], str(code or "")).inc()
+            self.metrics.status_callbacks.labels(OTHER, error_code_label(code)).inc()
             log.info("unknown message status", extra={"fields": {"sid": callback.sid, "status": status[:32]}})
             return StatusOutcome(state=status, applied=False, first_seen=True)
         data = json.dumps({"error_code": code}) if code is not None else ""
         advance = await self.store.advance(status_key(callback.sid), status, rank, ttl=self.ttl, data=data)
         if not advance.first_seen:
             return StatusOutcome(state=advance.state, applied=False, first_seen=False)
-        self.metrics.status_callbacks.labels(status, str(code or "")).inc()
+        self.metrics.status_callbacks.labels(status, error_code_label(code)).inc()
         context = await self._context(callback)
         action = None
         if status in FAILED:

@@ -225,6 +225,12 @@ class TurnStatus(enum.Enum):
 
 @dataclass(frozen=True, slots=True)
 class TurnStart:
+    """What :meth:`ConversationStore.begin_turn` found.
+
+    ``opted_out`` is the user's flag now, for ACQUIRED and DUPLICATE alike: a
+    retry's cached answer may predate a STOP and must then not be served.
+    """
+
     status: TurnStatus
     state: ConversationState | None = None
     opted_out: bool = False

@@ -64,12 +64,12 @@ class MemoryStore:
         marker = self._get(msg_key)
         if marker is not None:
             if marker.startswith("A:"):
-                return TurnStart(TurnStatus.DUPLICATE, answer=marker[2:])
+                return TurnStart(TurnStatus.DUPLICATE, answer=marker[2:], opted_out=await self.is_opted_out(key))
             if marker != f"P:{token}":
                 return TurnStart(TurnStatus.IN_FLIGHT)
         elif seen_contains(self._get(key.part("seen")) or "", digest):
             # Handled, and its cached answer has expired: answer nothing.
-            return TurnStart(TurnStatus.DUPLICATE, answer="")
+            return TurnStart(TurnStatus.DUPLICATE, answer="", opted_out=await self.is_opted_out(key))
         self._set(msg_key, f"P:{token}", lease_seconds)
         queue = self._queues.setdefault(key.tag, _Queue())
         now = self._now()

@@ -40,14 +40,14 @@ local now_ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
 local lease = tonumber(ARGV[2])
 local m = redis.call('GET', KEYS[1])
 if m then
-  if string.sub(m, 1, 2) == 'A:' then return {'duplicate', string.sub(m, 3)} end
+  if string.sub(m, 1, 2) == 'A:' then return {'duplicate', string.sub(m, 3), redis.call('EXISTS', KEYS[5])} end
   if m ~= 'P:' .. ARGV[1] then return {'in_flight'} end
 else
   local seen = redis.call('GET', KEYS[6])
   if seen then
     local at = string.find(seen, ARGV[3], 1, true)
     while at do
-      if (at - 1) % string.len(ARGV[3]) == 0 then return {'duplicate', ''} end
+      if (at - 1) % string.len(ARGV[3]) == 0 then return {'duplicate', '', redis.call('EXISTS', KEYS[5])} end
       at = string.find(seen, ARGV[3], at + 1, true)
     end
   end
@@ -166,7 +166,8 @@ class RedisStore:
             state = ConversationState.decode(raw, key) if raw else None
             return TurnStart(TurnStatus.ACQUIRED, state=state, opted_out=bool(opted_out))
         if kind == "duplicate":
-            return TurnStart(TurnStatus.DUPLICATE, answer=reply[1])
+            # The opt-out flag as it is now: a cached answer may predate a STOP.
+            return TurnStart(TurnStatus.DUPLICATE, answer=reply[1], opted_out=bool(reply[2]))
         return TurnStart(TurnStatus.IN_FLIGHT if kind == "in_flight" else TurnStatus.QUEUED)
 
     async def commit_turn(

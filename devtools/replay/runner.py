@@ -162,6 +162,9 @@ def replay_settings(**overrides: Any) -> Settings:
         settings = replay_settings(redis_url=None)   # force the memory store
     """
     values: dict[str, Any] = {}
+    if not os.environ.get("ENVIRONMENT"):
+        # A dev tool: production's rules (REDIS_URL required) only when asked for.
+        values["environment"] = "development"
     if not os.environ.get("TWILIO_ACCOUNT_SID"):
         values["twilio_account_sid"] = _DEV_ACCOUNT_SID
     if not os.environ.get("TWILIO_AUTH_TOKEN"):

@@ -48,8 +48,46 @@ def test_environment_and_dotenv(monkeypatch: pytest.MonkeyPatch, tmp_path: objec
 
 def test_public_base_url_normalised() -> None:
     s = load_settings(twilio_account_sid="AC" + "c" * 32, twilio_auth_token="t",
-                      public_base_url="https://bot.example.com/")
+                      public_base_url="https://bot.example.com/", redis_url="redis://localhost:6379/0")
     assert s.public_base_url == "https://bot.example.com"
+
+
+# -- unsafe combinations refuse to start ---------------------------------------------------
+
+CREDENTIALS = {"twilio_account_sid": "AC" + "c" * 32, "twilio_auth_token": "t"}
+
+
+def test_production_without_redis_refuses_to_start_naming_the_setting() -> None:
+    with pytest.raises(ConfigError) as info:
+        load_settings(**CREDENTIALS, environment="production")
+    assert "REDIS_URL: required when ENVIRONMENT=production" in str(info.value)
+    # The default environment is production: the same without saying so.
+    with pytest.raises(ConfigError, match="REDIS_URL"):
+        load_settings(**CREDENTIALS)
+    assert load_settings(**CREDENTIALS, redis_url="redis://localhost:6379/0").environment == "production"
+    assert load_settings(**CREDENTIALS, environment="development").redis_url is None
+
+
+def test_test_environment_needs_an_explicit_opt_in() -> None:
+    with pytest.raises(ConfigError) as info:
+        load_settings(**CREDENTIALS, environment="test")
+    assert "ENVIRONMENT" in str(info.value) and "ALLOW_TEST_ENVIRONMENT" in str(info.value)
+    assert load_settings(**CREDENTIALS, environment="test", allow_test_environment=True).environment == "test"
+
+
+def test_unsigned_webhooks_only_in_development() -> None:
+    for environment in ("production", "test"):
+        with pytest.raises(ConfigError, match="TWILIO_SKIP_SIGNATURE_CHECK"):
+            load_settings(**CREDENTIALS, environment=environment, allow_test_environment=True,
+                          redis_url="redis://localhost:6379/0", twilio_skip_signature_check=True)
+    assert load_settings(**CREDENTIALS, environment="development",
+                         twilio_skip_signature_check=True).twilio_skip_signature_check
+
+
+def test_redis_timeout_must_sit_inside_the_reply_budget() -> None:
+    with pytest.raises(ConfigError, match="REDIS_TIMEOUT_SECONDS"):
+        load_settings(**CREDENTIALS, environment="development", redis_timeout_seconds=3, reply_budget_seconds=3)
+    assert load_settings(**CREDENTIALS, environment="development").redis_timeout_seconds == 1.0
 
 
 # -- .env.example documents every setting ------------------------------------------------
@@ -90,9 +128,11 @@ def test_env_example_values_are_the_defaults_and_secrets_are_empty(monkeypatch: 
     for name in secrets:
         assert entries[name][1] == "", f"{name} is a secret: leave it empty in .env.example"
     # Copied to .env as it is (credentials filled in), it changes nothing.
-    copied = Settings(_env_file=ENV_EXAMPLE, twilio_account_sid="AC" + "d" * 32, twilio_auth_token="t")  # type: ignore[call-arg]
+    # (Production also needs REDIS_URL, which has no default to copy.)
+    given = {"twilio_account_sid": "AC" + "d" * 32, "twilio_auth_token": "t", "redis_url": "redis://localhost:6379/0"}
+    copied = Settings(_env_file=ENV_EXAMPLE, **given)  # type: ignore[call-arg]
     for field, info in Settings.model_fields.items():
-        if info.is_required():
+        if info.is_required() or field in given:
             continue
         assert getattr(copied, field) == info.get_default(call_default_factory=True), field
         commented = entries[field.upper()][0]

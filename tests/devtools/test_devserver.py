@@ -53,6 +53,7 @@ def dev_settings(**overrides: Any) -> Settings:
         "twilio_account_sid": ACCOUNT_SID,
         "twilio_auth_token": AUTH_TOKEN,
         "environment": "test",
+        "allow_test_environment": True,
         "redis_url": "",
         "log_json": True,
     }
@@ -99,7 +100,7 @@ def test_dev_app_mounts_simulator_phone_and_conversation_view() -> None:
 
 
 def test_dev_settings_point_the_bot_at_itself() -> None:
-    app = create_dev_app(dev_settings(environment="production"), base_url="http://127.0.0.1:9999/")
+    app = create_dev_app(dev_settings(), base_url="http://127.0.0.1:9999/")
     settings = app.state.services.settings
     assert settings.environment == "development"
     assert settings.twilio_api_base_url == "http://127.0.0.1:9999"

@@ -140,7 +140,8 @@ def test_cli_broadcast_and_status(tmp_path: Path, redis_url: str) -> None:
     app.command()(broadcast)
     app.command("broadcast-status")(broadcast_status)
     env = {"TWILIO_ACCOUNT_SID": ACCOUNT_SID, "TWILIO_AUTH_TOKEN": AUTH_TOKEN, "REDIS_URL": redis_url,
-           "ENVIRONMENT": "test", "TWILIO_PHONE_NUMBER": BOT_NUMBER, "LOG_JSON": "false"}
+           "ENVIRONMENT": "test", "ALLOW_TEST_ENVIRONMENT": "true", "TWILIO_PHONE_NUMBER": BOT_NUMBER,
+           "LOG_JSON": "false"}
     path = write(tmp_path, "r.csv", "to,name\n+14155550101,Ana\n+14155550102,Ben\n")
     runner = CliRunner()
     queued = runner.invoke(app, ["broadcast", str(path), "--template", "welcome_back", "--campaign", "c9",

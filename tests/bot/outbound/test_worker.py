@@ -118,7 +118,8 @@ async def test_worker_killed_mid_send_sends_once_after_restart(
     env = {
         **os.environ,
         "TWILIO_ACCOUNT_SID": ACCOUNT_SID, "TWILIO_AUTH_TOKEN": AUTH_TOKEN, "REDIS_URL": redis_url,
-        "TWILIO_API_BASE_URL": twilio.url, "ENVIRONMENT": "test", "WORKER_JOB_TIMEOUT_SECONDS": "2",
+        "TWILIO_API_BASE_URL": twilio.url, "ENVIRONMENT": "test", "ALLOW_TEST_ENVIRONMENT": "true",
+        "WORKER_JOB_TIMEOUT_SECONDS": "2",
         "OUTBOUND_BACKOFF_SECONDS": "0", "PUBLIC_BASE_URL": "", "LOG_LEVEL": "WARNING",
     }
     request = SendRequest(key=SMS_KEY, body="exactly once, please", idempotency_key="crash:1")

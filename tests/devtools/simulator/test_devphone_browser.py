@@ -100,7 +100,8 @@ def browser() -> Iterator[Browser]:
 @pytest.fixture(scope="module")
 def dev_server() -> Iterator[DevServer]:
     settings = load_settings(
-        twilio_account_sid=ACCOUNT_SID, twilio_auth_token=AUTH_TOKEN, environment="test", redis_url=""
+        twilio_account_sid=ACCOUNT_SID, twilio_auth_token=AUTH_TOKEN, environment="test", allow_test_environment=True,
+        redis_url="",
     )
     port = free_port()
     app = create_dev_app(

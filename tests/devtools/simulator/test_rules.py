@@ -282,7 +282,7 @@ def test_from_settings(fake_bot: FakeBot) -> None:
         twilio_auth_token="tok",
         public_base_url="https://bot.example.com/",
         sms_keyword_replies="bot",
-        environment="test",
+        environment="test", allow_test_environment=True,
     )
     sim = Simulator.from_settings(settings, webhook_url="http://127.0.0.1:8000/twilio/messages")
     assert sim.webhook_public_url == "https://bot.example.com/twilio/messages"

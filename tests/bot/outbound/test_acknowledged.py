@@ -1,0 +1,105 @@
+"""A 2xx only for a message whose answer is sent or durably owned; otherwise 503 (fallback URL).
+
+The chaos suite (tests/chaos/) proves it under load across processes; these
+pin the two decisions in one process: a late turn is acknowledged only once
+its recovery job is queued, and a hung Redis is answered 503 in time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from fastapi import FastAPI
+
+from bot.errors import StoreError
+from bot.messages import Channel, InboundMessage
+from bot.outbound.models import SendRequest
+from bot.outbound.outbox import Outbox
+from bot.webhook_client import inbound_form
+from tests.bot.outbound.conftest import THIRD_PARTY_WARNINGS, USER, Echo, Twilio
+from tests.conftest import BOT_NUMBER, signed_client
+from tests.support.processes import RedisProcess
+from webhooks.app import create_app
+
+pytestmark = [pytest.mark.filterwarnings(w) for w in THIRD_PARTY_WARNINGS]
+
+
+class BrokenRecovery:
+    """An outbox whose turn-recovery queue is unreachable (Redis hung or down)."""
+
+    def __init__(self, inner: Outbox) -> None:
+        self.inner = inner
+        self.refused = 0
+
+    async def submit(self, request: SendRequest, *, delay: float = 0.0) -> None:
+        await self.inner.submit(request, delay=delay)
+
+    async def submit_turn(self, message: InboundMessage, *, delay: float) -> None:
+        self.refused += 1
+        raise StoreError("cannot queue job run_turn: no answer within 1s")
+
+    async def close(self) -> None:
+        await self.inner.close()
+
+
+async def settle(app: FastAPI) -> None:
+    background = app.state.services.background
+    while background:
+        await asyncio.wait(set(background))
+
+
+async def test_a_late_turn_that_nobody_would_own_is_answered_503_and_sends_nothing(
+    make_app: Callable[..., FastAPI], make_settings: Callable[..., Any], twilio: Twilio
+) -> None:
+    handler = Echo(delay=0.5)
+    app = make_app(handler=handler, settings=make_settings(reply_budget_seconds=0.2, outbound_backoff_seconds=0.0))
+    services = app.state.services
+    working = services.extras["outbox"]
+    broken = services.extras["outbox"] = BrokenRecovery(working)
+    client = signed_client(app)
+    form = inbound_form(Channel.SMS, USER, BOT_NUMBER, "slow one")
+
+    refused = await client.post("/twilio/messages", form)
+    assert refused.status_code == 503 and broken.refused == 1
+    await settle(app)
+    assert handler.runs == ["slow one"] and twilio.sent() == []  # given back before any send
+
+    # Twilio's fallback (here: the same app, Redis back) gets the same message.
+    services.extras["outbox"] = working
+    accepted = await client.post("/twilio/messages", form)
+    assert accepted.status_code == 200
+    await settle(app)
+    await asyncio.wait_for(working.drain(), 10)
+    await twilio.sim.drain()
+    assert [m.body for m in twilio.sent()] == ["echo: slow one"]  # answered once, by REST
+
+
+def test_a_hung_redis_is_answered_503_in_time_never_an_empty_200(make_settings: Callable[..., Any]) -> None:
+    with RedisProcess.start() as redis:
+        settings = make_settings(redis_url=redis.url, redis_timeout_seconds=0.5, reply_budget_seconds=2.0)
+
+        async def scenario() -> list[int]:
+            app = create_app(settings, handler=Echo())
+            client = signed_client(app)
+            answers = []
+            async with app.router.lifespan_context(app):
+                ok = await client.post("/twilio/messages", inbound_form(Channel.SMS, USER, BOT_NUMBER, "before"))
+                answers.append(ok.status_code)
+                redis.pause()
+                try:
+                    for body in ("during one", "during two"):
+                        resp = await client.post("/twilio/messages", inbound_form(Channel.SMS, USER, BOT_NUMBER, body))
+                        answers.append(resp.status_code)
+                finally:
+                    redis.resume()
+                resp = await client.post("/twilio/messages", inbound_form(Channel.SMS, USER, BOT_NUMBER, "after"))
+                answers.append(resp.status_code)
+                await client.http.aclose()
+            return answers
+
+        answers = asyncio.run(scenario())
+    # 503 while hung (Twilio tries the fallback URL), not an empty 200 nobody follows up.
+    assert answers == [200, 503, 503, 200]
