@@ -7,8 +7,12 @@ import subprocess
 import time
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import ACCOUNT_SID, AUTH_TOKEN
 from tests.support.processes import BOT, BotProcess, RedisProcess, bot_env
+
+pytestmark = pytest.mark.slow  # starts `bot worker` (it trains the classifier first)
 
 
 def redis_cli(redis: RedisProcess, *args: str) -> str:
