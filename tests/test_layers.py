@@ -45,7 +45,7 @@ def production_env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TWILIO_", "REDIS_"))}
     env.update({
         "TWILIO_ACCOUNT_SID": ACCOUNT_SID, "TWILIO_AUTH_TOKEN": AUTH_TOKEN, "TWILIO_PHONE_NUMBER": BOT_NUMBER,
-        "ENVIRONMENT": "test", "LOG_LEVEL": "WARNING", "PYTHONDONTWRITEBYTECODE": "1",
+        "ENVIRONMENT": "test", "ALLOW_TEST_ENVIRONMENT": "true", "LOG_LEVEL": "WARNING", "PYTHONDONTWRITEBYTECODE": "1",
     })
     env.update(extra)
     return env

@@ -16,7 +16,7 @@ from fastapi import FastAPI
 from bot.messages import Channel
 from bot.settings import Settings
 from bot.storage import ConversationKey, RedisStore
-from bot.webhook_client import WebhookClient, inbound_form, new_sid, parse_twiml
+from devtools.webhook_client import WebhookClient, inbound_form, new_sid, parse_twiml
 from tests.conftest import BOT_NUMBER, signed_client
 from tests.support.servers import run_app
 from webhooks.app import create_app

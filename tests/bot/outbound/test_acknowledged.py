@@ -18,7 +18,7 @@ from bot.errors import StoreError
 from bot.messages import Channel, InboundMessage
 from bot.outbound.models import SendRequest
 from bot.outbound.outbox import Outbox
-from bot.webhook_client import inbound_form
+from devtools.webhook_client import inbound_form
 from tests.bot.outbound.conftest import THIRD_PARTY_WARNINGS, USER, Echo, Twilio
 from tests.conftest import BOT_NUMBER, signed_client
 from tests.support.processes import RedisProcess
