@@ -22,8 +22,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from jinja2 import meta
 
+from bot.channels import profile_of
 from bot.messages import Channel, Reply
-from bot.outgoing import prepare
 from bot.templates import ReplyTemplates
 from webhooks.twiml import render_twiml
 
@@ -104,7 +104,7 @@ def test_any_strings_in_any_variable_render_valid_twiml(name: str, data: st.Data
         context[variable] = value
     for channel in (Channel.SMS, Channel.WHATSAPP):
         text = TEMPLATES.render(name, channel, **context)
-        twiml = render_twiml([prepare(Reply(text=text), channel)])
+        twiml = render_twiml([profile_of(channel).prepare(Reply(text=text))])
         root = ElementTree.fromstring(twiml)  # noqa: S314 - our own output; well-formed, or this raises
         bodies = [m.text or "" for m in root.iter("Message")]
         assert len(bodies) == 1
