@@ -7,7 +7,9 @@ Sections (see bench/README.md for what each number means):
 3. ``memory``: Redis bytes per conversation after 1, 10 and 50 turns;
 4. ``slow``: a 20 s model vs the reply budget, and the REST reply time;
 5. ``classifier``: ``bench/classifier.py`` (accuracy, time per message);
-6. ``replay``: ``bench/replay.py`` (steps per second), when present.
+6. ``replay``: ``bench/replay.py`` (steps per second), when present;
+7. ``eval``: ``bench/eval.py``: ``bot eval`` offline (intent and slot accuracy,
+   model share, fallback rate, SMS segments per turn).
 
 Everything runs on 127.0.0.1 against a private ``redis-server`` the run
 starts and stops; every process it starts is stopped by pid at the end.
@@ -40,7 +42,7 @@ from typing import Any
 from bench import load, memory, redis_cost, report, slow_model
 from bench.servers import PYTHON, ROOT, RedisServer
 
-SECTIONS = ("load", "redis", "memory", "slow", "classifier", "replay")
+SECTIONS = ("load", "redis", "memory", "slow", "classifier", "replay", "eval")
 RESULTS = ROOT / "bench" / "results"
 
 
@@ -100,6 +102,16 @@ def run_replay(workdir: Path) -> dict[str, Any]:
     return {"status": "ok", **json.loads(out.read_text())}
 
 
+def run_eval(workdir: Path) -> dict[str, Any]:
+    out = workdir / "eval.json"
+    proc = subprocess.run([str(PYTHON), "-m", "bench.eval", "--json", str(out)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=600, check=False)
+    if proc.returncode != 0 or not out.exists():
+        tail = (proc.stderr or proc.stdout).strip()[-400:]
+        return {"status": f"error: bench.eval exited {proc.returncode}: {tail}"}
+    return json.loads(out.read_text())
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="bench/run", description="Run the benchmarks (bench/README.md).")
     parser.add_argument("--sections", default=",".join(SECTIONS),
@@ -154,6 +166,7 @@ def main(argv: list[str] | None = None) -> int:
             section("slow", lambda: slow_model.run(redis))
         section("classifier", lambda: run_classifier(workdir))
         section("replay", lambda: run_replay(workdir))
+        section("eval", lambda: run_eval(workdir))
         results["machine"]["load_average_at_end"] = round(os.getloadavg()[0], 2)
         results["total_seconds"] = round(time.perf_counter() - started, 1)
         results["targets"] = report.targets(results)

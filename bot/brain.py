@@ -2,14 +2,20 @@
 
 The pipeline for a message that passed compliance (bot/engine.py):
 
-1. Hand-off: while a person has the conversation, the bot says nothing
-   (until ``HANDOFF_IDLE_MINUTES`` without messages, or the user texts "bot"
-   or "menu", which gets a "you're back" answer).
-2. The active flow's expected answer: an offered choice (button, "1"/"2",
-   its title), or slot values / yes / no for the current step. A button of
+0. Safety and feelings first (:mod:`bot.safety`): a dental emergency or a
+   complaint is answered at once and handed to staff.
+1. Hand-off (:mod:`bot.handoff`): while a person has the conversation, the bot
+   passes messages on and only acknowledges after a quiet spell (until
+   ``HANDOFF_IDLE_MINUTES`` without messages, when it says it is back, or the
+   user texts "bot" or "menu", which gets a "you're back" answer). Outside a
+   flow, a message with several requests is split (:mod:`bot.compound`):
+   questions answered first, then the request.
+2. The active flow's expected answer (an FAQ question, :mod:`bot.faq`, is
+   never one): an offered choice (button, "1"/"2", its title), or slot values / yes / no for the current step. A button of
    a message sent outside the turn (the reminder's Confirm / Reschedule,
    :attr:`Brain.buttons`) comes first.
-3. Rules, then 4. the local classifier (:mod:`bot.nlu`).
+3. Rules, then 4. the local classifier (:mod:`bot.nlu`); an FAQ of the
+   business file is answered from it.
 5. The LangChain model, only when 3-4 gave ``fallback`` and ``LLM_MODEL`` is set;
    the service, date and time it read fill the slots the rules did not find.
 
@@ -30,8 +36,10 @@ Example::
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Mapping
 from dataclasses import replace
+from datetime import date
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -39,12 +47,15 @@ from typing import Any
 from bot.appointments import AppointmentBook
 from bot.business import Business, load_business
 from bot.clock import Clock
+from bot.compound import split_requests
 from bot.engine import TurnContext
 from bot.errors import ConfigError
+from bot.faq import FaqBook, FaqMatch
 from bot.flows.appointments import BOOK, CANCEL, RESCHEDULE
 from bot.flows.base import YES_NO, Flow, Turn
 from bot.flows.options import Offered, pick, recall, remember
 from bot.flows.table import TableFlow
+from bot.flows.when import fmt_date
 from bot.handlers import Handler, Handlers, directions_url, media_kind
 from bot.handoff import Handoff, StaffNotifier, outbox_staff_notifier
 from bot.memo import memo
@@ -54,6 +65,8 @@ from bot.nlu.intents import FALLBACK, load_intents
 from bot.nlu.model import ModelDecision, ModelStep, build_chat_model
 from bot.nlu.slots import Slots, extract_slots
 from bot.nlu.understand import NLU, Understanding
+from bot.opening import opening_status
+from bot.safety import SafetyMatch, SafetyRules, load_safety
 from bot.settings import Settings
 from bot.storage.base import ConversationState, ConversationStore
 from bot.storage.stores import Stores
@@ -62,6 +75,16 @@ from bot.templates import ReplyTemplates
 __all__ = ["Brain", "StaffNotifier", "build_handler", "directions_url", "media_kind", "outbox_staff_notifier"]
 
 log = logging.getLogger("bot.brain")
+
+#: Intents that ask something the brain answers from the business data: in a
+#: message with two requests ("what are your hours and can i book?") they are
+#: answered first, then the other request goes on.
+QUESTION_INTENTS = frozenset({"hours", "location", "pricing"})
+#: How sure the classifier must be of one part of a message with several requests.
+PART_CONFIDENCE = 0.6
+_QUESTION_START = re.compile(
+    r"^(what|whats|what's|when|where|how|hows|do|does|are|r|is|can|could|will|which|who)\b", re.IGNORECASE
+)
 
 
 class Brain:
@@ -78,6 +101,8 @@ class Brain:
         flows: Mapping[str, Flow],
         handoff: Handoff,
         model: ModelStep | None = None,
+        faq: FaqBook | None = None,
+        safety: SafetyRules | None = None,
     ) -> None:
         self.settings = settings
         self.nlu = nlu
@@ -87,6 +112,8 @@ class Brain:
         self.flows = dict(flows)
         self.model = model
         self.handoff = handoff
+        self.faq = faq
+        self.safety = safety
         self.template_context: dict[str, Any] = handoff.context
         self.answers = Handlers(business=business, templates=templates, book=book, settings=settings)
         a = self.answers
@@ -142,14 +169,31 @@ class Brain:
         offer = state.data.pop("offer", None)
         turn = self._turn(ctx, understanding, offered)
 
+        # 0. Safety and feelings first: before hand-off, flows and intents (bot/safety.py).
+        danger = self.safety.check(text) if self.safety is not None and not msg.button_payload else None
+        if danger is not None:
+            return self._result(turn, await self._safety_answer(turn, danger), danger.kind)
+
+        # 1. Hand-off (bot/handoff.py).
         handoff = self.handoff.status(ctx, text)
         if handoff == "active":
-            # A person has the conversation; the bot only keeps the idle clock.
-            self.handoff.keep_quiet(ctx)
-            return self._result(turn, [], "human")
+            return self._result(turn, await self.handoff.waiting(turn), "human")
         if handoff == "released":
             return self._result(turn, [turn.say("handoff_released")], "help")
+        result = await self._answer(turn, text, offered, offer)
+        if handoff == "returned" and result.replies:
+            # Staff went quiet: say the bot is back, in the same message.
+            line = self.handoff.returned_line(msg.channel.value)
+            first = result.replies[0]
+            result = replace(result, replies=(replace(first, text=f"{line} {first.text}"), *result.replies[1:]))
+        return result
 
+    async def _answer(
+        self, turn: Turn, text: str, offered: list[Offered], offer: Mapping[str, Any] | None
+    ) -> TurnResult:
+        """Steps 2-5: several requests, the flow's answer, an FAQ, rules and classifier, the model."""
+        ctx, understanding = turn.ctx, turn.understanding
+        state, msg = ctx.state, ctx.message
         flow = self.flows.get(state.flow or "")
         button = self._button_action(msg.button_payload, offered)
         if button is not None:
@@ -157,17 +201,32 @@ class Brain:
             intent, handler = button
             return await self._run(turn, flow, intent, handler)
 
+        if flow is None and turn.choice is None and text.strip():
+            several = await self._several(turn, text)
+            if several is not None:
+                return several
+        # An FAQ question ("how long does a checkup take?") is never a flow's answer.
+        faq = self._faq_match(turn)
         # 2. The active flow's expected answer.
-        if flow is not None:
+        if flow is not None and faq is None:
             answered = await flow.answer(turn)
             if answered is not None:
                 return self._result(turn, answered, self._answer_intent(turn, state.flow or flow.name))
 
         intent = understanding.intent
         attachment = bool(msg.media or msg.location is not None) and intent == FALLBACK
+        if faq is not None and not attachment:
+            return await self._run(turn, flow, "faq", self._faq_handler(faq))
         # 5. The model, only for what rules and classifier left unresolved.
         if understanding.needs_model and self.model is not None and not attachment:
-            decision = await self.model.decide(text, history=state.history, intents=self.nlu.catalog.names)
+            facts = (
+                self.faq.grounding(ctx.now, reminder_lead_hours=self.settings.reminder_lead_hours)
+                if self.faq is not None
+                else []
+            )
+            decision = await self.model.decide(
+                text, history=state.history, intents=self.nlu.catalog.names, facts=facts
+            )
             if decision is not None and decision.intent != FALLBACK and decision.intent in self.handlers:
                 intent = decision.intent
                 turn.understanding = self._with_model_slots(understanding, decision, ctx)
@@ -190,9 +249,12 @@ class Brain:
         if flow is not None and intent in self.flows and intent != flow.name:
             turn.leave()  # switching to another flow ("actually, cancel it instead")
             flow = None
+        if flow is not None and state.flow == flow.name and handler is self.handlers[FALLBACK]:
+            # Not understood inside a flow: say so briefly and ask again (not the whole fallback).
+            return self._result(turn, [self._reminder(turn, flow, await flow.prompt(turn), repeat=True)], intent)
         replies = await handler(turn)
         if flow is not None and state.flow == flow.name and intent not in self.flows:
-            # A digression ("what are your hours?") inside a flow: answer, then resume.
+            # A digression ("what are your hours?") inside a flow: answer, then a short reminder.
             replies = self._resume(turn, flow, replies, await flow.prompt(turn))
         return self._result(turn, replies, intent)
 
@@ -257,12 +319,116 @@ class Brain:
         if not answer or not prompt:
             return answer + prompt
         # One message, not two: on SMS every message costs at least a segment.
-        intro = self.templates.render(
-            "resume_flow", turn.ctx.message.channel.value, flow=flow.name, **self.template_context
+        reminder = self._reminder(turn, flow, prompt)
+        joined = "\n\n".join([*(r.text for r in answer), reminder.text])
+        return [Reply(text=joined, choices=reminder.choices)]
+
+    def _reminder(self, turn: Turn, flow: Flow, prompt: list[Reply], *, repeat: bool = False) -> Reply:
+        """A short reminder of where ``flow`` stood (``resume_flow``), with the prompt's choices.
+
+        ``prompt`` is the flow's own question, used when the template has no
+        shorter form for the step; ``repeat`` after a message that was not understood.
+        """
+        last = prompt[-1] if prompt else Reply(text="")
+        slots = turn.slots
+        service = self.business.service(str(slots.get("service") or ""))
+        day = slots.get("date")
+        text = self.templates.render(
+            "resume_flow",
+            turn.ctx.message.channel.value,
+            flow=flow.name,
+            step=turn.ctx.state.step,
+            service=service.label.lower() if service else None,
+            day=fmt_date(date.fromisoformat(str(day))) if day else None,
+            question=last.text,
+            repeat=repeat,
+            **self.template_context,
         )
-        last = prompt[-1]
-        joined = "\n\n".join([*(r.text for r in answer), f"{intro} {last.text}"])
-        return [Reply(text=joined, choices=last.choices)]
+        return Reply(text=text, choices=last.choices)
+
+    # -- FAQ, several requests, safety ---------------------------------------
+    def _faq_match(self, turn: Turn) -> FaqMatch | None:
+        """The FAQ the message asks, unless a rule or an offered choice already says what it is."""
+        u = turn.understanding
+        if self.faq is None or turn.choice is not None or u.source == "rule" or turn.ctx.message.button_payload:
+            return None
+        return self.faq.match(u.text)
+
+    def _faq_handler(self, hit: FaqMatch) -> Handler:
+        async def handler(turn: Turn) -> list[Reply]:
+            assert self.faq is not None
+            # "how long does it take?" while booking a whitening: the whitening.
+            named = turn.understanding.slots.service or str(turn.slots.get("service") or "")
+            service = self.business.service(named)
+            in_flow = turn.ctx.state.flow is not None
+            text = self.faq.answer(
+                hit,
+                service=service,
+                now=turn.now,
+                reminder_lead_hours=self.settings.reminder_lead_hours,
+                in_flow=in_flow,
+            )
+            offer = self.business.faq[hit.key].offer
+            if offer is not None and not in_flow:
+                # The answer ends with a question ("Want to book?"): a "yes" next takes it.
+                turn.offer(offer.intent, service=service.key if service else offer.service)
+            return [Reply(text=text)]
+
+        return handler
+
+    async def _several(self, turn: Turn, text: str) -> TurnResult | None:
+        """A message with several requests: answer its questions, then go on with the rest.
+
+        "what are your hours and can i book a checkup?" -> the hours, then the
+        first booking question, in one reply. None when the message holds one
+        request (the usual case).
+        """
+        parts = split_requests(text)
+        if len(parts) < 2:
+            return None
+        asked: list[tuple[str, Turn, Handler]] = []
+        main: str | None = None
+        for part in parts:
+            u = self.nlu.classify(part, now=turn.now)
+            sub = replace(turn, understanding=u)
+            hit = self.faq.match(part) if self.faq is not None and u.source != "rule" else None
+            if hit is not None:
+                asked.append(("faq", sub, self._faq_handler(hit)))
+            elif (
+                u.intent in QUESTION_INTENTS
+                and u.confidence >= PART_CONFIDENCE
+                and _QUESTION_START.match(part.strip())
+            ):
+                asked.append((u.intent, sub, self.handlers[u.intent]))
+            elif main is None and u.intent in self.flows and u.confidence >= PART_CONFIDENCE:
+                main = u.intent
+        if not asked or (main is None and len(asked) < 2):
+            return None
+        replies: list[Reply] = []
+        for _, sub, handler in asked:
+            replies.extend(await handler(sub))
+            if sub.offered is not None:
+                turn.offered = sub.offered
+        intent = asked[0][0]
+        if main is not None:
+            # The whole message's slots: "how much is a cleaning? also can i come thu at 10".
+            intent = main
+            replies.extend(await self.handlers[intent](turn))
+        joined = Reply(text="\n\n".join(r.text for r in replies), choices=replies[-1].choices)
+        return self._result(turn, [joined], intent)
+
+    async def _safety_answer(self, turn: Turn, danger: SafetyMatch) -> list[Reply]:
+        """An emergency or a complaint: answer now, and hand the conversation to staff."""
+        assert self.safety is not None
+        log.info("safety message", extra={"fields": {"kind": danger.kind, "rule": danger.rule}})
+        await self.handoff.start(turn, notice=danger.staff_notice, rule=danger.rule)
+        return [
+            turn.say(
+                danger.reply,
+                opening=opening_status(self.business, turn.now),
+                emergency_number=self.safety.emergency_number,
+            )
+        ]
 
     def _with_model_slots(
         self, understanding: Understanding, decision: ModelDecision, ctx: TurnContext
@@ -276,6 +442,10 @@ class Brain:
         said = " ".join(
             part for part in (decision.service, decision.date, f"at {decision.time}" if decision.time else None) if part
         )
+        if decision.appointment:
+            # Which appointment ("the cleaning one"): kept as words for the flow to match.
+            entities = {**understanding.entities, "appointment": decision.appointment}
+            understanding = replace(understanding, entities=MappingProxyType(entities))
         if not said:
             return understanding
         found = extract_slots(said, now=ctx.now, business=self.business)
@@ -289,7 +459,8 @@ class Brain:
             approximate=have.approximate if have.time else found.approximate,
             time_window=have.time_window if have.time else found.time_window,
         )
-        return replace(understanding, slots=merged, entities=MappingProxyType(merged.as_entities()))
+        entities = {**merged.as_entities(), **({"appointment": decision.appointment} if decision.appointment else {})}
+        return replace(understanding, slots=merged, entities=MappingProxyType(entities))
 
 
 def _where(state: ConversationState) -> str:
@@ -324,6 +495,8 @@ def build_handler(
     flows: dict[str, Flow] = {
         flow.name: flow for flow in (TableFlow(t) for t in (BOOK, RESCHEDULE, CANCEL, handoff.table))
     }
+    faq = memo(("faq", repr(business), repr(catalog)), lambda: FaqBook.build(business, catalog, templates))
+    safety = load_safety(intents_dir / "safety.yaml")
     brain = Brain(
         settings=settings,
         nlu=nlu,
@@ -334,6 +507,8 @@ def build_handler(
         flows=flows,
         handoff=handoff,
         model=step,
+        faq=faq,
+        safety=safety,
     )
     brain.check_intents(catalog.names, catalog.source or intents_dir / "intents.yaml")
     return brain

@@ -253,6 +253,36 @@ class HoursLine:
         return not self.ranges
 
 
+class FaqOffer(BaseModel):
+    """What a "yes" right after an FAQ answer starts: an intent, and a service to seed it with."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    intent: str = Field(min_length=1)
+    service: str | None = None
+
+
+class FaqEntry(BaseModel):
+    """One frequently asked question: the ways people ask it and the answer template.
+
+    ``answer`` is a Jinja2 template (compiled once at start-up, sandboxed)
+    rendered with ``business``, ``service`` (the service the message named,
+    or None), ``services``, ``hours``, ``opening`` (open now, next opening)
+    and ``reminder_lead_hours``.
+
+    Example::
+
+        business.faq["duration"].questions[0]   # 'how long does a checkup take'
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    questions: tuple[str, ...] = Field(min_length=1)
+    answer: str = Field(min_length=1)
+    # When the answer ends with a yes/no question ("Want to book?"): what a "yes" starts.
+    offer: FaqOffer | None = None
+
+
 class Business(BaseModel):
     """The business: identity, time zone, opening hours and services.
 
@@ -277,6 +307,11 @@ class Business(BaseModel):
     hours: OpeningHours
     # Keyed by canonical name, in file order (dicts keep insertion order).
     services: Mapping[str, Service] = Field(min_length=1)
+    # Frequently asked questions (bot/faq.py), keyed by a short name, in file order.
+    faq: Mapping[str, FaqEntry] = Field(default_factory=dict)
+    # Services other businesses offer and this one does not: a model answer naming
+    # one is discarded (bot/nlu/grounding.py), as is a price or time not in this file.
+    not_offered: tuple[str, ...] = ()
 
     _tz: ZoneInfo = PrivateAttr()
     _by_name: dict[str, Service] = PrivateAttr()

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -95,15 +96,36 @@ def chat(
         typer.Option(help="Write the session to FILE as a transcript (bot replay FILE replays it).",
                      metavar="FILE"),
     ] = None,
+    now: Annotated[
+        str | None,
+        typer.Option(help="Freeze the clock at ISO_TIME with a UTC offset, e.g. 2026-03-07T18:00:00-05:00.",
+                     metavar="ISO_TIME"),
+    ] = None,
 ) -> None:
     """Talk to the bot from the terminal through the real signed webhook path."""
     from devtools.chat import run_chat
 
+    frozen = _iso_time(now) if now is not None else None
     settings = dev_settings()
     asyncio.run(
         run_chat(settings, whatsapp=whatsapp, user=user, bot=DEV_BOT_NUMBER, profile_name=name,
-                 lines=sys.stdin, interactive=sys.stdin.isatty(), record=record)
+                 lines=sys.stdin, interactive=sys.stdin.isatty(), record=record, now=frozen)
     )
+
+
+def _iso_time(value: str) -> datetime:
+    """``--now``: an ISO-8601 time with a UTC offset (``Z`` or ``-05:00``); else a clear error."""
+    try:
+        moment = datetime.fromisoformat(value.strip().replace("z", "Z"))
+    except ValueError:
+        raise typer.BadParameter(
+            f"{value!r} is not an ISO-8601 time; write e.g. 2026-03-07T18:00:00-05:00", param_hint="--now"
+        ) from None
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise typer.BadParameter(
+            f"{value!r} has no UTC offset; add one, e.g. {value}-05:00 or {value}Z", param_hint="--now"
+        )
+    return moment
 
 
 @app.command()
@@ -162,6 +184,38 @@ def dev(
     from devtools.devserver import dev as run_dev
 
     run_dev(host, port, open_browser)
+
+
+@app.command("eval")
+def eval_command(
+    paths: Annotated[
+        list[Path] | None,
+        typer.Argument(help="Transcript files or folders (default: tests/transcripts).", show_default=False,
+                       metavar="PATH"),
+    ] = None,
+    k: Annotated[
+        str | None,
+        typer.Option("-k", help="Only conversations whose name or file name contains PATTERN.", metavar="PATTERN"),
+    ] = None,
+    json_path: Annotated[
+        Path | None, typer.Option("--json", help="Also write the figures to FILE as JSON.", metavar="FILE")
+    ] = None,
+) -> None:
+    """Score the bot on a labelled conversation set: intent and slot accuracy, model share, fallbacks, segments."""
+    import json
+
+    from bot.errors import TranscriptError
+    from devtools.replay.evaluate import evaluate
+
+    settings = dev_settings()
+    try:
+        report = asyncio.run(evaluate(paths or [Path("tests/transcripts")], settings=settings, k=k))
+    except TranscriptError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    print(report.text())
+    if json_path is not None:
+        json_path.write_text(json.dumps(report.to_dict(), indent=2) + "\n")
 
 
 def _register_optional_commands() -> None:

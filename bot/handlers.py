@@ -88,10 +88,19 @@ class Handlers:
         return Reply(text=answer)
 
     async def pricing(self, turn: Turn) -> list[Reply]:
-        service = self.business.service(turn.understanding.slots.service or "")
-        # The reply ends "Want to book?": a "yes" next starts booking that service.
+        # "how much is it?" while booking a whitening: the whitening.
+        named = turn.understanding.slots.service or str(turn.slots.get("service") or "")
+        service = self.business.service(named)
+        # The reply ends "Want to book?" (outside a flow): a "yes" next starts booking that service.
         turn.offer("book", service=service.key if service else None)
-        return [turn.say("pricing", service=service, services=list(self.business.services.values()))]
+        return [
+            turn.say(
+                "pricing",
+                service=service,
+                services=list(self.business.services.values()),
+                in_flow=turn.ctx.state.flow is not None,
+            )
+        ]
 
     async def my_appointments(self, turn: Turn) -> list[Reply]:
         upcoming = await self.book.upcoming_for(turn.ctx.state.key, now=turn.now)

@@ -1,16 +1,27 @@
-"""Hand-off to a person: the flow table that starts it, the quiet spell, the staff notice.
+"""Hand-off to a person, in a way people can trust: the flow table that starts
+it, the acknowledgment after a quiet spell, the return, the staff notices.
 
-While a person has the conversation the bot says nothing; it keeps the idle
-clock (``HANDOFF_IDLE_MINUTES`` after the last message the bot returns by
-itself), and a release word ("bot", "menu") gives the conversation back
-at once. Staff are told through a :data:`StaffNotifier` (by SMS through the
-outbox: :func:`outbox_staff_notifier`).
+While staff have a conversation (``state.data["handoff_until"]``):
+
+- every message is passed on to staff, so "our team has your message" is true;
+- the first message after the hand-off, and the first after a quiet spell of
+  ``HANDOFF_QUIET_MINUTES`` (default 10), get one short acknowledgment;
+  outside opening hours it says when someone will answer ("we're open again
+  Monday at 8am"); the messages in between get no reply;
+- ``HANDOFF_IDLE_MINUTES`` after the last message the bot comes back by
+  itself: the next message is answered as usual, after a line saying so;
+- a release word ("bot", "menu") gives the conversation back at once.
+
+Staff are told through a :data:`StaffNotifier` (by SMS through the outbox:
+:func:`outbox_staff_notifier`). An emergency or a complaint (bot/safety.py)
+starts a hand-off too, with a notice of its own (:meth:`Handoff.start`).
 
 Example::
 
-    desk = Handoff(settings, templates, business)
+    desk = Handoff(settings, templates, {"business": business})
     flows = [TableFlow(desk.table), ...]          # the "human" intent starts it
     desk.status(ctx, "menu")                      # "released"
+    await desk.waiting(turn)                      # [] or [the acknowledgment]
 """
 
 from __future__ import annotations
@@ -26,6 +37,7 @@ from bot.engine import TurnContext
 from bot.flows.base import Turn
 from bot.flows.table import FlowTable
 from bot.messages import Channel, Reply
+from bot.opening import opening_status
 from bot.outbound.models import SendRequest
 from bot.outbound.outbox import Outbox
 from bot.settings import Settings
@@ -36,11 +48,17 @@ log = logging.getLogger("bot.brain")
 
 #: Tells staff a conversation was handed over: (conversation, notice text, inbound MessageSid).
 StaffNotifier = Callable[[ConversationKey, str, str], Awaitable[None]]
-HandoffStatus = Literal["none", "active", "released"]
+HandoffStatus = Literal["none", "active", "released", "returned"]
 
 # Texting one of these while a person has the conversation gives it back to the bot.
 RELEASE_WORDS = frozenset({"bot", "menu", "back to bot", "talk to bot", "talk to the bot", "back to the bot"})
 _RELEASE_STRIP = re.compile(r"^[\W_]+|[\W_]+$")
+#: How many history lines a staff notice quotes.
+NOTICE_LINES = 5
+
+_UNTIL = "handoff_until"
+_LAST = "handoff_last"  # when the user last wrote during the hand-off
+_ACKED = "handoff_acked"  # whether this hand-off was acknowledged since its last quiet spell
 
 
 def release_word(text: str) -> bool:
@@ -80,7 +98,7 @@ def outbox_staff_notifier(settings: Settings, outbox: Outbox, business: Business
 
 
 class Handoff:
-    """The hand-off: its flow table (no slots, no confirmation) and the quiet spell."""
+    """The hand-off: its flow table (no slots, no confirmation), the acknowledgments and the return."""
 
     def __init__(self, settings: Settings, templates: ReplyTemplates, context: dict[str, Any]) -> None:
         self.settings = settings
@@ -94,46 +112,89 @@ class Handoff:
     def idle_seconds(self) -> float:
         return timedelta(minutes=self.settings.handoff_idle_minutes).total_seconds()
 
+    @property
+    def quiet_seconds(self) -> float:
+        return timedelta(minutes=self.settings.handoff_quiet_minutes).total_seconds()
+
     def status(self, ctx: TurnContext, text: str) -> HandoffStatus:
-        """``active`` while a person has the conversation; ``released`` when the user takes it back.
+        """``active`` while a person has the conversation; ``released`` when the user takes it back;
+        ``returned`` when it ended by itself just now; ``none`` otherwise.
 
         It ends by itself ``HANDOFF_IDLE_MINUTES`` after the last message
-        (``none`` then: the message is handled as usual), or when the user
-        texts a release word ("bot", "menu").
+        (``returned``: the message is handled as usual, after a line saying
+        the bot is back), or when the user texts a release word ("bot", "menu").
         """
-        until = ctx.state.data.get("handoff_until")
+        until = ctx.state.data.get(_UNTIL)
         if until is None:
             return "none"
         if ctx.now.timestamp() >= float(until):
-            del ctx.state.data["handoff_until"]
-            return "none"
+            self._end(ctx)
+            return "returned"
         if release_word(text):
-            del ctx.state.data["handoff_until"]
+            self._end(ctx)
             return "released"
         return "active"
 
-    def keep_quiet(self, ctx: TurnContext) -> None:
-        """A person has the conversation: only the idle clock moves."""
-        ctx.state.data["handoff_until"] = ctx.now.timestamp() + self.idle_seconds
-
     async def hand_over(self, turn: Turn) -> list[Reply]:
-        """Tell staff (with the recent conversation) and the user; the bot goes quiet."""
-        turn.leave()
+        """``human``: tell staff (with the recent conversation) and the user when someone will answer."""
+        await self.start(turn, notice="handoff_staff")
+        opening = opening_status(self.context["business"], turn.now)
+        return [turn.say("handoff", minutes=self.settings.handoff_idle_minutes, opening=opening)]
+
+    async def start(self, turn: Turn, *, notice: str, **values: object) -> None:
+        """Hand the conversation to staff: notify them (template ``notice``) and start the idle clock."""
         ctx = turn.ctx
-        self.keep_quiet(ctx)
+        turn.leave()
+        data = ctx.state.data
+        data[_UNTIL] = ctx.now.timestamp() + self.idle_seconds
+        data[_LAST] = ctx.now.timestamp()
+        data[_ACKED] = False
         # The engine records this message after the turn: add it, or staff miss the request.
-        lines = [f"{h.role}: {h.text}" for h in ctx.state.history[-5:]]
-        recent = " | ".join([*lines, f"user: {ctx.message.body[:160]}"])
-        notice = self.templates.render(
-            "handoff_staff",
+        lines = [f"{h.role}: {' '.join(h.text.split())}" for h in ctx.state.history[-NOTICE_LINES:]]
+        recent = " | ".join([*lines, f"user: {' '.join(ctx.message.body[:160].split())}"])
+        await self._tell_staff(ctx, notice, recent=recent, **values)
+
+    async def waiting(self, turn: Turn) -> list[Reply]:
+        """A message while staff have the conversation: pass it on; acknowledge after a quiet spell."""
+        ctx = turn.ctx
+        data = ctx.state.data
+        now = ctx.now.timestamp()
+        quiet = now - float(data.get(_LAST, 0.0)) >= self.quiet_seconds
+        first = not data.get(_ACKED, False)
+        data[_LAST] = now
+        data[_UNTIL] = now + self.idle_seconds
+        await self._tell_staff(ctx, "handoff_forward", text=_quoted(ctx))
+        if not (first or quiet):
+            return []
+        data[_ACKED] = True
+        return [turn.say("handoff_ack", opening=opening_status(self.context["business"], ctx.now))]
+
+    def returned_line(self, channel: str) -> str:
+        """The line that says the bot is back after staff went quiet."""
+        return self.templates.render("handoff_returned", channel, **self.context)
+
+    @staticmethod
+    def _end(ctx: TurnContext) -> None:
+        for key in (_UNTIL, _LAST, _ACKED):
+            ctx.state.data.pop(key, None)
+
+    async def _tell_staff(self, ctx: TurnContext, template: str, **values: object) -> None:
+        text = self.templates.render(
+            template,
             "sms",
             user=ctx.message.user,
             channel=ctx.message.channel.value,
-            recent=recent,
             **self.context,
+            **values,
         )
-        if self.notify_staff is not None:
-            await self.notify_staff(ctx.state.key, notice, ctx.message.event_id)
-        else:
-            log.warning("hand-off requested but no staff notifier is configured")
-        return [turn.say("handoff", minutes=self.settings.handoff_idle_minutes)]
+        if self.notify_staff is None:
+            log.warning("hand-off: no staff notifier is configured", extra={"fields": {"template": template}})
+            return
+        await self.notify_staff(ctx.state.key, text, ctx.message.event_id)
+
+
+def _quoted(ctx: TurnContext) -> str:
+    msg = ctx.message
+    if msg.media:
+        return f"[{len(msg.media)} attachment(s)] {msg.body[:160]}".strip()
+    return msg.body[:300]

@@ -93,6 +93,9 @@ class Settings(BaseSettings):
     # intents/business.yaml) and how long the bot stays quiet after the last message.
     staff_number: str | None = None
     handoff_idle_minutes: int = Field(default=30, ge=1, le=7 * 24 * 60)
+    # While staff have it, the first message after this long without one gets a short
+    # acknowledgment ("Our team has your message"); the ones in between get none.
+    handoff_quiet_minutes: int = Field(default=10, ge=1, le=24 * 60)
 
     # Outbound (docs/outbound.md). The number messages the bot starts come
     # from (broadcasts), unless a command names another.

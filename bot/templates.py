@@ -129,6 +129,23 @@ class ReplyTemplates:
             raise TemplateError(f"no model prompt template {path} in {self._root}")
         return _render(path, template, context)
 
+    def compile_data(self, origin: str, source: str) -> DataTemplate:
+        """Compile a template held in the business data (an FAQ answer), once, at start-up.
+
+        Same sandbox and strictness as the files; ``origin`` names it in
+        errors (``intents/business.yaml: faq.duration.answer``). Never for
+        user text: that is always data.
+
+        Example::
+
+            answer = templates.compile_data("faq.duration.answer", "A {{ s }} takes 30 min.")
+            answer.render(s="checkup")   # 'A checkup takes 30 min.'
+        """
+        try:
+            return DataTemplate(origin, self._env.from_string(source))
+        except jinja2.TemplateSyntaxError as exc:
+            raise TemplateError(f"{origin}, line {exc.lineno}: {exc.message}") from exc
+
     def _lookup(self, name: str, channel: str) -> tuple[str, jinja2.Template] | None:
         for path in (_reply_path(name, channel), _reply_path(name)):
             template = self._templates.get(path)
@@ -147,6 +164,18 @@ class ReplyTemplates:
                 # e.g. an {% extends %} naming a file that does not exist.
                 raise TemplateError(f"template {path}: {exc}") from exc
         return compiled
+
+
+class DataTemplate:
+    """A template from the business data, compiled by :meth:`ReplyTemplates.compile_data`."""
+
+    def __init__(self, origin: str, template: jinja2.Template) -> None:
+        self.origin = origin
+        self._template = template
+
+    def render(self, **context: Any) -> str:
+        """Render with ``context``; a failure is a :class:`TemplateError` naming the origin."""
+        return _render(self.origin, self._template, context)
 
 
 def _reply_path(name: str, channel: str | None = None) -> str:

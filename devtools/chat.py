@@ -49,11 +49,15 @@ async def run_chat(
     interactive: bool,
     out: TextIO | None = None,
     record: Path | None = None,
+    now: datetime | None = None,
 ) -> None:
     """Read lines, send each as a signed inbound message, print the replies.
 
     ``record``: write the session to this path as a transcript when the input
     ends (the file must not exist yet, so no earlier recording is lost).
+    ``now``: freeze the clock at this moment for the whole session (``bot chat
+    --now 2026-03-07T18:00:00-05:00``), as replay does, so a conversation can
+    be reproduced ("are you open now?" on a Saturday evening).
 
     Example::
 
@@ -65,11 +69,11 @@ async def run_chat(
     if record is not None:
         _refuse_existing(record)
 
-    clock: Clock = SystemClock()
+    clock: Clock = SystemClock() if now is None else FrozenClock(now)
     recorder: TranscriptRecorder | None = None
     if record is not None:
         # Frozen for the session: the recording replays at this very moment.
-        start = datetime.now(UTC).replace(microsecond=0)
+        start = now or datetime.now(UTC).replace(microsecond=0)
         clock = FrozenClock(start)
         recorder = TranscriptRecorder(
             name=record.stem.replace("_", " "),

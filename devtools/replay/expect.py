@@ -18,9 +18,9 @@ Example::
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Literal, TypeAlias
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal, TypeAlias
 
 from bot.messages import Channel
 from devtools.replay.transcript import Expect, Step, Transcript, _quote
@@ -80,6 +80,8 @@ class StepOutcome:
 
     sent: tuple[SentMessage, ...] = ()
     intent: str | None = None
+    # The slots (entities) the turn read: ``{"service": "cleaning", "time": "15:00"}``.
+    entities: Mapping[str, Any] = field(default_factory=dict)
 
 
 def check(expect: Expect, outcome: StepOutcome, *, user: str | None = None) -> list[str]:
@@ -127,6 +129,12 @@ def check(expect: Expect, outcome: StepOutcome, *, user: str | None = None) -> l
     if expect.intent is not None and outcome.intent != expect.intent:
         got = outcome.intent if outcome.intent is not None else "none (no intent was resolved)"
         failures.append(f"expected intent {expect.intent}, got {got}")
+
+    for name, value in expect.slots:
+        read = outcome.entities.get(name)
+        if read is None or str(read) != value:
+            shown = _quote(str(read)) if read is not None else "none"
+            failures.append(f"expected slot {name} {_quote(value)}, got {shown}")
 
     if expect.template is not None and not any(m.template == expect.template for m in sent):
         templates = sorted({m.template for m in sent if m.template is not None})

@@ -225,6 +225,7 @@ class StepResult:
     failures: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
     http_status: int | None = None
+    entities: Mapping[str, Any] = field(default_factory=dict)
     webhook_seconds: float | None = None
     seconds: float = 0.0
     model_calls: tuple[ModelCall, ...] = ()
@@ -241,6 +242,7 @@ class StepResult:
             "actual": {
                 "sent": [_sent_dict(m) for m in self.sent],
                 "intent": self.intent,
+                "entities": dict(self.entities),
                 "http_status": self.http_status,
             },
             "failures": list(self.failures),
@@ -388,6 +390,8 @@ def _expect_dict(expect: Expect | None) -> dict[str, Any] | None:
         value = getattr(expect, key)
         if value is not None:
             out[key] = value
+    if expect.slots:
+        out["slots"] = dict(expect.slots)
     return out
 
 
@@ -1049,8 +1053,10 @@ class InProcessConversation(_Conversation):
                     else ""
                 )
                 problems.append(f"{error}{hint}")
+        turns = self._results[mark.turns :]
+        entities = dict(turns[-1].entities) if turns else {}
         return StepObservation(
-            outcome=StepOutcome(sent=tuple(sent), intent=intent),
+            outcome=StepOutcome(sent=tuple(sent), intent=intent, entities=entities),
             problems=tuple(problems),
             http_status=http_status,
             webhook_seconds=webhook,
@@ -1224,6 +1230,8 @@ class ReplayRunner:
         share_handler: bool = True,
         bot_number: str = BOT_NUMBER,
         store_factory: Callable[[], ConversationStore] | None = None,
+        keep_going: bool = False,
+        chat_model: Any = None,
     ) -> None:
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
@@ -1235,6 +1243,10 @@ class ReplayRunner:
         self.share_handler = share_handler
         self.bot_number = bot_number
         self.store_factory = store_factory
+        # bot eval: run every step of a conversation even after one fails, and
+        # answer every conversation with this model instead of the llm: scripts.
+        self.keep_going = keep_going
+        self.chat_model = chat_model
         self._shared: dict[bool, TurnHandler] = {}
 
     async def run(
@@ -1279,6 +1291,7 @@ class ReplayRunner:
         """Replay one conversation from its first step; stops at the first failing step."""
         started = time.perf_counter()
         steps: list[StepResult] = []
+        first_failure: str | None = None
         try:
             async with self._conversation(transcript) as (conversation, scope):
                 for index, step in enumerate(transcript.turns):
@@ -1289,7 +1302,9 @@ class ReplayRunner:
                     if result.status == "skipped":
                         return _skipped(transcript, steps, index, f"step {index + 1}: {result.notes[-1]}", started)
                     steps.append(result)
-                    if text is not None:
+                    if text is not None and self.keep_going:
+                        first_failure = first_failure or text
+                    elif text is not None:
                         steps.extend(_not_run(transcript, index + 1))
                         return ConversationResult(
                             transcript, "failed", tuple(steps), failure=text, seconds=time.perf_counter() - started
@@ -1302,6 +1317,10 @@ class ReplayRunner:
             steps.extend(_not_run(transcript, len(steps)))
             return ConversationResult(
                 transcript, "failed", tuple(steps), failure=text, seconds=time.perf_counter() - started
+            )
+        if first_failure is not None:
+            return ConversationResult(
+                transcript, "failed", tuple(steps), failure=first_failure, seconds=time.perf_counter() - started
             )
         return ConversationResult(transcript, "passed", tuple(steps), seconds=time.perf_counter() - started)
 
@@ -1327,6 +1346,9 @@ class ReplayRunner:
         if expect is not None and self.url is not None and expect.intent is not None:
             notes.append(f"intent not checked (expected {expect.intent}): a running server does not report it")
             expect = replace(expect, intent=None)
+        if expect is not None and self.url is not None and expect.slots:
+            notes.append("slots not checked: a running server does not report them")
+            expect = replace(expect, slots=())
         failures = list(seen.problems)
         if expect is not None:
             failures.extend(check(expect, seen.outcome, user=transcript.user))
@@ -1336,6 +1358,7 @@ class ReplayRunner:
             status="failed" if failures else "passed",
             sent=seen.outcome.sent,
             intent=seen.outcome.intent,
+            entities=seen.outcome.entities,
             failures=tuple(failures),
             notes=tuple(notes),
             http_status=seen.http_status,
@@ -1380,12 +1403,13 @@ class ReplayRunner:
             store = RedisStore.from_url(redis) if redis else MemoryStore()
         # In a shared Redis, a bot number of its own isolates the conversation.
         bot = _random_bot_number() if redis else self.bot_number
-        script = ModelScript.of(transcript.llm) if transcript.llm else None
+        script = ModelScript.of(transcript.llm) if transcript.llm and self.chat_model is None else None
         scope = _Scope(clock=clock, store=store, script=script)
         token = _SCOPE.set(scope)
         try:
-            handler = self.shared_handler(has_model=script is not None)
-            chat_model = ScriptedChatModel.from_script(script) if script is not None else None
+            has_model = script is not None or self.chat_model is not None
+            handler = self.shared_handler(has_model=has_model)
+            chat_model = ScriptedChatModel.from_script(script) if script is not None else self.chat_model
             async with InProcessConversation(
                 self.settings,
                 channel=transcript.channel,
@@ -1429,7 +1453,7 @@ class ReplayRunner:
             templates=ReplyTemplates(Path(self.settings.prompts_dir)),
             clock=_ScopedClock(),
             store=_scoped_store(),
-            chat_model=_ScopedChatModel() if has_model else None,
+            chat_model=(self.chat_model or _ScopedChatModel()) if has_model else None,
         )
 
 

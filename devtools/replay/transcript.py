@@ -82,6 +82,8 @@ class Expect:
     template: str | None = None
     media: bool | None = None
     segments: int | None = None
+    # Extension: slot values the turn must have read, e.g. (("service", "cleaning"), ("time", "15:00")).
+    slots: tuple[tuple[str, str], ...] = ()
     line: int = 0
 
 
@@ -484,6 +486,7 @@ _EXPECT_KEYS = (
     "template",
     "media",
     "segments",
+    "slots",
 )
 # Twilio's message statuses a status callback can report for an outbound message.
 _STATUSES = (
@@ -906,6 +909,12 @@ class _Reader:
                     "segments only applies to SMS; this conversation is on WhatsApp",
                 )
             segments = self.integer(n, "segments", minimum=1)
+        slots: tuple[tuple[str, str], ...] = ()
+        if (n := m.get("slots")) is not None:
+            named = self.mapping(n, "slots")
+            if not named.entries:
+                raise self.error(named.line, "slots is empty; name at least one slot, e.g. slots: {service: cleaning}")
+            slots = tuple((key, self.text(value, f"slots.{key}")) for key, _, value in named.entries)
 
         # Expectations that can never hold together are a transcript bug.
         if no_reply:
@@ -932,6 +941,7 @@ class _Reader:
             template=template,
             media=media,
             segments=segments,
+            slots=slots,
             line=m.line,
         )
 

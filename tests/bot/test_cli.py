@@ -50,3 +50,20 @@ def test_a_missing_project_directory_is_one_clear_line(tmp_path: object) -> None
     assert done.returncode == 2
     assert done.stderr.strip().startswith("bot: template directory prompts does not exist")
     assert "PROMPTS_DIR" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_chat_now_freezes_the_clock(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("REDIS_URL", raising=False)
+    # Saturday evening in New York: closed until Monday 8am, on every run.
+    result = CliRunner().invoke(app, ["chat", "--now", "2026-03-07T18:00:00-05:00"], input="are you open now?\n")
+    assert result.exit_code == 0, result.output
+    assert "bot> We're closed right now; we open Monday at 8am." in result.output
+    sunday = CliRunner().invoke(app, ["chat", "--now", "2026-03-08T15:00:00Z"], input="r u open today\n")
+    assert "we open tomorrow at 8am" in sunday.output
+
+
+@pytest.mark.parametrize("value", ["2026-03-07T18:00", "next saturday"])
+def test_chat_now_needs_an_iso_time_with_an_offset(value: str) -> None:
+    result = CliRunner().invoke(app, ["chat", "--now", value], input="hi\n")
+    assert result.exit_code == 2
+    assert "--now" in result.output

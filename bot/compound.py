@@ -1,0 +1,44 @@
+"""Splitting a message that holds several requests into its parts.
+
+People put two things in one text: "what are your hours and can i book a
+checkup?", "how much is whitening? also can i come sat". The brain reads
+each part on its own (bot/brain.py, ``Brain._several``) and answers the
+questions first, then goes on with the rest, in one reply.
+
+Only clear joints split: sentence ends (``?``, ``!``, ``.``, ``;``) and
+"and" / "also" / "plus" / "&" / "then" between two parts of at least two
+words each; "a cleaning and a whitening" is not two requests, since "a
+whitening" alone asks nothing (the brain keeps a split only when its parts
+classify confidently).
+
+Example::
+
+    split_requests("what are your hours and can I book a checkup?")
+    # ['what are your hours', 'can I book a checkup']
+    split_requests("book a cleaning tomorrow at 3pm")
+    # ['book a cleaning tomorrow at 3pm']
+"""
+
+from __future__ import annotations
+
+import re
+
+# Sentence ends, or a joining word (with an optional comma before it).
+_JOINT = re.compile(r"(?:[?!;]+|\.(?!\d)|,?\s+(?:and|also|plus|&|then|n)\s+(?=\w))", re.IGNORECASE)
+#: A message with a part shorter than this many words is one request.
+MIN_WORDS = 2
+#: At most this many parts are read (a pasted essay is not ten requests).
+MAX_PARTS = 4
+
+
+def split_requests(text: str) -> list[str]:
+    """The parts of ``text`` that may each be a request, in order (one part when it is one).
+
+    >>> split_requests("how much is a cleaning? also r u open sat")
+    ['how much is a cleaning', 'r u open sat']
+    """
+    parts = [p for p in (piece.strip(" ,.") for piece in _JOINT.split(text)) if p]
+    # "yes and thanks", "a cleaning and a whitening": too short to be requests of their own.
+    if not 1 < len(parts) <= MAX_PARTS or any(len(p.split()) < MIN_WORDS for p in parts):
+        return [text.strip()]
+    return parts

@@ -1,0 +1,178 @@
+"""Frequently asked questions from ``intents/business.yaml`` (``faq:``), answered offline.
+
+Retrieval, not another classifier: the FAQ questions and the in-scope intent
+examples of ``intents/intents.yaml`` share one TF-IDF space (character
+n-grams, robust to typos, plus words). A message is an FAQ when its closest
+FAQ question is similar enough (:data:`MIN_SCORE`) *and* closer than any
+intent example: "can i book a checkup" stays ``book`` while "how long does a
+checkup take" is the ``duration`` FAQ. Out-of-scope messages rarely reach the
+minimum score (tests/bot/test_faq.py holds the held-out out-of-scope lines to it).
+
+Each answer is a Jinja2 template from the business file, compiled once at
+start-up, rendered with the business facts (see :class:`FaqBook.answer`).
+The same rendered answers ground the model's prompt when one is configured.
+
+Example::
+
+    faq = FaqBook.build(business, catalog, templates)
+    hit = faq.match("how long does a checkup take?")
+    hit.key, round(hit.score, 2)          # ('duration', 0.8)
+    faq.answer(hit, service=business.service("checkup"), now=now, reminder_lead_hours=24)
+    # 'A checkup takes about 30 minutes. Want to book?'
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+from scipy.sparse import hstack
+from sklearn.feature_extraction.text import TfidfVectorizer
+
+from bot.business import Business, Service
+from bot.nlu.classifier import DomainVocabulary
+from bot.nlu.intents import FALLBACK, IntentCatalog
+from bot.nlu.text import prepare
+from bot.opening import opening_status
+from bot.templates import DataTemplate, ReplyTemplates
+
+#: The least cosine similarity to an FAQ question that counts as asking it.
+MIN_SCORE = 0.5
+#: The least similarity for a message with words the domain does not know
+#: ("how long does a root canal take to heal"): it must be nearly a listed question.
+UNKNOWN_MIN_SCORE = 0.85
+#: How many unknown words make a message "about something else" (as the classifier's check).
+UNKNOWN_WORDS = 2
+#: How much word n-grams count next to character n-grams: words carry the
+#: difference between "how long" and "how much".
+WORD_WEIGHT = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class FaqMatch:
+    """The FAQ a message asks: its key, the closest question and the similarity (0..1)."""
+
+    key: str
+    question: str
+    score: float
+    rival: float  # the closest intent example's similarity
+
+
+class FaqBook:
+    """The business's FAQ: :meth:`match` finds the question asked, :meth:`answer` renders it."""
+
+    def __init__(
+        self,
+        business: Business,
+        answers: dict[str, DataTemplate],
+        questions: list[tuple[str, str]],
+        examples: list[str],
+    ) -> None:
+        self.business = business
+        self._answers = answers
+        self._questions = questions
+        texts = [prepare(q) for _, q in questions] + [prepare(e) for e in examples]
+        self._chars = TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 4), sublinear_tf=True)
+        self._words = TfidfVectorizer(analyzer="word", ngram_range=(1, 2), sublinear_tf=True)
+        self._n_questions = len(questions)
+        self._matrix = self._vectors(texts, fit=True) if texts else None
+        self._vocabulary = DomainVocabulary([]).with_words([*texts, *_business_words(business)])
+
+    @classmethod
+    def build(cls, business: Business, catalog: IntentCatalog, templates: ReplyTemplates) -> FaqBook:
+        """Compile every answer and index every question (start-up; a bad template fails here).
+
+        Example::
+
+            faq = FaqBook.build(business, load_intents(Path("intents/intents.yaml")), templates)
+        """
+        answers = {
+            key: templates.compile_data(f"intents/business.yaml: faq.{key}.answer", entry.answer)
+            for key, entry in business.faq.items()
+        }
+        questions = [(key, q) for key, entry in business.faq.items() for q in entry.questions]
+        examples = [e for d in catalog if d.name != FALLBACK for e in d.examples]
+        return cls(business, answers, questions, examples)
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        return tuple(self._answers)
+
+    def _vectors(self, texts: list[str], *, fit: bool = False) -> Any:
+        if fit:
+            chars = self._chars.fit_transform(texts)
+            words = self._words.fit_transform(texts)
+        else:
+            chars = self._chars.transform(texts)
+            words = self._words.transform(texts)
+        joined = hstack([chars, words * WORD_WEIGHT]).tocsr()
+        norms = np.sqrt(joined.multiply(joined).sum(axis=1)).A1
+        norms[norms == 0] = 1.0
+        return joined.multiply(1 / norms[:, None]).tocsr()
+
+    def match(self, text: str) -> FaqMatch | None:
+        """The FAQ ``text`` asks, or None (too far from every question, or closer to an intent).
+
+        >>> faq.match("r u open rn").key  # doctest: +SKIP
+        'open_now'
+        """
+        prepared = prepare(text)
+        if self._matrix is None or not self._n_questions or not prepared:
+            return None
+        sims = (self._matrix @ self._vectors([prepared]).T).toarray().ravel()
+        faq_sims, example_sims = sims[: self._n_questions], sims[self._n_questions :]
+        best = int(np.argmax(faq_sims))
+        score = float(faq_sims[best])
+        rival = float(example_sims.max()) if example_sims.size else 0.0
+        unknown = len(self._vocabulary.unknown_words(prepared))
+        floor = UNKNOWN_MIN_SCORE if unknown >= UNKNOWN_WORDS else MIN_SCORE
+        # A tie goes to the FAQ: "are you open today" is both an hours example and an FAQ.
+        if score < floor or score < rival - 1e-9:
+            return None
+        key, question = self._questions[best]
+        return FaqMatch(key, question, score, rival)
+
+    def answer(
+        self,
+        match: FaqMatch | str,
+        *,
+        service: Service | None,
+        now: datetime,
+        reminder_lead_hours: float,
+        in_flow: bool = False,
+    ) -> str:
+        """The answer of ``match`` (or an FAQ key), rendered with the business facts at ``now``.
+
+        ``in_flow``: asked in the middle of a flow, so the answer need not
+        offer to book (the flow's own question follows).
+        """
+        key = match if isinstance(match, str) else match.key
+        facts = self.facts(now, reminder_lead_hours=reminder_lead_hours)
+        return self._answers[key].render(**facts, service=service, in_flow=in_flow)
+
+    def facts(self, now: datetime, *, reminder_lead_hours: float) -> dict[str, Any]:
+        """The values FAQ answers are rendered with (also the model's grounding)."""
+        business = self.business
+        lead = int(reminder_lead_hours) if float(reminder_lead_hours).is_integer() else reminder_lead_hours
+        return {
+            "business": business,
+            "services": list(business.services.values()),
+            "hours": business.opening_hours_text(),
+            "opening": opening_status(business, now),
+            "reminder_lead_hours": lead,
+        }
+
+    def grounding(self, now: datetime, *, reminder_lead_hours: float) -> list[tuple[str, str]]:
+        """Every FAQ as (first question, answer with no service named): facts for the model prompt."""
+        return [
+            (self.business.faq[key].questions[0], self.answer(key, service=None, now=now,
+                                                              reminder_lead_hours=reminder_lead_hours))
+            for key in self._answers
+        ]
+
+
+def _business_words(business: Business) -> list[str]:
+    names = [name for service in business.services.values() for name in service.names]
+    return [business.name, business.address, *names]
