@@ -11,8 +11,9 @@ The pipeline for a message that passed compliance (bot/engine.py):
    flow, a message with several requests is split (:mod:`bot.compound`):
    questions answered first, then the request.
 2. The active flow's expected answer (an FAQ question, :mod:`bot.faq`, is
-   never one): an offered choice (button, "1"/"2", its title), or slot values / yes / no for the current step. A button of
-   a message sent outside the turn (the reminder's Confirm / Reschedule,
+   never one): an offered choice (button, "1"/"2", its title), or slot
+   values / yes / no for the current step. A button of a message sent
+   outside the turn (the reminder's Confirm / Reschedule,
    :attr:`Brain.buttons`) comes first.
 3. Rules, then 4. the local classifier (:mod:`bot.nlu`); an FAQ of the
    business file is answered from it.
