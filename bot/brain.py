@@ -51,7 +51,7 @@ from bot.clock import Clock
 from bot.compound import split_requests
 from bot.engine import TurnContext
 from bot.errors import ConfigError
-from bot.faq import FaqBook, FaqMatch
+from bot.faq import REQUEST_MARGIN, FaqBook, FaqMatch
 from bot.flows.appointments import BOOK, CANCEL, RESCHEDULE
 from bot.flows.base import YES_NO, Flow, Turn
 from bot.flows.options import Offered, pick, recall, remember
@@ -353,7 +353,8 @@ class Brain:
         u = turn.understanding
         if self.faq is None or turn.choice is not None or u.source == "rule" or turn.ctx.message.button_payload:
             return None
-        return self.faq.match(u.text)
+        request = u.intent in self.flows and u.confidence >= PART_CONFIDENCE
+        return self.faq.match(u.text, margin=REQUEST_MARGIN if request else 0.0)
 
     def _faq_handler(self, hit: FaqMatch) -> Handler:
         async def handler(turn: Turn) -> list[Reply]:

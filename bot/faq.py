@@ -45,6 +45,9 @@ MIN_SCORE = 0.5
 UNKNOWN_MIN_SCORE = 0.85
 #: How many unknown words make a message "about something else" (as the classifier's check).
 UNKNOWN_WORDS = 2
+#: How much closer than every intent example an FAQ question must be when the
+#: classifier is sure the message is a request (a flow's intent).
+REQUEST_MARGIN = 0.1
 #: How much word n-grams count next to character n-grams: words carry the
 #: difference between "how long" and "how much".
 WORD_WEIGHT = 1.0
@@ -112,8 +115,13 @@ class FaqBook:
         norms[norms == 0] = 1.0
         return joined.multiply(1 / norms[:, None]).tocsr()
 
-    def match(self, text: str) -> FaqMatch | None:
+    def match(self, text: str, *, margin: float = 0.0) -> FaqMatch | None:
         """The FAQ ``text`` asks, or None (too far from every question, or closer to an intent).
+
+        ``margin``: how much closer than every intent example the FAQ question
+        must be (the brain asks for :data:`REQUEST_MARGIN` when the classifier
+        is sure the message is a request: "book a whitening on saturday at 12"
+        is not "are you open on saturday").
 
         >>> faq.match("r u open rn").key  # doctest: +SKIP
         'open_now'
@@ -129,7 +137,7 @@ class FaqBook:
         unknown = len(self._vocabulary.unknown_words(prepared))
         floor = UNKNOWN_MIN_SCORE if unknown >= UNKNOWN_WORDS else MIN_SCORE
         # A tie goes to the FAQ: "are you open today" is both an hours example and an FAQ.
-        if score < floor or score < rival - 1e-9:
+        if score < floor or score < rival + margin - 1e-9:
             return None
         key, question = self._questions[best]
         return FaqMatch(key, question, score, rival)

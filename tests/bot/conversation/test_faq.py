@@ -108,3 +108,12 @@ def test_a_broken_answer_template_fails_at_start_up(business: Business, tmp_path
     )
     with pytest.raises(TemplateError, match=r"faq\.x\.answer"):
         FaqBook.build(broken, load_intents(ROOT / "intents" / "intents.yaml"), ReplyTemplates(ROOT / "prompts"))
+
+
+def test_a_sure_request_needs_a_clearer_faq(faq: FaqBook) -> None:
+    from bot.faq import REQUEST_MARGIN
+
+    # Equally close to "are you open on saturday" and to booking examples: a booking.
+    assert faq.match("book a whitening on saturday at 12", margin=REQUEST_MARGIN) is None
+    found = faq.match("is there a fee if i cancel", margin=REQUEST_MARGIN)
+    assert found is not None and found.key == "cancellation_policy"
