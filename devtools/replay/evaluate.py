@@ -39,6 +39,7 @@ from uuid import UUID
 from langchain_core.callbacks import AsyncCallbackHandler
 from langchain_core.outputs import LLMResult
 
+from bot.errors import TranscriptError
 from bot.messages import Channel
 from bot.nlu.model import build_chat_model
 from devtools.replay.runner import DEFAULT_CONCURRENCY, ConversationResult, ReplayRunner
@@ -233,19 +234,26 @@ async def evaluate(
     settings: Settings,
     k: str | None = None,
     concurrency: int = DEFAULT_CONCURRENCY,
+    model: Any = None,
 ) -> EvalReport:
     """Run the conversations under ``paths`` and score them (see the module docstring).
+
+    ``model``: a LangChain chat model to measure instead of ``LLM_MODEL``'s.
 
     Raises :class:`~bot.errors.TranscriptError` for an invalid file, a path
     that does not exist or a ``k`` matching nothing.
     """
-    transcripts = select(load_transcripts(paths), k)
+    every = load_transcripts(paths)
+    transcripts = select(every, k)
+    if not transcripts:
+        raise TranscriptError(f"no conversation matches -k {k!r} ({len(every)} in the given paths)")
     meter = ModelMeter()
-    model = build_chat_model(settings)
+    model = model if model is not None else build_chat_model(settings)
     if model is not None:
         model.callbacks = [meter]
     runner = ReplayRunner(settings, concurrency=concurrency, keep_going=True, chat_model=model)
-    report = EvalReport(model=settings.llm_model or "offline (scripted model for llm: transcripts)")
+    name = settings.llm_model or (type(model).__name__ if model is not None else None)
+    report = EvalReport(model=name or "offline (scripted model for llm: transcripts)")
     started = time.perf_counter()
     results = await runner.run(transcripts)
     report.seconds = time.perf_counter() - started
