@@ -42,9 +42,9 @@ from langchain_core.outputs import LLMResult
 from bot.errors import TranscriptError
 from bot.messages import Channel
 from bot.nlu.model import build_chat_model
+from bot.settings import Settings
 from devtools.replay.runner import DEFAULT_CONCURRENCY, ConversationResult, ReplayRunner
 from devtools.replay.transcript import ButtonStep, UserStep, load_transcripts, select
-from bot.settings import Settings
 
 __all__ = ["EvalReport", "ModelMeter", "evaluate"]
 

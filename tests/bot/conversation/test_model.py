@@ -20,8 +20,8 @@ from langchain_core.messages import AIMessage
 from bot.business import Business
 from bot.faq import FaqBook
 from bot.nlu.model import ModelStep
-from devtools.replay.scripted_model import ScriptedChatModel
 from bot.templates import ReplyTemplates
+from devtools.replay.scripted_model import ScriptedChatModel
 
 from .conftest import MONDAY_9AM
 
