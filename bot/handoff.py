@@ -7,7 +7,7 @@ While staff have a conversation (``state.data["handoff_until"]``):
 - the first message after the hand-off, and the first after a quiet spell of
   ``HANDOFF_QUIET_MINUTES`` (default 10), get one short acknowledgment;
   outside opening hours it says when someone will answer ("we're open again
-  Monday at 8am"); the messages in between get no reply;
+  Monday 8am"); the messages in between get no reply;
 - ``HANDOFF_IDLE_MINUTES`` after the last message the bot comes back by
   itself: the next message is answered as usual, after a line saying so;
 - a release word ("bot", "menu") gives the conversation back at once.

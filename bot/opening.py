@@ -27,7 +27,7 @@ class OpeningStatus:
     """The business's hours as seen at one moment (business-local).
 
     ``closes_text`` is the closing time of the current period ("5pm") when
-    open; ``next_open_text`` says when it opens next ("today at 9am",
+    open; ``next_open_text`` says when it opens next ("today 9am",
     "tomorrow 8am", "Monday 8am"; blank when it never opens);
     ``today_text`` describes today's hours ("open today 8am-5pm", "closed today").
     """
@@ -48,10 +48,10 @@ def _clock(moment: datetime) -> str:
 def _when_text(moment: datetime, now: datetime) -> str:
     days = (moment.date() - now.date()).days
     if days == 0:
-        return f"today at {_clock(moment)}"
+        return f"today {_clock(moment)}"
     if days == 1:
-        return f"tomorrow at {_clock(moment)}"
-    return f"{moment:%A} at {_clock(moment)}"
+        return f"tomorrow {_clock(moment)}"
+    return f"{moment:%A} {_clock(moment)}"
 
 
 def _periods(business: Business, day: datetime) -> list[tuple[datetime, datetime]]:
@@ -68,7 +68,7 @@ def opening_status(business: Business, now: datetime) -> OpeningStatus:
     >>> from datetime import datetime, timezone
     >>> s = opening_status(business, datetime(2026, 3, 8, 15, tzinfo=timezone.utc))  # doctest: +SKIP
     >>> s.open_now, s.next_open_text  # doctest: +SKIP
-    (False, 'tomorrow at 8am')
+    (False, 'tomorrow 8am')
     """
     local = now.astimezone(business.tz)
     today = _periods(business, local)

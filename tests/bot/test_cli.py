@@ -57,9 +57,9 @@ def test_chat_now_freezes_the_clock(monkeypatch: pytest.MonkeyPatch) -> None:
     # Saturday evening in New York: closed until Monday 8am, on every run.
     result = CliRunner().invoke(app, ["chat", "--now", "2026-03-07T18:00:00-05:00"], input="are you open now?\n")
     assert result.exit_code == 0, result.output
-    assert "bot> We're closed right now; we open Monday at 8am." in result.output
+    assert "bot> We're closed right now; we open Monday 8am." in result.output
     sunday = CliRunner().invoke(app, ["chat", "--now", "2026-03-08T15:00:00Z"], input="r u open today\n")
-    assert "we open tomorrow at 8am" in sunday.output
+    assert "we open tomorrow 8am" in sunday.output
 
 
 @pytest.mark.parametrize("value", ["2026-03-07T18:00", "next saturday"])

@@ -78,10 +78,10 @@ def test_open_now_follows_the_clock(faq: FaqBook) -> None:
     assert open_text.startswith("Yes, we're open now until 5pm.")
     sunday = datetime(2026, 3, 8, 11, 0, tzinfo=NY)
     assert faq.answer("open_now", service=None, now=sunday, reminder_lead_hours=24).startswith(
-        "We're closed right now; we open tomorrow at 8am."
+        "We're closed right now; we open tomorrow 8am."
     )
     evening = MONDAY_9AM + timedelta(hours=10)
-    assert "we open tomorrow at 8am" in faq.answer("open_now", service=None, now=evening, reminder_lead_hours=24)
+    assert "we open tomorrow 8am" in faq.answer("open_now", service=None, now=evening, reminder_lead_hours=24)
 
 
 def test_reminder_answer_uses_the_reminder_setting(faq: FaqBook) -> None:
