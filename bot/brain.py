@@ -228,6 +228,13 @@ class Brain:
             decision = await self.model.decide(
                 text, history=state.history, intents=self.nlu.catalog.names, facts=facts
             )
+            picked = self._model_pick(turn, decision, offered) if flow is not None else None
+            if picked is not None and flow is not None:
+                # The model said which offered option ("the whitening one"): the flow takes it.
+                turn.choice = picked
+                answered = await flow.answer(turn)
+                if answered is not None:
+                    return self._result(turn, answered, self._answer_intent(turn, state.flow or flow.name))
             if decision is not None and decision.intent != FALLBACK and decision.intent in self.handlers:
                 intent = decision.intent
                 turn.understanding = self._with_model_slots(understanding, decision, ctx)
@@ -431,6 +438,14 @@ class Brain:
                 emergency_number=self.safety.emergency_number,
             )
         ]
+
+    def _model_pick(self, turn: Turn, decision: ModelDecision | None, offered: list[Offered]) -> str | None:
+        """The payload of the offered option the model's ``appointment`` words pick, if exactly one."""
+        if decision is None or not decision.appointment or not offered or turn.choice is not None:
+            return None
+        words = decision.appointment
+        found = pick(words, offered, extract_slots(words, now=turn.now, business=self.business))
+        return found.chosen.payload if found.chosen is not None else None
 
     def _with_model_slots(
         self, understanding: Understanding, decision: ModelDecision, ctx: TurnContext
