@@ -157,10 +157,14 @@ class ModelStep:
 
 def _structured(model: BaseChatModel) -> Runnable[Any, Any] | None:
     """``model`` bound to :class:`MessageReading` as a forced tool call, or None without tool calling."""
-    try:
-        return model.with_structured_output(MessageReading, include_raw=True)
-    except NotImplementedError:
+    bind = getattr(model, "with_structured_output", None)
+    if bind is None:
         return None
+    try:
+        structured: Runnable[Any, Any] = bind(MessageReading, include_raw=True)
+    except NotImplementedError:  # no tool calling (LangChain's fake models, some local ones)
+        return None
+    return structured
 
 
 def _from_structured(out: Any, intents: Sequence[str]) -> ModelDecision | None:
