@@ -24,15 +24,14 @@ import secrets
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime, timedelta
-from typing import Any, Final, Protocol
+from typing import Any, Protocol
 
+from bot.business import DEFAULT_RESOURCE
 from bot.errors import BotError
 from bot.messages import Channel
 from bot.storage.appointments import AppointmentStore
 from bot.storage.base import ConversationKey
 
-#: The one resource of a business that lists none: every service books it.
-DEFAULT_RESOURCE: Final = "default"
 # Records outlive the appointment a little, for "how was your visit" later.
 _RECORD_GRACE = timedelta(days=30)
 

@@ -520,7 +520,7 @@ def build_handler(
         business=business,
         templates=templates,
         # The appointment store beside the conversation store (same backend).
-        book=AppointmentBook(Stores.beside(store).appointments, business.tz),
+        book=AppointmentBook(Stores.beside(store).appointments, business.tz, resources=business),
         flows=flows,
         handoff=handoff,
         model=step,

@@ -200,6 +200,28 @@ class OpeningHours(BaseModel):
         return ranges
 
 
+#: The one resource of a business that lists none: every service books it,
+#: so a business without ``resources:`` books one appointment at a time.
+DEFAULT_RESOURCE = "default"
+_RESOURCE_KEY = r"^[A-Za-z0-9][A-Za-z0-9 _.:-]*$"
+
+
+class Resource(BaseModel):
+    """Something an appointment holds for its time: a chair, a provider, a stylist.
+
+    Example (``business.yaml``)::
+
+        resources:
+          chair-1: {label: Chair 1}
+          chair-2: {label: Chair 2}
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    key: str = Field(pattern=_RESOURCE_KEY)
+    label: str = Field(min_length=1)
+
+
 class Service(BaseModel):
     """One bookable service.
 
@@ -219,6 +241,8 @@ class Service(BaseModel):
     price_from: bool = False
     aliases: tuple[str, ...] = ()
     currency: str = "USD"
+    # The resources that can do it, in order of preference; empty: every one.
+    resources: tuple[str, ...] = ()
 
     @property
     def price_text(self) -> str:
@@ -312,6 +336,9 @@ class Business(BaseModel):
     # Services other businesses offer and this one does not: a model answer naming
     # one is discarded (bot/nlu/grounding.py), as is a price or time not in this file.
     not_offered: tuple[str, ...] = ()
+    # What appointments hold (chairs, providers, stylists), in order of
+    # preference; none: one implicit resource, one appointment at a time.
+    resources: Mapping[str, Resource] = Field(default_factory=dict)
 
     _tz: ZoneInfo = PrivateAttr()
     _by_name: dict[str, Service] = PrivateAttr()
@@ -347,6 +374,25 @@ class Business(BaseModel):
             for key, spec in value.items()
         }
 
+    @field_validator("resources", mode="before")
+    @classmethod
+    def _resources(cls, value: Any) -> Any:
+        # As for services: the key in the file is the resource's name.
+        if not isinstance(value, dict):
+            return value
+        return {key: {"label": str(key), **(spec or {}), "key": str(key)} if isinstance(spec, dict | None) else spec
+                for key, spec in value.items()}
+
+    @model_validator(mode="after")
+    def _known_resources(self) -> Business:
+        for svc in self.services.values():
+            unknown = [r for r in svc.resources if r not in self.resources]
+            if unknown:
+                known = ", ".join(self.resources) or "none (add a resources: section)"
+                raise ValueError(f"services.{svc.key}.resources: unknown {', '.join(map(repr, unknown))} "
+                                 f"(resources: {known})")
+        return self
+
     @model_validator(mode="after")
     def _unique_names(self) -> Business:
         owner: dict[str, str] = {}
@@ -369,6 +415,22 @@ class Business(BaseModel):
     def tz(self) -> ZoneInfo:
         """The business time zone."""
         return self._tz
+
+    @property
+    def resource_keys(self) -> tuple[str, ...]:
+        """Every resource, in file order (the implicit :data:`DEFAULT_RESOURCE` without any)."""
+        return tuple(self.resources) or (DEFAULT_RESOURCE,)
+
+    def resources_for(self, service: str) -> tuple[str, ...]:
+        """The resources that can do ``service`` (a key, label or alias), in order of preference.
+
+        A service listing none, or an unknown one, can use every resource.
+
+        >>> business.resources_for("cleaning")  # doctest: +SKIP
+        ('chair-1', 'chair-2')
+        """
+        found = self.services.get(service) or self.service(service)
+        return (found.resources if found is not None and found.resources else None) or self.resource_keys
 
     @property
     def phone_e164(self) -> str:

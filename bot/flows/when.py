@@ -20,6 +20,7 @@ from collections.abc import Mapping
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
+from bot.appointments import free_of
 from bot.channels import profile_of
 from bot.flows.base import Turn
 from bot.flows.options import Offered
@@ -86,6 +87,7 @@ def duration(turn: Turn) -> int:
 async def candidates(turn: Turn, day: date, window: tuple[time, time] | None = None) -> list[datetime]:
     """Free start times on ``day`` (business-local), in the future, inside hours."""
     tz, minutes = turn.business.tz, duration(turn)
+    able = turn.book.resources_for(str(turn.slots.get("service", "")))
     earliest = turn.now + LEAD
     ignore = turn.slots.get("appt")
     taken = [
@@ -98,7 +100,7 @@ async def candidates(turn: Turn, day: date, window: tuple[time, time] | None = N
         while cursor + timedelta(minutes=minutes) <= closes:
             fits_window = window is None or window[0] <= cursor.time() < window[1]
             end = cursor + timedelta(minutes=minutes)
-            free = all(not (a.start < end and cursor < a.end) for a in taken)
+            free = bool(free_of(taken, able, cursor, end))  # some resource able to do it is free
             if fits_window and free and cursor >= earliest:
                 found.append(cursor)
             cursor += timedelta(minutes=STEP_MINUTES)
@@ -178,7 +180,8 @@ async def check_time(turn: Turn) -> Invalid | None:
     minutes = duration(turn)
     if turn.business.is_open_at(start, minutes):
         ignore = turn.slots.get("appt")
-        if await turn.book.is_free(turn.ctx.message.bot, start, minutes, ignore=ignore):
+        service = str(turn.slots.get("service", ""))
+        if await turn.book.is_free(turn.ctx.message.bot, start, minutes, ignore=ignore, service=service):
             return None
         reason = "taken"
     else:

@@ -90,7 +90,8 @@ def build_outbound(runtime: Runtime, *, outbox: Outbox | None = None) -> Outboun
                               campaigns=campaigns, outbox=outbox, metrics=runtime.metrics)
     business = _business(runtime)
     reminders = Reminders(
-        book=AppointmentBook(stores.appointments, business.tz) if business else AppointmentBook(stores.appointments),
+        book=AppointmentBook(stores.appointments, business.tz, resources=business)
+        if business else AppointmentBook(stores.appointments),
         outbox=outbox, suppressions=sender.suppressions, store=stores.jobs, clock=runtime.clock,
         lead=timedelta(hours=settings.reminder_lead_hours), templates=templates, metrics=runtime.metrics,
         business=business,
