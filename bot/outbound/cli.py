@@ -72,7 +72,7 @@ def broadcast(
     campaign: Annotated[str | None, typer.Option(
         help="Campaign id; the same id never sends twice to one recipient. Default: from the file.")] = None,
     rate: Annotated[float | None, typer.Option(
-        help="Messages per second (default BROADCAST_RATE_PER_SECOND).", min=0.001)] = None,
+        help="Messages per second (default BROADCAST_RATE_PER_SECOND).")] = None,
     from_: Annotated[str | None, typer.Option(
         "--from", help="The sending number (default TWILIO_PHONE_NUMBER).")] = None,
     wait: Annotated[bool, typer.Option(help="Wait for the sends and print the summary.")] = True,
@@ -96,6 +96,9 @@ def broadcast(
     except BotError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
+    if rate is not None and rate <= 0:
+        typer.echo("error: --rate must be more than 0 messages per second", err=True)
+        raise typer.Exit(2)
     campaign = campaign or default_campaign(file, template)
     pace = rate or settings.broadcast_rate_per_second
     try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 
 import pytest
 from typer.testing import CliRunner
@@ -67,3 +68,15 @@ def test_chat_now_needs_an_iso_time_with_an_offset(value: str) -> None:
     result = CliRunner().invoke(app, ["chat", "--now", value], input="hi\n")
     assert result.exit_code == 2
     assert "--now" in result.output
+
+
+def test_help_shows_no_type_noise_and_nothing_cut_at_80_columns() -> None:
+    names = [c.name or (c.callback.__name__ if c.callback else "") for c in app.registered_commands]
+    assert {"serve", "chat", "replay", "broadcast"} <= set(names)
+    for args in [["--help"], *([name, "--help"] for name in names)]:
+        result = CliRunner().invoke(app, args, env={"COLUMNS": "80", "TERM": "dumb"}, color=False)
+        assert result.exit_code == 0, result.output
+        text = result.output
+        assert max(len(line) for line in text.splitlines()) <= 80, args
+        # Types in angle brackets (`--help <bool>`, `<list[Path]>`) and `{PATH}...` are noise; "…" is cut text.
+        assert not re.search(r"<[a-zA-Z\[\]]+>|\{[A-Z]+\}|…", text), (args, text)
