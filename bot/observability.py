@@ -200,3 +200,7 @@ class Metrics:
             ["status", "error_code"], registry=r,
         )
         self.jobs = Counter("bot_jobs", "Background jobs by name and outcome", ["job", "outcome"], registry=r)
+        # Quiet hours (docs/outbound.md): messages the bot starts, held until the recipient's allowed hours.
+        self.outbound_held = Counter(
+            "bot_outbound_held", "Bot-started messages held for quiet hours, by reason", ["reason"], registry=r,
+        )
