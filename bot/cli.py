@@ -220,11 +220,14 @@ def eval_command(
 
 def _register_optional_commands() -> None:
     # Explicit registration of the feature commands (no discovery).
+    from bot.golive.cli import connect_command, doctor_command
     from bot.outbound.cli import broadcast, broadcast_status, worker
 
     app.command("worker")(worker)
     app.command("broadcast")(broadcast)
     app.command("broadcast-status")(broadcast_status)
+    app.command("connect")(connect_command)
+    app.command("doctor")(doctor_command)
 
 
 _register_optional_commands()

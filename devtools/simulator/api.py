@@ -93,6 +93,10 @@ def create_simulator_router(sim: Simulator) -> APIRouter:
             return _not_found(request)
         return Response(status_code=204)
 
+    # Imported here: the account endpoints reuse this module's auth and error helpers.
+    from devtools.simulator.account_api import create_account_router
+
+    router.include_router(create_account_router(sim))
     return router
 
 

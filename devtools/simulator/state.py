@@ -54,6 +54,7 @@ from twilio.request_validator import RequestValidator
 from bot.clock import Clock, SystemClock
 from bot.errors import BotError
 from bot.messages import Channel, Choice, Location, Media
+from devtools.simulator.account import SimAccount
 from bot.sms.segments import MAX_BODY_CHARS, SegmentCount, body_length, count_segments
 from bot.storage.base import ConversationKey
 
@@ -692,6 +693,8 @@ class Simulator:
         self._failures: list[FailureRule] = []
         self._subscribers: set[Subscription] = set()
         self._tasks: set[asyncio.Task[None]] = set()
+        # Numbers, services, senders, approvals: what `bot connect` / `bot doctor` read and set.
+        self.account = SimAccount(account_sid, self.clock, random.Random(seed))
         for template in templates:
             self.register_template(template)
         for service_sid, senders in (messaging_services or {}).items():
