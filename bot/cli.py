@@ -218,6 +218,15 @@ def eval_command(
         json_path.write_text(json.dumps(report.to_dict(), indent=2) + "\n")
 
 
+def serves_voice() -> bool:
+    """Whether this version of the bot answers calls (its app has a /twilio/voice route); for `bot connect`."""
+    from bot.storage import MemoryStore
+    from webhooks.app import create_app
+
+    app = create_app(dev_settings(), store=MemoryStore())
+    return any(getattr(route, "path", "") == "/twilio/voice" for route in app.routes)
+
+
 def _register_optional_commands() -> None:
     # Explicit registration of the feature commands (no discovery).
     from bot.golive.cli import connect_command, doctor_command

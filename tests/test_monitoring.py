@@ -16,7 +16,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from bot.messages import Channel
 from bot.settings import Settings
 from bot.storage import RedisStore
-from bot.webhook_client import inbound_form
+from devtools.webhook_client import inbound_form
 from tests.conftest import BOT_NUMBER, signed_client
 from webhooks.app import create_app
 

@@ -31,7 +31,7 @@ def connect_command(
     check: Annotated[bool, typer.Option("--check", help="Only read and report mismatches (exit 1 if any).")] = False,
 ) -> None:
     """Point a Twilio number (or Messaging Service) at the bot, or --check it."""
-    from bot.cli import settings_or_exit
+    from bot.cli import serves_voice, settings_or_exit
     from bot.golive.connect import ConnectRequest, connect
     from bot.golive.twilio_admin import admin_client
     from bot.golive.urls import WebhookUrls
@@ -68,13 +68,3 @@ def doctor_command() -> None:
     for finding in findings:
         typer.echo(finding.line())
     raise typer.Exit(exit_status(findings))
-
-
-def serves_voice() -> bool:
-    """Whether this version of the bot answers calls (it has a /twilio/voice route)."""
-    from bot.cli import dev_settings
-    from bot.storage import MemoryStore
-    from webhooks.app import create_app
-
-    app = create_app(dev_settings(), store=MemoryStore())
-    return any(getattr(route, "path", "") == "/twilio/voice" for route in app.routes)

@@ -54,9 +54,9 @@ from twilio.request_validator import RequestValidator
 from bot.clock import Clock, SystemClock
 from bot.errors import BotError
 from bot.messages import Channel, Choice, Location, Media
-from devtools.simulator.account import SimAccount
 from bot.sms.segments import MAX_BODY_CHARS, SegmentCount, body_length, count_segments
 from bot.storage.base import ConversationKey
+from devtools.simulator.account import SimAccount
 
 T = TypeVar("T")
 
