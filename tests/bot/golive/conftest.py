@@ -23,7 +23,7 @@ class Account:
         """The environment `bot connect` / `bot doctor` run with: the SDK pointed at the simulator."""
         return {"TWILIO_ACCOUNT_SID": ACCOUNT_SID, "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
                 "TWILIO_API_BASE_URL": self.base_url, "PUBLIC_BASE_URL": PUBLIC_URL,
-                "ENVIRONMENT": "test", "REDIS_URL": "", "LLM_MODEL": "", **extra}
+                "ENVIRONMENT": "test", "ALLOW_TEST_ENVIRONMENT": "true", "REDIS_URL": "", "LLM_MODEL": "", **extra}
 
 
 @pytest.fixture
