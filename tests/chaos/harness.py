@@ -102,9 +102,10 @@ class Cluster:
             cluster.worker = BotProcess(["worker"], common, workdir / "worker.log")
             for process in (cluster.worker, cluster.a, cluster.b):
                 stack.callback(process.stop)
-            cluster.worker.launch()
-            cluster.a.launch()
-            cluster.b.launch()
+            for process in (cluster.worker, cluster.a, cluster.b):
+                process.spawn()  # all at once: each spends its start-up training the classifier
+            cluster.a.wait_ready()
+            cluster.b.wait_ready()
             yield cluster
 
     @property

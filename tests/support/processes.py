@@ -125,18 +125,26 @@ class BotProcess:
         return f"http://127.0.0.1:{self.port}"
 
     def launch(self) -> None:
+        self.spawn()
+        self.wait_ready()
+
+    def spawn(self) -> None:
         with self.log.open("ab") as out:
             self.proc = subprocess.Popen(
                 [str(BOT), *self.args], env=self.env, cwd=ROOT,
                 stdout=out, stderr=subprocess.STDOUT,
             )
-        if self.port is not None:
-            wait_for_port(self.port, self.proc, within=60)
-            deadline = time.monotonic() + 30
-            while httpx.get(self.url + "/healthz", timeout=2).status_code != 200:
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"bot {self.args} did not come up; see {self.log}")
-                time.sleep(0.1)
+
+    def wait_ready(self, within: float = 300.0) -> None:
+        """Until ``/healthz`` answers (a server trains its classifier first: slow on a busy machine)."""
+        if self.port is None:
+            return
+        wait_for_port(self.port, self.proc, within=within)
+        deadline = time.monotonic() + 60
+        while httpx.get(self.url + "/healthz", timeout=10).status_code != 200:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"bot {self.args} did not come up; see {self.log}")
+            time.sleep(0.1)
 
     def kill9(self) -> None:
         assert self.proc is not None
