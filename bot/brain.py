@@ -42,7 +42,6 @@ from collections.abc import Mapping
 from dataclasses import replace
 from datetime import date
 from pathlib import Path
-from types import MappingProxyType
 from typing import Any
 
 from bot.appointments import AppointmentBook
@@ -63,8 +62,8 @@ from bot.memo import memo
 from bot.messages import Reply, TurnResult
 from bot.nlu.classifier import IntentClassifier
 from bot.nlu.intents import FALLBACK, load_intents
-from bot.nlu.model import ModelDecision, ModelStep, build_chat_model
-from bot.nlu.slots import Slots, extract_slots
+from bot.nlu.model import ModelDecision, ModelStep, build_chat_model, with_model_slots
+from bot.nlu.slots import extract_slots
 from bot.nlu.understand import NLU, Understanding
 from bot.opening import opening_status
 from bot.safety import SafetyMatch, SafetyRules, load_safety
@@ -237,7 +236,7 @@ class Brain:
                     return self._result(turn, answered, self._answer_intent(turn, state.flow or flow.name))
             if decision is not None and decision.intent != FALLBACK and decision.intent in self.handlers:
                 intent = decision.intent
-                turn.understanding = self._with_model_slots(understanding, decision, ctx)
+                turn.understanding = with_model_slots(understanding, decision, now=ctx.now, business=self.business)
             elif decision is not None and decision.answer:
                 replies = [self.answers.model_answer(turn, decision.answer)]
                 return await self._run(turn, flow, FALLBACK, Handlers.constant(replies))
@@ -446,38 +445,6 @@ class Brain:
         words = decision.appointment
         found = pick(words, offered, extract_slots(words, now=turn.now, business=self.business))
         return found.chosen.payload if found.chosen is not None else None
-
-    def _with_model_slots(
-        self, understanding: Understanding, decision: ModelDecision, ctx: TurnContext
-    ) -> Understanding:
-        """``understanding`` with the slots the model read filled in where the rules found none.
-
-        The model copies what the customer wrote ("tomorrow", "3pm"); those
-        words go through the same slot extraction as any message, so the
-        flow still checks and confirms them.
-        """
-        said = " ".join(
-            part for part in (decision.service, decision.date, f"at {decision.time}" if decision.time else None) if part
-        )
-        if decision.appointment:
-            # Which appointment ("the cleaning one"): kept as words for the flow to match.
-            entities = {**understanding.entities, "appointment": decision.appointment}
-            understanding = replace(understanding, entities=MappingProxyType(entities))
-        if not said:
-            return understanding
-        found = extract_slots(said, now=ctx.now, business=self.business)
-        have = understanding.slots
-        merged = Slots(
-            service=have.service or found.service,
-            date=have.date or found.date,
-            time=have.time or found.time,
-            datetime=have.datetime or found.datetime,
-            in_past=have.in_past or found.in_past,
-            approximate=have.approximate if have.time else found.approximate,
-            time_window=have.time_window if have.time else found.time_window,
-        )
-        entities = {**merged.as_entities(), **({"appointment": decision.appointment} if decision.appointment else {})}
-        return replace(understanding, slots=merged, entities=MappingProxyType(entities))
 
 
 def _where(state: ConversationState) -> str:

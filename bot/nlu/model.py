@@ -36,6 +36,8 @@ import logging
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
+from datetime import datetime
+from types import MappingProxyType
 from typing import Any
 
 from langchain_core.language_models import BaseChatModel
@@ -46,6 +48,8 @@ from pydantic import BaseModel, Field
 from bot.business import Business
 from bot.errors import ConfigError
 from bot.nlu.grounding import GroundedFacts, grounded_facts, ungrounded
+from bot.nlu.slots import Slots, extract_slots
+from bot.nlu.understand import Understanding
 from bot.settings import Settings
 from bot.storage.base import HistoryEntry
 from bot.templates import ReplyTemplates
@@ -247,3 +251,36 @@ def build_chat_model(settings: Settings) -> BaseChatModel | None:
             "(install the provider package, e.g. pip install langchain-openai)"
         ) from exc
     return model
+
+
+def with_model_slots(
+    understanding: Understanding, decision: ModelDecision, *, now: datetime, business: Business
+) -> Understanding:
+    """``understanding`` with the slots the model read filled in where the rules found none.
+
+    The model copies what the customer wrote ("tomorrow", "3pm"); those
+    words go through the same slot extraction as any message, so the flow
+    still checks and confirms them. Which appointment it names ("the cleaning
+    one") is kept as the ``appointment`` entity.
+    """
+    said = " ".join(
+        part for part in (decision.service, decision.date, f"at {decision.time}" if decision.time else None) if part
+    )
+    if decision.appointment:
+        entities = {**understanding.entities, "appointment": decision.appointment}
+        understanding = replace(understanding, entities=MappingProxyType(entities))
+    if not said:
+        return understanding
+    found = extract_slots(said, now=now, business=business)
+    have = understanding.slots
+    merged = Slots(
+        service=have.service or found.service,
+        date=have.date or found.date,
+        time=have.time or found.time,
+        datetime=have.datetime or found.datetime,
+        in_past=have.in_past or found.in_past,
+        approximate=have.approximate if have.time else found.approximate,
+        time_window=have.time_window if have.time else found.time_window,
+    )
+    entities = {**merged.as_entities(), **({"appointment": decision.appointment} if decision.appointment else {})}
+    return replace(understanding, slots=merged, entities=MappingProxyType(entities))
