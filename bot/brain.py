@@ -141,6 +141,9 @@ class Brain:
         self.buttons: dict[str, tuple[str, Handler]] = {"confirm": ("affirm", a.confirm_appointment)}
         if "reschedule" in self.flows:
             self.buttons["reschedule"] = ("reschedule", self.flows["reschedule"].start)
+        if "cancel" in self.flows:
+            # Compliance's WhatsApp question after a lone "cancel" (bot/compliance).
+            self.buttons["cancel_appointment"] = ("cancel", self.flows["cancel"].start)
 
     @property
     def notify_staff(self) -> StaffNotifier | None:

@@ -245,7 +245,13 @@ class Engine:
         state.last_inbound_at = now.timestamp()
         state.turns += 1
 
-        outcome = self.compliance.check(msg, opted_out=opted_out)
+        # Compliance first (bot/compliance): it may also clear the state, write
+        # the consent ledger and tell staff, idempotently per MessageSid.
+        outcome = await self.compliance.handle(msg, state=state, opted_out=opted_out, now=now)
+        turn_msg = msg
+        if outcome is not None and outcome.forward is not None:
+            # An answer to compliance's own question that is meant for the Brain.
+            turn_msg, outcome = outcome.forward, None
         new_opt_out: bool | None = None
         if outcome is not None:
             result = TurnResult(replies=outcome.replies, intent=outcome.intent)
@@ -261,7 +267,7 @@ class Engine:
             result = TurnResult(intent=None)
         else:
             result = await self.handler.handle(
-                TurnContext(message=msg, state=state, now=now, clock=self.clock)
+                TurnContext(message=turn_msg, state=state, now=now, clock=self.clock)
             )
 
         final_opt_out = opted_out if new_opt_out is None else new_opt_out

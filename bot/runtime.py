@@ -23,7 +23,8 @@ from typing import Any, Self, TypedDict, Unpack
 
 from bot.brain import Brain, build_handler, outbox_staff_notifier
 from bot.clock import Clock, SystemClock
-from bot.compliance import Compliance
+from bot.compliance import Compliance, RevocationMatcher
+from bot.compliance.ledger import AddressHasher, ConsentLedger, build_consent_ledger
 from bot.engine import Engine, TurnHandler
 from bot.memo import fingerprint, memo
 from bot.observability import Metrics
@@ -85,6 +86,8 @@ class Runtime:
     extras: dict[str, Any] = field(default_factory=dict)
     # Sender, outbox, content templates, delivery tracking (docs/outbound.md).
     outbound: Outbound | None = None
+    # Every opt-in and opt-out, append-only (bot/compliance/ledger.py).
+    consent_ledger: ConsentLedger | None = None
 
     def require_outbound(self) -> Outbound:
         """The outbound parts; ``build_runtime`` always sets them."""
@@ -113,10 +116,19 @@ class Runtime:
         handler = parts.get("handler") or build_handler(
             settings, templates=templates, clock=clock, store=store, chat_model=parts.get("chat_model")
         )
+        consent_dir = Path(settings.intents_dir) / "consent"
+        hash_key = settings.consent_hash_key
+        ledger = build_consent_ledger(store)
         compliance = Compliance(
             templates,
             keyword_replies=settings.sms_keyword_replies,
             context=getattr(handler, "template_context", {}),
+            matcher=memo(("consent", fingerprint(consent_dir)), lambda: RevocationMatcher.from_dir(consent_dir)),
+            ledger=ledger,
+            hasher=AddressHasher(hash_key.get_secret_value() if hash_key else None),
+            appointments=handler.book if isinstance(handler, Brain) else None,
+            tz=handler.business.tz if isinstance(handler, Brain) else None,
+            clock=clock,
         )
         engine = Engine(
             store=store,
@@ -135,6 +147,7 @@ class Runtime:
             handler=handler,
             engine=engine,
             twilio=parts.get("twilio"),
+            consent_ledger=ledger,
         )
         outbound = runtime.outbound = build_outbound(runtime, outbox=parts.get("outbox"))
         # The webhook's late-reply path and WhatsApp buttons (webhooks/messages.py).
@@ -144,6 +157,10 @@ class Runtime:
         if isinstance(handler, Brain) and handler.notify_staff is None:
             # Hand-off notices to STAFF_NUMBER go through the outbox, which only exists now.
             handler.notify_staff = outbox_staff_notifier(settings, outbound.outbox, handler.business)
+        outbound.sender.suppressions.on_opt_out = compliance.platform_opt_out
+        if isinstance(handler, Brain):
+            # Staff hear of an opt-out by someone with an appointment the same way.
+            compliance.notify_staff = handler.notify_staff
         return runtime
 
     async def open(self) -> None:

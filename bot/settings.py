@@ -82,6 +82,8 @@ class Settings(BaseSettings):
 
     # Who answers STOP/START/HELP on SMS: Twilio itself (default) or the bot.
     sms_keyword_replies: Literal["twilio", "bot"] = "twilio"
+    # Key of the consent ledger's address hashes (HMAC-SHA256); unset: plain SHA-256.
+    consent_hash_key: SecretStr | None = None
 
     # Requests larger than this are refused with 413.
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)

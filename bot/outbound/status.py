@@ -143,7 +143,9 @@ class DeliveryTracker:
             if key is None:
                 log.warning("delivery failed; recipient unknown", extra={"fields": fields})
                 return None
-            changed = await self.suppressions.record_error(key, code, source="status_callback")
+            changed = await self.suppressions.record_error(
+                key, code, source="status_callback", message_sid=callback.sid
+            )
             log.info("delivery failed; recipient suppressed", extra={"fields": {**fields, "suppressed": changed}})
             return changed
         if code == OUTSIDE_WINDOW_CODE:

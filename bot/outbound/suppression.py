@@ -21,6 +21,7 @@ import asyncio
 import json
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from typing import Final, Literal
 
 from bot.observability import Metrics, mask_phone
@@ -47,6 +48,9 @@ class Suppressions:
         self.store = store  # opt-outs
         self.ledger = ledger  # unreachable marks
         self.metrics = metrics
+        # Called once per opt-out learnt from 21610 with (conversation, MessageSid):
+        # the consent ledger (bot/compliance) records it; wired by the runtime.
+        self.on_opt_out: Callable[[ConversationKey, str], Awaitable[None]] | None = None
 
     async def reason(self, key: ConversationKey, *, compliance: bool = False) -> Reason | None:
         """Why nothing may be sent to ``key`` now, or None.
@@ -71,7 +75,9 @@ class Suppressions:
         code = json.loads(raw).get("code")
         return int(code) if code is not None else None
 
-    async def record_error(self, key: ConversationKey, code: int | None, *, source: str = "send") -> str | None:
+    async def record_error(
+        self, key: ConversationKey, code: int | None, *, source: str = "send", message_sid: str = ""
+    ) -> str | None:
         """Apply what a Twilio error code says about the recipient; returns what changed.
 
         21610 opts the user out (every later path then stays silent);
@@ -83,6 +89,8 @@ class Suppressions:
                 self.metrics.opt_outs.labels(key.channel.value, f"twilio_{code}").inc()
                 log.info("recipient opted out (Twilio 21610)",
                          extra={"fields": {"user": mask_phone(key.user), "source": source}})
+                if self.on_opt_out is not None:
+                    await self.on_opt_out(key, message_sid)
             return OPTED_OUT
         if code in UNREACHABLE_CODES:
             record = json.dumps({"code": code, "at": int(time.time())})
