@@ -61,6 +61,8 @@ class RuntimeParts(TypedDict, total=False):
     twilio: Any
     #: arq with ``REDIS_URL``, in-process tasks without.
     outbox: Outbox | None
+    #: The consent ledger beside the store (Redis or memory); replay in a shared Redis keeps its own.
+    consent_ledger: ConsentLedger | None
 
 
 @dataclass
@@ -118,7 +120,7 @@ class Runtime:
         )
         consent_dir = Path(settings.intents_dir) / "consent"
         hash_key = settings.consent_hash_key
-        ledger = build_consent_ledger(store)
+        ledger = parts.get("consent_ledger") or build_consent_ledger(store)
         compliance = Compliance(
             templates,
             keyword_replies=settings.sms_keyword_replies,

@@ -155,7 +155,7 @@ class LanguageRules:
         return word
 
     def match(self, sentences: Sequence[_Sentence]) -> Revocation | None:
-        return self._keyword_sentence(sentences) or self._phrase(sentences)
+        return self._phrase(sentences) or self._keyword_sentence(sentences)
 
     def is_help(self, sentences: Sequence[_Sentence]) -> bool:
         return len(sentences) == 1 and " ".join(sentences[0].tokens) in self.help

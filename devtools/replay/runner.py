@@ -63,6 +63,7 @@ from twilio.rest import Client
 
 from bot.clock import Clock, FrozenClock
 from bot.compliance import keyword_type
+from bot.compliance.ledger import MemoryConsentLedger
 from bot.engine import TurnHandler
 from bot.errors import BotError
 from bot.messages import Channel, Choice, InboundMessage, OptOutType, TurnResult
@@ -777,9 +778,11 @@ class InProcessConversation(_Conversation):
             twilio = Client(settings.twilio_account_sid, token, http_client=twilio_http)
             twilio.api.base_url = TWILIO_API_URL
 
+            # A replay in a shared Redis must not write the real consent ledger.
+            ledger = MemoryConsentLedger() if self.cleanup_store else None
             app = create_app(
                 settings, store=self.store, clock=self.clock, handler=self.handler,
-                chat_model=self.chat_model, twilio=twilio,
+                chat_model=self.chat_model, twilio=twilio, consent_ledger=ledger,
             )
             await self._stack.enter_async_context(app.router.lifespan_context(app))
             self.services = app.state.services
