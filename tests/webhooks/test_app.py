@@ -9,6 +9,7 @@ import pytest
 from fastapi import FastAPI
 
 from bot.clock import FrozenClock
+from bot.compliance.ledger import MemoryConsentLedger
 from bot.engine import TurnContext
 from bot.messages import InboundMessage, Reply, TurnResult
 from bot.outbound.models import SendRequest
@@ -57,12 +58,14 @@ def test_every_injectable_part_is_used_as_given(settings: Settings) -> None:
         "chat_model": object(),
         "twilio": object(),
         "outbox": KeptOutbox(),
+        "consent_ledger": MemoryConsentLedger(),
     }
     assert set(parts) == RuntimeParts.__optional_keys__
     services = services_of(create_app(settings, **parts))
     assert services.store is parts["store"] and services.clock is parts["clock"]
     assert services.handler is parts["handler"] and services.twilio is parts["twilio"]
     assert services.require_outbound().outbox is parts["outbox"] is services.extras["outbox"]
+    assert services.consent_ledger is parts["consent_ledger"]
 
 
 def test_the_model_reaches_the_brain_it_builds(settings: Settings) -> None:
