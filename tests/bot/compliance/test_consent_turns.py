@@ -10,7 +10,7 @@ import pytest
 from bot.messages import Channel
 from bot.settings import Settings
 from bot.storage import ConversationKey, RedisStore
-from bot.webhook_client import WebhookClient, inbound_form, parse_twiml
+from devtools.webhook_client import WebhookClient, inbound_form, parse_twiml
 from tests.conftest import BOT_NUMBER, signed_client
 from webhooks.app import create_app
 
@@ -135,8 +135,8 @@ def _transcript(tmp_path: Path, channel: str, steps: str) -> Path:
 async def test_staff_are_told_once_when_a_patient_with_an_appointment_opts_out(
     make_settings: Callable[..., Settings], tmp_path: Path, channel: str, steps: str
 ) -> None:
-    from bot.replay.runner import ReplayRunner
-    from bot.replay.transcript import load_transcripts
+    from devtools.replay.runner import ReplayRunner
+    from devtools.replay.transcript import load_transcripts
 
     report = await ReplayRunner(make_settings(staff_number=STAFF)).run(
         load_transcripts([_transcript(tmp_path, channel, steps)])
@@ -154,8 +154,8 @@ async def test_staff_are_told_once_when_a_patient_with_an_appointment_opts_out(
 async def test_staff_are_not_told_without_an_appointment(
     make_settings: Callable[..., Settings], tmp_path: Path
 ) -> None:
-    from bot.replay.runner import ReplayRunner
-    from bot.replay.transcript import load_transcripts
+    from devtools.replay.runner import ReplayRunner
+    from devtools.replay.transcript import load_transcripts
 
     path = _transcript(tmp_path, "sms", '  - user: "hi"\n  - user: "stop texting me"\n')
     report = await ReplayRunner(make_settings(staff_number=STAFF)).run(load_transcripts([path]))
