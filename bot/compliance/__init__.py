@@ -35,6 +35,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, Final, Literal, Protocol
 
+from bot.channels import profile_of
 from bot.clock import Clock
 from bot.compliance.keywords import (
     HELP_WORDS,
@@ -206,7 +207,8 @@ class Compliance:
         if (
             found.words.upper() == "CANCEL"
             and found.twilio_keyword
-            and msg.channel is Channel.WHATSAPP
+            # Where Twilio filters keywords (SMS), a lone CANCEL is its opt-out, always.
+            and not profile_of(msg.channel).carrier_answers_keywords
             and not opted_out
             and question is None
         ):
@@ -236,7 +238,7 @@ class Compliance:
 
     # -- recognising -------------------------------------------------------
     def _classify(self, msg: InboundMessage, *, opted_out: bool) -> _Found | None:
-        sms = msg.channel is Channel.SMS
+        carrier = profile_of(msg.channel).carrier_answers_keywords
         if msg.opt_out_type is not None:
             return _Found(_ACTIONS[msg.opt_out_type], "twilio_keyword", msg.body.strip()[:40], twilio_keyword=True)
         if msg.button_payload is not None:
@@ -244,7 +246,7 @@ class Compliance:
             return None
         keyword = keyword_type(msg.body, opted_out=opted_out)
         if keyword is not None:
-            source: Source = "twilio_keyword" if sms else "bot_keyword"
+            source: Source = "twilio_keyword" if carrier else "bot_keyword"
             return _Found(_ACTIONS[keyword], source, keyword_of(msg.body) or "", twilio_keyword=True)
         if not msg.body.strip():
             return None
@@ -288,7 +290,8 @@ class Compliance:
 
     async def _twilio_answers(self, msg: InboundMessage, found: _Found, *, opted_out: bool) -> bool:
         """Whether Twilio's own keyword filter confirms this message (so the bot must not)."""
-        if msg.channel is not Channel.SMS or self._keyword_replies != "twilio" or not found.twilio_keyword:
+        carrier = profile_of(msg.channel).carrier_answers_keywords
+        if not carrier or self._keyword_replies != "twilio" or not found.twilio_keyword:
             return False
         if msg.opt_out_type is not None or keyword_of(msg.body) != YES_WORD:
             return True
@@ -304,7 +307,7 @@ class Compliance:
             return
         event = ConsentEvent.create(
             action="opt_out" if found.action == "opt_out" else "opt_in", channel=msg.channel, bot=msg.bot,
-            user=msg.user, source=found.source, at=now, hasher=self.hasher, message_sid=msg.message_sid,
+            user=msg.user, source=found.source, at=now, hasher=self.hasher, message_sid=msg.event_id,
             words=found.words,
         )
         await self.ledger.append(event)
@@ -325,14 +328,16 @@ class Compliance:
             "optout_staff", "sms", user=msg.user, channel=msg.channel.value,
             day=self._day(appt.start), service=appt.service, count=len(upcoming), **self._context,
         )
-        await self.notify_staff(ConversationKey(msg.channel, msg.bot, msg.user), notice, f"optout:{msg.message_sid}")
+        await self.notify_staff(ConversationKey(msg.channel, msg.bot, msg.user), notice, f"optout:{msg.event_id}")
 
     async def _upcoming(self, key: ConversationKey, now: datetime) -> list[UpcomingAppointment]:
         if self.appointments is None:
             return []
         found: list[UpcomingAppointment] = []
         # "On any channel": an appointment booked on WhatsApp counts for an SMS opt-out too.
-        for channel in (key.channel, *(c for c in Channel if c is not key.channel)):
+        channels = dict.fromkeys([profile_of(key.channel).records_channel,
+                                  *(profile_of(c).records_channel for c in Channel)])
+        for channel in channels:
             found.extend(await self.appointments.upcoming_for(ConversationKey(channel, key.bot, key.user), now=now))
         return sorted(found, key=lambda a: a.start)
 

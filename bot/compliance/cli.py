@@ -67,14 +67,21 @@ def _number(raw: str) -> str:
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
 
 
-def _channels(name: str) -> list[str]:
+def _record_channels() -> list[str]:
+    """The channels with opt-outs of their own (a call shares the SMS ones)."""
+    from bot.channels import profile_of
     from bot.messages import Channel
 
+    return list(dict.fromkeys(profile_of(c).records_channel.value for c in Channel))
+
+
+def _channels(name: str) -> list[str]:
     name = name.lower()
+    known = _record_channels()
     if name == "all":
-        return [c.value for c in Channel]
-    if name not in {c.value for c in Channel}:
-        raise _fail(f"--channel must be sms, whatsapp or all, not {name!r}")
+        return known
+    if name not in known:
+        raise _fail(f"--channel must be {', '.join(known)} or all, not {name!r}")
     return [name]
 
 
@@ -168,13 +175,13 @@ def show(number: Annotated[str, typer.Argument(help="The phone number, E.164 (+1
         status: list[str] = []
         bots = sorted({(e.channel, e.bot) for e in history}, key=lambda p: (p[0].value, p[1]))
         if settings.twilio_phone_number:
-            for channel in Channel:
+            for channel in map(Channel, _record_channels()):
                 if (channel, settings.twilio_phone_number) not in bots:
                     bots.append((channel, settings.twilio_phone_number))
         for channel, bot in bots:
             opted = await store.is_opted_out(ConversationKey(channel, bot, user))
             status.append(f"{channel.value} to {bot}: {'OPTED OUT' if opted else 'may be texted'}")
-        for channel in Channel:
+        for channel in map(Channel, _record_channels()):
             if await store.get(unreachable_key(ConversationKey(channel, "", user))) is not None:
                 status.append(f"{channel.value}: marked UNREACHABLE (bot consent clear-unreachable {user})")
         return history, status
