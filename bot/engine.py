@@ -183,8 +183,7 @@ class Engine:
         confirmation) or a help request: anything else was answered before the
         STOP that came after it.
         """
-        outcome = self.compliance.check(msg, opted_out=True)
-        return outcome is not None and outcome.opted_out is not False
+        return self.compliance.classify(msg, opted_out=True) in ("opt_out", "help")
 
     async def _keep_lease(self, key: ConversationKey, sid: str, token: str, lease: float) -> None:
         """Renew the turn's lease while a slow turn (a model call) runs.

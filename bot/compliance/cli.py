@@ -29,7 +29,7 @@ from bot.errors import BotError
 if TYPE_CHECKING:
     from bot.compliance.ledger import AddressHasher, ConsentLedger
     from bot.settings import Settings
-    from bot.storage.base import ConversationStore
+    from bot.storage.stores import Stores
 
 consent_app = typer.Typer(
     name="consent",
@@ -97,10 +97,10 @@ def _since(raw: str) -> datetime:
     return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
 
 
-def _run(settings: Settings, work: Callable[[ConversationStore, ConsentLedger, AddressHasher], Awaitable[T]]) -> T:
+def _run(settings: Settings, work: Callable[[Stores, ConsentLedger, AddressHasher], Awaitable[T]]) -> T:
     """Run ``work`` against the Redis of ``REDIS_URL`` (the ledger lives there)."""
-    from bot.compliance.ledger import AddressHasher, RedisConsentLedger
-    from bot.storage.redis import RedisStore
+    from bot.compliance.ledger import AddressHasher, build_consent_ledger
+    from bot.storage.stores import Stores
 
     if not settings.redis_url:
         raise _fail("REDIS_URL is not set: the consent ledger lives in Redis")
@@ -108,11 +108,11 @@ def _run(settings: Settings, work: Callable[[ConversationStore, ConsentLedger, A
     hasher = AddressHasher(key.get_secret_value() if key else None)
 
     async def go() -> T:
-        store = RedisStore.from_url(settings.redis_url or "")
+        stores = Stores.from_url(settings.redis_url or "")
         try:
-            return await work(store, RedisConsentLedger(store.client), hasher)
+            return await work(stores, build_consent_ledger(stores.conversations), hasher)
         finally:
-            await store.close()
+            await stores.close()
 
     try:
         return asyncio.run(go())
@@ -133,7 +133,7 @@ def export(
     start = _since(since)
     settings = _settings()
 
-    async def work(store: ConversationStore, ledger: ConsentLedger, hasher: AddressHasher) -> int:
+    async def work(stores: Stores, ledger: ConsentLedger, hasher: AddressHasher) -> int:
         out = output.open("w", newline="", encoding="utf-8") if output else sys.stdout
         try:
             writer = csv.DictWriter(out, fieldnames=FIELDS, lineterminator="\n")
@@ -169,7 +169,7 @@ def show(number: Annotated[str, typer.Argument(help="The phone number, E.164 (+1
     settings = _settings()
 
     async def work(
-        store: ConversationStore, ledger: ConsentLedger, hasher: AddressHasher
+        stores: Stores, ledger: ConsentLedger, hasher: AddressHasher
     ) -> tuple[list[ConsentEvent], list[str]]:
         history = await ledger.history(hasher.hash(user))
         status: list[str] = []
@@ -179,10 +179,10 @@ def show(number: Annotated[str, typer.Argument(help="The phone number, E.164 (+1
                 if (channel, settings.twilio_phone_number) not in bots:
                     bots.append((channel, settings.twilio_phone_number))
         for channel, bot in bots:
-            opted = await store.is_opted_out(ConversationKey(channel, bot, user))
+            opted = await stores.conversations.is_opted_out(ConversationKey(channel, bot, user))
             status.append(f"{channel.value} to {bot}: {'OPTED OUT' if opted else 'may be texted'}")
         for channel in map(Channel, _record_channels()):
-            if await store.get(unreachable_key(ConversationKey(channel, "", user))) is not None:
+            if await stores.ledger.get(unreachable_key(ConversationKey(channel, "", user))) is not None:
                 status.append(f"{channel.value}: marked UNREACHABLE (bot consent clear-unreachable {user})")
         return history, status
 
@@ -211,12 +211,12 @@ def clear_unreachable(
     channels = _channels(channel)
     settings = _settings()
 
-    async def work(store: ConversationStore, ledger: ConsentLedger, hasher: AddressHasher) -> list[str]:
-        suppressions = Suppressions(store, Metrics())
+    async def work(stores: Stores, ledger: ConsentLedger, hasher: AddressHasher) -> list[str]:
+        suppressions = Suppressions(stores.conversations, stores.ledger, Metrics())
         cleared = []
         for name in channels:
             key = ConversationKey(Channel(name), "", user)
-            if await store.get(unreachable_key(key)) is not None:
+            if await stores.ledger.get(unreachable_key(key)) is not None:
                 await suppressions.clear_unreachable(key)
                 cleared.append(name)
         return cleared
@@ -241,13 +241,13 @@ def _staff_change(number: str, channel: str, from_: str | None, note: str, *, op
         raise _fail("no bot number: pass --from or set TWILIO_PHONE_NUMBER")
     now = datetime.now(UTC)
 
-    async def work(store: ConversationStore, ledger: ConsentLedger, hasher: AddressHasher) -> list[str]:
+    async def work(stores: Stores, ledger: ConsentLedger, hasher: AddressHasher) -> list[str]:
         changed = []
         for name in channels:
             key = ConversationKey(Channel(name), bot, user)
-            if await store.is_opted_out(key) == opt_out:
+            if await stores.conversations.is_opted_out(key) == opt_out:
                 continue
-            await store.set_opted_out(key, opt_out)
+            await stores.conversations.set_opted_out(key, opt_out)
             await ledger.append(ConsentEvent.create(
                 action="opt_out" if opt_out else "opt_in", channel=key.channel, bot=bot, user=user,
                 source="staff", at=now, hasher=hasher, words=note,

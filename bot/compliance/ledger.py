@@ -37,12 +37,9 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any, Final, Literal, Protocol, get_args
 
-from redis.asyncio import Redis
-from redis.exceptions import RedisError
-
-from bot.errors import StoreError
 from bot.messages import Channel
 from bot.observability import mask_phone
+from bot.storage.backend import RedisBackend
 from bot.storage.base import ConversationStore
 
 Action = Literal["opt_out", "opt_in"]
@@ -212,35 +209,34 @@ def _address_key(address_hash: str) -> str:
 
 
 class RedisConsentLedger:
-    """The ledger in Redis; keys never expire."""
+    """The ledger in Redis (plain, Cluster or Sentinel, through the process's backend); keys never expire."""
 
-    def __init__(self, client: Redis) -> None:
-        self._redis = client
-        self._append = client.register_script(_APPEND)
+    def __init__(self, backend: RedisBackend) -> None:
+        self._backend = backend
+        self._append = backend.client.register_script(_APPEND)
+
+    @classmethod
+    def on(cls, client: Any) -> RedisConsentLedger:
+        """A ledger on a bare redis-py asyncio client (tests, tools)."""
+        return cls(RedisBackend(client))
 
     async def append(self, event: ConsentEvent) -> bool:
-        try:
-            added, entry = await self._append(keys=[_IDS, _LOG], args=[event.id, event.to_json(), event.at])
-            # The per-address index is written after the atomic append; adding
-            # the first entry again (idempotent) mends a crash between the two.
-            first = ConsentEvent.from_json(entry)
-            await self._redis.zadd(_address_key(first.address_hash), {entry: first.at})
-        except RedisError as exc:
-            raise StoreError(f"consent ledger append failed: {exc}") from exc
+        call = self._backend.call
+        added, entry = await call(self._append(keys=[_IDS, _LOG], args=[event.id, event.to_json(), event.at]))
+        # The per-address index is written after the atomic append; adding the
+        # first entry again (idempotent) mends a crash between the two.
+        first = ConsentEvent.from_json(entry)
+        await call(self._backend.client.zadd(_address_key(first.address_hash), {entry: first.at}))
         return bool(int(added))
 
     async def history(self, address_hash: str) -> list[ConsentEvent]:
-        try:
-            raw = await self._redis.zrange(_address_key(address_hash), 0, -1)
-        except RedisError as exc:
-            raise StoreError(f"consent ledger read failed: {exc}") from exc
+        raw = await self._backend.call(self._backend.client.zrange(_address_key(address_hash), 0, -1))
         return [ConsentEvent.from_json(r) for r in raw]
 
     async def since(self, at: float, *, limit: int = 10_000, offset: int = 0) -> list[ConsentEvent]:
-        try:
-            raw = await self._redis.zrangebyscore(_LOG, at, "+inf", start=offset, num=limit)
-        except RedisError as exc:
-            raise StoreError(f"consent ledger read failed: {exc}") from exc
+        raw = await self._backend.call(
+            self._backend.client.zrangebyscore(_LOG, at, "+inf", start=offset, num=limit)
+        )
         return [ConsentEvent.from_json(r) for r in raw]
 
 
@@ -249,5 +245,5 @@ def build_consent_ledger(store: ConversationStore) -> ConsentLedger:
     from bot.storage.redis import RedisStore  # the one place that picks an implementation
 
     if isinstance(store, RedisStore):
-        return RedisConsentLedger(store.client)
+        return RedisConsentLedger(store.backend)
     return MemoryConsentLedger()

@@ -27,13 +27,14 @@ BEN = "+14155550124"
 def env(redis_url: str) -> dict[str, str]:
     redis.Redis.from_url(redis_url).flushdb()
     return {"TWILIO_ACCOUNT_SID": ACCOUNT_SID, "TWILIO_AUTH_TOKEN": AUTH_TOKEN, "REDIS_URL": redis_url,
-            "ENVIRONMENT": "test", "TWILIO_PHONE_NUMBER": BOT_NUMBER, "LOG_JSON": "false"}
+            "ENVIRONMENT": "test", "ALLOW_TEST_ENVIRONMENT": "true", "TWILIO_PHONE_NUMBER": BOT_NUMBER,
+            "LOG_JSON": "false"}
 
 
 def seed(redis_url: str, *events: tuple[str, str, str, str, datetime, str]) -> None:
     async def go() -> None:
         client = Redis.from_url(redis_url, decode_responses=True)
-        ledger = RedisConsentLedger(client)
+        ledger = RedisConsentLedger.on(client)
         for user, action, source, sid, at, words in events:
             await ledger.append(ConsentEvent.create(
                 action=action, channel=Channel.SMS, bot=BOT_NUMBER, user=user, source=source,  # type: ignore[arg-type]

@@ -32,7 +32,7 @@ async def ledger(request: pytest.FixtureRequest, redis_url: str) -> AsyncIterato
         return
     client = Redis.from_url(redis_url, decode_responses=True)
     await client.flushdb()
-    yield RedisConsentLedger(client)
+    yield RedisConsentLedger.on(client)
     await client.aclose()
 
 
