@@ -326,7 +326,7 @@ class Compliance:
         appt = upcoming[0]
         notice = self._renderer.render(
             "optout_staff", "sms", user=msg.user, channel=msg.channel.value,
-            day=self._day(appt.start), service=appt.service, count=len(upcoming), **self._context,
+            day=self._day(appt.start), service=appt.service, more=len(upcoming) - 1, **self._context,
         )
         await self.notify_staff(ConversationKey(msg.channel, msg.bot, msg.user), notice, f"optout:{msg.event_id}")
 
