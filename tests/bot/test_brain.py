@@ -200,6 +200,11 @@ async def test_handoff_silences_the_bot_until_idle_or_release(
     assert await phone.say("STOP") == ""  # compliance still works (Twilio confirms on SMS)
     assert await redis_store.is_opted_out(ConversationKey(Channel.SMS, BOT_NUMBER, USER))
     await phone.say("START")
+    # The opt-out ended what was going on, the hand-off too (docs/compliance.md): the bot answers.
+    back = await phone.say("what are your hours")
+    assert "Mon-Fri" in back and "team" not in back
+    assert "connecting you" in (await phone.say("can i talk to a real person")).lower()
+    await phone.say("hello?")
     clock.advance(timedelta(minutes=31))
     back = await phone.say("what are your hours")
     assert back.startswith("Our team hasn't picked this up, so I'm back to help.") and "Mon-Fri" in back
