@@ -27,6 +27,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from bot.business import DEFAULT_RESOURCE
+from bot.channels import records_key
 from bot.errors import BotError
 from bot.messages import Channel
 from bot.storage.appointments import AppointmentStore
@@ -179,6 +180,8 @@ class AppointmentBook:
         people racing for one slot can't both get one resource, and nobody
         waits on a lock.
         """
+        # A booking made by phone belongs to the texter from that number.
+        key = records_key(key)
         appt = Appointment(
             id=secrets.token_hex(6), channel=key.channel, bot=key.bot, user=key.user,
             service=service, start=start.astimezone(UTC), duration_minutes=duration_minutes, name=name,
@@ -221,7 +224,7 @@ class AppointmentBook:
         return cancelled
 
     async def upcoming_for(self, key: ConversationKey, *, now: datetime) -> list[Appointment]:
-        return await self._load(await self.store.owned(_owner(key), now.timestamp(), float("inf")))
+        return await self._load(await self.store.owned(_owner(records_key(key)), now.timestamp(), float("inf")))
 
     async def due_between(self, start: datetime, end: datetime) -> list[Appointment]:
         """Booked appointments starting in [start, end] (for reminders)."""

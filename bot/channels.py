@@ -30,6 +30,7 @@ from typing import Final
 from bot.messages import Channel, Reply
 from bot.outgoing import OutgoingMessage, finish_sms_reply, finish_spoken_reply, finish_text_reply
 from bot.sms.segments import MAX_BODY_CHARS
+from bot.storage.base import ConversationKey
 
 
 class ChoiceStyle(enum.StrEnum):
@@ -83,6 +84,9 @@ class ChannelProfile:
     carrier_answers_keywords: bool = False
     #: The channel whose appointments and opt-outs this one shares (voice: the SMS ones).
     records: Channel | None = None
+    #: An opted-out user hears nothing but keyword answers. Not on a call: the
+    #: caller rang us, and an SMS opt-out is about texts (none are sent to them).
+    opt_out_silences: bool = True
 
     def prepare(self, reply: Reply) -> OutgoingMessage:
         """The reply finished for this channel."""
@@ -134,12 +138,26 @@ VOICE: Final = ChannelProfile(
     finish=finish_spoken_reply,
     late_delivery=LateDelivery.REDIRECT,
     records=Channel.SMS,
+    opt_out_silences=False,
 )
 
 #: The registered profiles, one per :class:`Channel` member (a test holds them in step).
 PROFILES: Final[Mapping[Channel, ChannelProfile]] = MappingProxyType(
     {profile.channel: profile for profile in (SMS, WHATSAPP, VOICE)}
 )
+
+
+def records_key(key: ConversationKey) -> ConversationKey:
+    """The conversation whose patient records (appointments, opt-out) ``key`` shares.
+
+    A caller is the same patient as the texter from that number; the
+    conversation state itself stays per channel.
+
+    >>> records_key(ConversationKey(Channel.VOICE, "+15005550006", "+14155550123")).channel
+    <Channel.SMS: 'sms'>
+    """
+    owner = PROFILES[key.channel].records
+    return key if owner is None else ConversationKey(owner, key.bot, key.user)
 
 
 def profile_of(channel: Channel) -> ChannelProfile:

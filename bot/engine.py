@@ -33,6 +33,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Protocol
 
+from bot.channels import profile_of, records_key
 from bot.clock import Clock
 from bot.compliance import Compliance
 from bot.errors import LockTimeoutError, StoreError
@@ -240,6 +241,11 @@ class Engine:
         deliver: Deliver,
     ) -> HandledTurn:
         state = saved or ConversationState.new(key)
+        profile = profile_of(msg.channel)
+        shared = records_key(key)
+        if shared != key:
+            # A call shares the texting conversation's opt-out (a separate key).
+            opted_out = await self.store.is_opted_out(shared)
         now = self.clock.now()
         state.last_inbound_at = now.timestamp()
         state.turns += 1
@@ -261,7 +267,7 @@ class Engine:
                 "compliance keyword",
                 extra={"fields": {"action": outcome.action, "user": mask_phone(msg.user)}},
             )
-        elif opted_out:
+        elif opted_out and profile.opt_out_silences:
             # Opted out: record that they wrote, answer nothing, run no intent logic.
             result = TurnResult(intent=None)
         else:
@@ -270,7 +276,7 @@ class Engine:
             )
 
         final_opt_out = opted_out if new_opt_out is None else new_opt_out
-        if final_opt_out:
+        if final_opt_out and profile.opt_out_silences:
             # The one rule that has no exception: an opted-out user gets
             # nothing but keyword answers, whatever the handler produced.
             result = replace(result, replies=tuple(r for r in result.replies if r.compliance))
@@ -282,6 +288,10 @@ class Engine:
         for reply in result.replies:
             state.remember(HistoryEntry(now.timestamp(), "bot", reply.text[:160]), limit)
 
+        if shared != key and new_opt_out is not None:
+            # Before the commit: a crash after it must not lose the opt-out.
+            await self.store.set_opted_out(shared, new_opt_out)
+            new_opt_out = None
         answer = await deliver(msg, result, state)
         committed = await self.store.commit_turn(
             key,

@@ -204,3 +204,9 @@ class Metrics:
         self.outbound_held = Counter(
             "bot_outbound_held", "Bot-started messages held for quiet hours, by reason", ["reason"], registry=r,
         )
+        # Voice calls: each call counted once, by its final status, and timed.
+        self.calls = Counter("bot_calls", "Calls by final status", ["status"], registry=r)
+        self.call_seconds = Histogram(
+            "bot_call_seconds", "Call duration (CallDuration of completed calls)",
+            buckets=(5, 15, 30, 60, 120, 180, 300, 600, 1200, 3600), registry=r,
+        )

@@ -113,6 +113,19 @@ class Settings(BaseSettings):
     # Broadcast pace per sending number (US long code: 1 segment/s).
     broadcast_rate_per_second: float = Field(default=1.0, gt=0, le=1000)
 
+    # Voice calls (docs/voice.md). The <Say> voice and language, and the
+    # speech-recognition language of <Gather>.
+    voice_name: str = "Polly.Joanna-Neural"
+    voice_language: str = "en-US"
+    # Speech heard with a lower Twilio Confidence (0..1) is confirmed or re-asked.
+    voice_min_confidence: float = Field(default=0.5, ge=0, le=1)
+    # Seconds of silence before <Gather> gives up; seconds a <Dial> to staff rings.
+    voice_gather_timeout_seconds: int = Field(default=5, ge=1, le=60)
+    voice_dial_timeout_seconds: int = Field(default=20, ge=5, le=600)
+    # A slow turn: "One moment" and a <Redirect> at most this many times (each
+    # waiting up to REPLY_BUDGET_SECONDS) before the caller hears an apology.
+    voice_max_redirects: int = Field(default=3, ge=1, le=10)
+
     # Where the business data lives (intents/, prompts/).
     intents_dir: str = "intents"
     prompts_dir: str = "prompts"

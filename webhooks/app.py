@@ -27,7 +27,7 @@ from bot.errors import BadRequestError, SignatureError
 from bot.observability import Metrics
 from bot.runtime import RuntimeParts
 from bot.settings import Settings
-from webhooks import health, messages, status
+from webhooks import health, messages, status, voice
 from webhooks.services import Services
 
 log = logging.getLogger("webhooks.app")
@@ -72,6 +72,7 @@ def create_app(settings: Settings, **parts: Unpack[RuntimeParts]) -> FastAPI:
     app.state.services = services
     app.include_router(messages.router)
     app.include_router(status.router)
+    app.include_router(voice.router)
     app.include_router(health.router)
 
     async def _bad_request(request: Request, exc: BadRequestError) -> JSONResponse:
@@ -158,7 +159,11 @@ class _MetricsMiddleware:
             self.metrics.latency.labels(endpoint).observe(time.perf_counter() - started)
 
 
-_ENDPOINTS = frozenset({"/twilio/messages", "/twilio/inbound", "/twilio/status", "/healthz", "/readyz", "/metrics"})
+_ENDPOINTS = frozenset({
+    "/twilio/messages", "/twilio/inbound", "/twilio/status", "/healthz", "/readyz", "/metrics",
+    "/twilio/voice", "/twilio/voice/turn", "/twilio/voice/result", "/twilio/voice/dial",
+    "/twilio/voice/followup", "/twilio/voice/status",
+})
 
 
 def settle_heap() -> None:

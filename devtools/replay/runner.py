@@ -77,11 +77,15 @@ from devtools.replay.scripted_model import ModelCall, ModelScript, ScriptedChatM
 from devtools.replay.transcript import (
     AdvanceStep,
     ButtonStep,
+    CallStep,
+    DigitsStep,
     DuplicateStep,
     Expect,
+    HangupStep,
     RunStep,
     StatusStep,
     Step,
+    TextStep,
     Transcript,
     UserStep,
     _quote,
@@ -93,6 +97,7 @@ from devtools.simulator import (
     SimulatorConfig,
     create_simulator_app,
 )
+from devtools.simulator.calls import CallPlayer, CallTurn
 from devtools.simulator.content import register_content_templates
 from devtools.simulator.inbound import apply_keyword, parse_twiml, twilio_keyword
 from devtools.simulator.state import DEFAULT_KEYWORD_REPLIES
@@ -728,6 +733,7 @@ class InProcessConversation(_Conversation):
         script: ModelScript | None = None,
         handler: TurnHandler | None = None,
         cleanup_store: bool = False,
+        dial_status: str = "completed",
     ) -> None:
         super().__init__(
             channel=channel, user=user, bot=bot, profile_name=profile_name, account_sid=settings.twilio_account_sid
@@ -748,6 +754,9 @@ class InProcessConversation(_Conversation):
         self._results: list[TurnResult] = []
         self.services: Any = None
         self._sim: Simulator | None = None
+        # channel: voice -- the call in progress, and what the staff phone does when dialled.
+        self.dial_status = dial_status
+        self.call: CallPlayer | None = None
 
     async def __aenter__(self) -> InProcessConversation:
         from webhooks.app import create_app
@@ -820,6 +829,49 @@ class InProcessConversation(_Conversation):
                 await self.store.client.delete(self.key.opt_out_key)
 
     # -- steps ---------------------------------------------------------------
+
+    async def step(self, step: Step) -> StepObservation:
+        if self.channel is Channel.VOICE and not isinstance(step, AdvanceStep | RunStep | StatusStep):
+            return await self._voice_step(step)
+        return await super().step(step)
+
+    async def _voice_step(self, step: Step) -> StepObservation:
+        """One step of a call: the replies are the ``<Say>`` texts the caller heard."""
+        assert self.webhooks is not None
+        if isinstance(step, TextStep):
+            # The caller texts from the same number: an SMS conversation of the same patient.
+            self.channel = Channel.SMS
+            try:
+                return await self.deliver(self.user_form(step.text))
+            finally:
+                self.channel = Channel.VOICE
+        mark = self._mark()
+        started = time.perf_counter()
+        turn: CallTurn
+        if isinstance(step, CallStep):
+            self.call = CallPlayer(
+                self.sim, user=self.user, bot=self.bot, http=self.webhooks.http,
+                voice_url=f"{self.webhooks.http.base_url}".rstrip("/") + "/twilio/voice",
+                voice_public_url=f"{PUBLIC_URL}/twilio/voice", dial_status=self.dial_status,
+            )
+            turn = await self.call.start()
+        elif self.call is None:
+            raise ReplayError(f"{step.describe()}: no call in progress (call: true first)")
+        elif isinstance(step, UserStep):
+            turn = await (self.call.say(step.text, confidence=step.confidence if step.confidence is not None
+                                        else 0.92) if step.text else self.call.silence())
+        elif isinstance(step, DigitsStep):
+            turn = await self.call.press(step.digits)
+        elif isinstance(step, HangupStep):
+            turn = await self.call.hang_up()
+        else:
+            raise ReplayError(f"{step.describe()} does not exist on a call")
+        webhook = time.perf_counter() - started
+        await self._settle()
+        rest = await self._rest_since(mark)
+        ran, intent = self._turn(mark)
+        said = [SentMessage(to=self.user, body=line, via="twiml") for line in turn.said]
+        return self._observe(mark, [*said, *rest], intent=intent, http_status=200, webhook=webhook, ran=ran)
 
     async def post_inbound(self, body: bytes, headers: dict[str, str], form: dict[str, str] | None) -> StepObservation:
         assert self.webhooks is not None
@@ -1425,6 +1477,7 @@ class ReplayRunner:
                 script=script,
                 handler=handler,
                 cleanup_store=redis is not None,
+                dial_status=transcript.dial_status,
             ) as conversation:
                 yield conversation, scope
         finally:

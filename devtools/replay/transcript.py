@@ -112,11 +112,15 @@ class UserStep(_StepBase):
     text: str
     media: tuple[str, ...] = ()
     location: tuple[float, float] | None = None
+    #: On a call: the recogniser's ``Confidence`` (0..1) for this speech.
+    confidence: float | None = None
 
     kind: ClassVar[str] = "user"
 
     def describe(self) -> str:
         parts = [f"user: {_quote(self.text)}"]
+        if self.confidence is not None:
+            parts.append(f"confidence: {self.confidence:g}")
         if self.media:
             parts.append(f"media: [{', '.join(self.media)}]")
         if self.location is not None:
@@ -211,7 +215,76 @@ class RunStep(_StepBase):
         return f"run: {self.job}"
 
 
-Step: TypeAlias = UserStep | ButtonStep | DuplicateStep | AdvanceStep | StatusStep | RunStep
+@dataclass(frozen=True, slots=True)
+class CallStep(_StepBase):
+    """Place a call to the bot (``channel: voice``); its replies are the greeting.
+
+    Example::
+
+        CallStep(expect=Expect(reply_contains=("How can I help",)))
+    """
+
+    kind: ClassVar[str] = "call"
+
+    def describe(self) -> str:
+        return "call: true"
+
+
+@dataclass(frozen=True, slots=True)
+class DigitsStep(_StepBase):
+    """Press keypad keys on the call (``Digits``).
+
+    Example::
+
+        DigitsStep("1").describe()  # 'digits: "1"'
+    """
+
+    digits: str
+
+    kind: ClassVar[str] = "digits"
+
+    def describe(self) -> str:
+        return f"digits: {_quote(self.digits)}"
+
+
+@dataclass(frozen=True, slots=True)
+class HangupStep(_StepBase):
+    """The caller hangs up: the call ends with a ``completed`` status callback.
+
+    Example::
+
+        HangupStep()
+    """
+
+    kind: ClassVar[str] = "hangup"
+
+    def describe(self) -> str:
+        return "hangup: true"
+
+
+@dataclass(frozen=True, slots=True)
+class TextStep(_StepBase):
+    """On a voice transcript: an SMS from the caller's number (the same patient).
+
+    Example::
+
+        TextStep("book a cleaning tomorrow at 10")
+    """
+
+    text: str
+
+    kind: ClassVar[str] = "text"
+
+    def describe(self) -> str:
+        return f"text: {_quote(self.text)}"
+
+
+Step: TypeAlias = (
+    UserStep | ButtonStep | DuplicateStep | AdvanceStep | StatusStep | RunStep
+    | CallStep | DigitsStep | HangupStep | TextStep
+)
+#: Steps that exist only on a call (``channel: voice``).
+VOICE_STEPS: tuple[type[_StepBase], ...] = (CallStep, DigitsStep, HangupStep, TextStep)
 
 
 @dataclass(frozen=True, slots=True)
@@ -239,6 +312,8 @@ class Transcript:
     turns: tuple[Step, ...] = ()
     path: Path = Path("<string>")
     line: int = 1
+    #: On a call: what the staff phone does when the bot dials it (``DialCallStatus``).
+    dial_status: str = "completed"
 
     @property
     def origin(self) -> str:
@@ -268,6 +343,8 @@ class Transcript:
 
             t.needs_local(AdvanceStep(timedelta(hours=1)))  # 'needs the frozen clock (advance: 1h)'
         """
+        if self.channel is Channel.VOICE:
+            return "needs in-process replay to play the call (channel: voice)"
         if isinstance(step, AdvanceStep):
             return f"needs the frozen clock ({step.describe()})"
         if isinstance(step, RunStep):
@@ -473,9 +550,10 @@ class _Map:
 
 _Node: TypeAlias = _Scalar | _Seq | _Map
 
-_TOP_KEYS = ("name", "channel", "user", "profile_name", "now", "llm", "turns")
-_STEP_KEYS = ("user", "button", "duplicate", "advance", "status", "run")
-_STEP_EXTRA = ("media", "location", "expect")
+_TOP_KEYS = ("name", "channel", "user", "profile_name", "now", "llm", "turns", "dial_status")
+_STEP_KEYS = ("user", "button", "duplicate", "advance", "status", "run", "call", "digits", "hangup", "text")
+_STEP_EXTRA = ("media", "location", "confidence", "expect")
+_DIAL_STATUSES = ("completed", "busy", "no-answer", "failed", "canceled")
 _EXPECT_KEYS = (
     "reply",
     "reply_contains",
@@ -694,6 +772,15 @@ class _Reader:
                 raise self.error(llm_node.line, f"llm must be a list of model outputs, got {llm_node.describe()}")
             llm = tuple(self.text(item, "each llm output", empty_ok=True) for item in llm_node.items)
 
+        dial_status = "completed"
+        if (dial_node := top.get("dial_status")) is not None:
+            dial_status = self.text(dial_node, "dial_status")
+            if channel is not Channel.VOICE:
+                raise self.error(dial_node.line, "dial_status belongs to a call (channel: voice)")
+            if dial_status not in _DIAL_STATUSES:
+                raise self.error(dial_node.line, f"dial_status must be one of {', '.join(_DIAL_STATUSES)}, "
+                                                 f"got {_quote(dial_status)}")
+
         turns_node = _must(top.get("turns"))
         if not isinstance(turns_node, _Seq):
             raise self.error(turns_node.line, f"turns must be a list of steps, got {turns_node.describe()}")
@@ -713,6 +800,7 @@ class _Reader:
             turns=tuple(steps),
             path=self.path,
             line=top.line,
+            dial_status=dial_status,
         )
 
     def e164(self, node: _Node) -> str:
@@ -770,23 +858,57 @@ class _Reader:
                 "a step does exactly one thing, so split it into two steps",
             )
         kind = kinds[0]
-        for extra in ("media", "location"):
+        for extra in ("media", "location", "confidence"):
             if kind != "user" and m.get(extra) is not None:
                 raise self.error(m.key_line(extra), f"{extra} belongs to a user step, not to {kind!r}")
+        if channel is Channel.VOICE:
+            self.voice_step(kind, m, where, earlier)
+        elif kind in ("call", "digits", "hangup", "text") or m.get("confidence") is not None:
+            what = kind if kind in ("call", "digits", "hangup", "text") else "confidence"
+            raise self.error(m.key_line(what), f"{what} belongs to a call; set channel: voice")
         step = self.action(kind, _must(m.get(kind)), m, channel, earlier)
         if (expect_node := m.get("expect")) is not None:
             step = replace(step, expect=self.expect(expect_node, channel))
         return step
 
+    def voice_step(self, kind: str, m: _Map, where: str, earlier: Sequence[Step]) -> None:
+        """Checks for a step of a call: speech and keys need a call in progress."""
+        if kind in ("button", "status") or m.get("media") is not None or m.get("location") is not None:
+            what = kind if kind in ("button", "status") else ("media" if m.get("media") is not None else "location")
+            raise self.error(m.key_line(what), f"{where}: {what} does not exist on a call")
+        in_call = False
+        for step in earlier:
+            if isinstance(step, CallStep):
+                in_call = True
+            elif isinstance(step, HangupStep):
+                in_call = False
+        if kind in ("user", "digits", "hangup") and not in_call:
+            raise self.error(m.line, f"{where}: no call in progress; place one first with call: true")
+        if kind == "call" and in_call:
+            raise self.error(m.line, f"{where}: a call is already in progress; hang up first (hangup: true)")
+
     def action(self, kind: str, value: _Node, m: _Map, channel: Channel, earlier: Sequence[Step]) -> Step:
         """The step itself, without its expectation."""
         if kind == "user":
+            confidence = m.get("confidence")
             return UserStep(
                 self.text(value, "user", empty_ok=True),
                 media=self.media(m.get("media")),
                 location=self.location(m.get("location")),
+                confidence=None if confidence is None else self.number(confidence, "confidence", 0.0, 1.0),
                 line=m.line,
             )
+        if kind in ("call", "hangup"):
+            if not self.flag(value, kind):
+                raise self.error(value.line, f"{kind} must be true (or remove the step)")
+            return CallStep(line=m.line) if kind == "call" else HangupStep(line=m.line)
+        if kind == "digits":
+            digits = self.text(value, "digits")
+            if not re.fullmatch(r"[0-9*#]{1,20}", digits):
+                raise self.error(value.line, f"digits must be keypad keys (0-9, * and #), got {_quote(digits)}")
+            return DigitsStep(digits, line=m.line)
+        if kind == "text":
+            return TextStep(self.text(value, "text"), line=m.line)
         if kind == "button":
             return ButtonStep(self.text(value, "button"), line=m.line)
         if kind == "duplicate":
