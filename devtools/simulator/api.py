@@ -121,6 +121,10 @@ def create_simulator_app(sim: Simulator, *, close_on_shutdown: bool = True) -> F
     # No docs pages: the surface should be Twilio's and nothing else.
     app = FastAPI(title="Twilio simulator", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
     app.include_router(create_simulator_router(sim))
+    # Imported here: the Calls module builds on this one's helpers.
+    from devtools.simulator.calls_api import create_calls_router
+
+    app.include_router(create_calls_router(sim))
 
     async def http_error(request: Request, exc: Exception) -> Response:
         status = exc.status_code if isinstance(exc, StarletteHTTPException) else 500

@@ -31,7 +31,7 @@ import contextlib
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import UTC, datetime
 from email.utils import format_datetime
 from typing import Any, Final
 from urllib.parse import urlencode, urljoin, urlsplit
@@ -338,4 +338,5 @@ def _path(url: str) -> str:
 
 
 def _rfc2822(moment: datetime | None) -> str | None:
-    return None if moment is None else format_datetime(moment, usegmt=True)
+    # Twilio's format: "Thu, 24 Aug 2023 05:01:45 +0000" (UTC, whole seconds).
+    return None if moment is None else format_datetime(moment.astimezone(UTC).replace(microsecond=0))

@@ -293,3 +293,34 @@ async def test_contract_rejects_broken_bodies(api: httpx.AsyncClient, sim: Simul
     mutate(body)
     with pytest.raises(jsonschema.ValidationError):
         validate(body, response_schema(LIST_PATH, "post", "201"))
+
+
+# -- the Calls resource ----------------------------------------------------------
+
+CALLS_PATH = "/2010-04-01/Accounts/{AccountSid}/Calls.json"
+CALL_PATH = "/2010-04-01/Accounts/{AccountSid}/Calls/{Sid}.json"
+
+
+def calls_schema(path: str, method: str, status: str) -> dict[str, Any]:
+    operation = spec()["paths"][path][method]
+    schema: dict[str, Any] = resolve(operation["responses"][status]["content"]["application/json"]["schema"])
+    if "calls" in schema.get("properties", {}):
+        schema = strict(schema)
+        schema["properties"]["calls"]["items"] = strict(schema["properties"]["calls"]["items"])
+        return schema
+    return strict(schema)
+
+
+async def test_calls_match_spec(api: httpx.AsyncClient, sim: Simulator) -> None:
+    base = f"/2010-04-01/Accounts/{ACCOUNT_SID}/Calls"
+    created = await api.post(f"{base}.json", data={"To": USER, "From": BOT,
+                                                   "Twiml": "<Response><Say>Hi there</Say></Response>"})
+    assert created.status_code == 201
+    validate(created.json(), calls_schema(CALLS_PATH, "post", "201"))
+    fetched = await api.get(f"{base}/{created.json()['sid']}.json")
+    validate(fetched.json(), calls_schema(CALL_PATH, "get", "200"))
+    listed = await api.get(f"{base}.json", params={"Status": "completed"})
+    validate(listed.json(), calls_schema(CALLS_PATH, "get", "200"))
+    assert [c["sid"] for c in listed.json()["calls"]] == [created.json()["sid"]]
+    missing = await api.post(f"{base}.json", data={"To": USER, "From": BOT})
+    assert missing.status_code == 400 and missing.json()["code"] == 21205
