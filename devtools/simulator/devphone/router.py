@@ -41,6 +41,7 @@ from sse_starlette import EventSourceResponse
 
 from bot.messages import Channel, Choice, Location
 from bot.storage.base import ConversationKey, ConversationState, ConversationStore
+from devtools.simulator.devphone.calls import create_call_router
 from devtools.simulator.devphone.phone import DevPhone, Feed, PhoneError
 from devtools.simulator.devphone.turns import TurnLog
 
@@ -91,6 +92,7 @@ def install_devphone(app: FastAPI, phone: DevPhone, turns: TurnLog, store: Conve
         install_devphone(app, phone, turn_log, app.state.services.store)
     """
     app.include_router(create_devphone_router(phone, turns, store))
+    app.include_router(create_call_router(phone))
     app.mount("/dev/static", StaticFiles(directory=STATIC_DIR), name="devphone-static")
 
 
