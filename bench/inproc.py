@@ -20,6 +20,7 @@ Example::
 from __future__ import annotations
 
 import asyncio
+import re
 import threading
 import time
 from collections import Counter
@@ -219,3 +220,15 @@ class InProcessBot:
         elapsed = time.perf_counter() - started
         replies = [body for body, _ in parse_twiml(resp.text)] if resp.status_code == 200 else []
         return Sent(resp.status_code, replies, elapsed)
+
+    async def call(self, user: str, path: str, *, call_sid: str, **fields: str) -> Sent:
+        """One signed request of a phone call (the voice webhook, a Gather action, a status callback)."""
+        assert self.client is not None
+        form = {"CallSid": call_sid, "AccountSid": self.settings.twilio_account_sid, "From": user,
+                "To": BOT_NUMBER, "Caller": user, "Called": BOT_NUMBER, "Direction": "inbound",
+                "ApiVersion": "2010-04-01", "CallStatus": "in-progress", **fields}
+        started = time.perf_counter()
+        resp = await self.client.post(path, form)
+        elapsed = time.perf_counter() - started
+        said = re.findall(r"<Say[^>]*>([^<]*)</Say>", resp.text) if resp.status_code == 200 else []
+        return Sent(resp.status_code, said, elapsed)

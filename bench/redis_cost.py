@@ -116,6 +116,27 @@ async def _run(redis: RedisServer, k: int) -> dict[str, Any]:
                 (f"booking 3: time ({channel})", each(pool, payloads.BOOK_TIME)),
                 (f"booking 4: confirm ({channel})", each(pool, payloads.BOOK_CONFIRM)),
             ]
+        # The voice webhook beside messaging: a call's requests, one kind at a time
+        # (the greeting, a question, a booking by speech and keys, the status callback).
+        callers = [(f"+1418{i:07d}", "CA" + f"{i:032x}") for i in range(k)]
+
+        def calls(path: str, texts: list[str] | None = None, **fields: str) -> list[Callable[[], Awaitable[Any]]]:
+            def one(user: str, sid: str) -> Callable[[], Awaitable[Any]]:
+                said = {"SpeechResult": rng.choice(texts), "Confidence": "0.93"} if texts else {}
+                return lambda: bot.call(user, path, call_sid=sid, **said, **fields)
+
+            return [one(u, s) for u, s in callers]
+
+        plan += [
+            ("voice: incoming call (greeting)", calls("/twilio/voice", CallStatus="ringing")),
+            ("voice: question", calls("/twilio/voice/turn?n=1", questions)),
+            ("voice: booking 1: start", calls("/twilio/voice/turn?n=2", payloads.BOOK_START)),
+            ("voice: booking 2: date", calls("/twilio/voice/turn?n=3", payloads.BOOK_DATE)),
+            ("voice: booking 3: time", calls("/twilio/voice/turn?n=4", payloads.BOOK_TIME)),
+            ("voice: booking 4: keypad 1", calls("/twilio/voice/turn?n=5", Digits="1")),
+            ("voice: call status callback", calls("/twilio/voice/status", CallStatus="completed",
+                                                  CallDuration="75")),
+        ]
         for name, sends in plan:
             kinds[name] = await _measure(bot, redis, tap, sends)
         # A retried delivery of an answered MessageSid: served from the dedupe cache.

@@ -101,6 +101,8 @@ def chat(
         typer.Option(help="Freeze the clock at ISO_TIME with a UTC offset, e.g. 2026-03-07T18:00:00-05:00.",
                      metavar="ISO_TIME"),
     ] = None,
+    voice: Annotated[bool, typer.Option("--voice", help="Call the bot instead: lines are speech, #1 presses 1.")]
+    = False,
 ) -> None:
     """Talk to the bot from the terminal through the real signed webhook path."""
     from devtools.chat import run_chat
@@ -109,7 +111,8 @@ def chat(
     settings = dev_settings()
     asyncio.run(
         run_chat(settings, whatsapp=whatsapp, user=user, bot=DEV_BOT_NUMBER, profile_name=name,
-                 lines=sys.stdin, interactive=sys.stdin.isatty(), record=record, now=frozen)
+                 lines=sys.stdin, interactive=sys.stdin.isatty(), record=record, now=frozen,
+                 voice=voice)
     )
 
 

@@ -11,6 +11,11 @@ expectations hold exactly what the bot did (:mod:`devtools.replay.record`); the
 clock is frozen at the start of the session and kept as ``now:``, so the file
 replays green as written (``bot replay FILE``).
 
+With ``--voice`` the session is a phone call to ``/twilio/voice``, played
+like Twilio plays it (:class:`~devtools.simulator.calls.CallPlayer`): each line is
+speech (``SpeechResult``), ``#12`` presses keys, ``/silence`` says nothing,
+``/hangup`` (or Ctrl-D) hangs up; every ``<Say>`` is printed.
+
 Example::
 
     $ bot chat --record tests/transcripts/hello.yaml
@@ -34,8 +39,8 @@ from bot.messages import Channel
 from bot.runtime import build_store
 from bot.settings import Settings
 from devtools.replay.record import TranscriptRecorder
-from devtools.replay.runner import InProcessConversation
-from devtools.replay.transcript import UserStep
+from devtools.replay.runner import InProcessConversation, StepObservation
+from devtools.replay.transcript import CallStep, DigitsStep, HangupStep, Step, UserStep
 
 
 async def run_chat(
@@ -50,6 +55,7 @@ async def run_chat(
     out: TextIO | None = None,
     record: Path | None = None,
     now: datetime | None = None,
+    voice: bool = False,
 ) -> None:
     """Read lines, send each as a signed inbound message, print the replies.
 
@@ -66,6 +72,13 @@ async def run_chat(
     """
     out = out or sys.stdout
     channel = Channel.WHATSAPP if whatsapp else Channel.SMS
+    if voice:
+        if whatsapp or record is not None:
+            print("error: --voice is a phone call; it takes neither --whatsapp nor --record", file=sys.stderr)
+            raise SystemExit(2)
+        await _run_call(settings, user=user, bot=bot, lines=lines, interactive=interactive, out=out,
+                        clock=SystemClock() if now is None else FrozenClock(now))
+        return
     if record is not None:
         _refuse_existing(record)
 
@@ -140,6 +153,51 @@ async def run_chat(
             raise SystemExit(1) from None
         count = len(recorder.turns)
         print(f"recorded {count} step{'s' if count != 1 else ''} to {record}", file=out)
+
+
+async def _run_call(
+    settings: Settings, *, user: str, bot: str, lines: Iterable[str], interactive: bool, out: TextIO, clock: Clock
+) -> None:
+    """``bot chat --voice``: one call, a line at a time."""
+    async with InProcessConversation(
+        settings, channel=Channel.VOICE, user=user, bot=bot, clock=clock, store=build_store(settings),
+    ) as conversation:
+        if interactive:
+            print(f"Calling the bot as {user}. Type what you say; #1 presses 1; /silence; /hangup or Ctrl-D.",
+                  file=out)
+        _print_call(await conversation.step(CallStep()), out)
+
+        def ended() -> bool:
+            return conversation.call is None or conversation.call.ended
+
+        for line in ([] if ended() else _prompted(lines, interactive, out)):
+            text = line.strip()
+            if not text:
+                continue
+            step: Step
+            if text.startswith("#") and text[1:] and all(c in "0123456789*#" for c in text[1:]):
+                step = DigitsStep(text[1:])
+            elif text == "/silence":
+                step = UserStep("")
+            elif text == "/hangup":
+                step = HangupStep()
+            else:
+                step = UserStep(text)
+            _print_call(await conversation.step(step), out)
+            if ended():
+                break
+        if not ended():
+            await conversation.step(HangupStep())
+        print("(call ended)", file=out)
+
+
+def _print_call(seen: StepObservation, out: TextIO) -> None:
+    for problem in seen.problems:
+        print(f"[!] {problem}", file=out)
+    for message in seen.outcome.sent:
+        who = "bot" if message.via == "twiml" else f"sms (to {message.to})"
+        print(f"{who}> {message.body}", file=out)
+    out.flush()
 
 
 def _refuse_existing(path: Path) -> None:

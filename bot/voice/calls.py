@@ -40,7 +40,6 @@ class CallRecord:
     duration: int | None = None
     started_at: float | None = None
     ended_at: float | None = None
-    turns: int = 0
 
 
 class CallLog:
@@ -54,16 +53,11 @@ class CallLog:
         return None if raw is None else CallRecord(**json.loads(raw))
 
     async def started(self, sid: str, *, caller: str, bot: str, at: datetime) -> CallRecord:
-        """The call reached the voice webhook (first request)."""
-        record = await self.get(sid) or CallRecord(sid=sid, caller=caller, bot=bot, started_at=at.timestamp())
-        await self._save(record)
+        """The call reached the voice webhook (first request); a retry keeps the first record."""
+        record = CallRecord(sid=sid, caller=caller, bot=bot, started_at=at.timestamp())
+        # One round trip: only the first request of the call writes.
+        await self.store.set(_key(sid), json.dumps(asdict(record)), ttl=RECORD_TTL, only_if_absent=True)
         return record
-
-    async def turned(self, sid: str, turn: int) -> None:
-        """The call's ``turn``-th exchange ran (kept as a high-water mark)."""
-        record = await self.get(sid) or CallRecord(sid=sid)
-        if turn > record.turns:
-            await self._save(replace(record, turns=turn))
 
     async def finished(
         self, sid: str, *, status: str, duration: int | None, at: datetime, caller: str = "", bot: str = ""

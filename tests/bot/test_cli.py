@@ -31,6 +31,22 @@ async def test_chat_talks_to_the_bot_over_sms_and_whatsapp(monkeypatch: pytest.M
     assert "unsubscribed" in lines[1]
 
 
+
+async def test_chat_voice_places_a_call(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("REDIS_URL", raising=False)
+    out = io.StringIO()
+    await run_chat(dev_settings(), whatsapp=False, user="+14155550111", bot=DEV_BOT_NUMBER, profile_name=None,
+                   lines=["what are your hours\n", "#2\n", "/hangup\n", "never said\n"], interactive=False,
+                   out=out, voice=True)
+    lines = out.getvalue().splitlines()
+    assert lines[0].startswith("bot> Hi! This is Bright Smile Dental.")
+    assert lines[1].startswith("bot> To book an appointment, press 1.")
+    assert lines[2].startswith("bot> Bright Smile Dental hours: Monday to Friday 8 AM to 5 PM")
+    assert lines[3] == "bot> I'm not sure what that answers. I can book, reschedule or cancel an appointment, " \
+        "or tell you our hours, address and prices."
+    assert lines[-1] == "(call ended)" and not any("never said" in line for line in lines)
+
+
 def test_serve_refuses_bad_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: object) -> None:
     monkeypatch.chdir(tmp_path)  # type: ignore[arg-type]
     monkeypatch.delenv("TWILIO_ACCOUNT_SID", raising=False)
