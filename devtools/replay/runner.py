@@ -864,6 +864,8 @@ class InProcessConversation(_Conversation):
             turn = await self.call.press(step.digits)
         elif isinstance(step, HangupStep):
             turn = await self.call.hang_up()
+        elif isinstance(step, DuplicateStep):
+            return await self._voice_retry(mark, started)
         else:
             raise ReplayError(f"{step.describe()} does not exist on a call")
         webhook = time.perf_counter() - started
@@ -872,6 +874,23 @@ class InProcessConversation(_Conversation):
         ran, intent = self._turn(mark)
         said = [SentMessage(to=self.user, body=line, via="twiml") for line in turn.said]
         return self._observe(mark, [*said, *rest], intent=intent, http_status=200, webhook=webhook, ran=ran)
+
+    async def _voice_retry(self, mark: _Mark, started: float) -> StepObservation:
+        """The caller's last request again: it must not run the turn twice, and gets the same answer."""
+        assert self.call is not None
+        said = await self.call.redeliver()
+        webhook = time.perf_counter() - started
+        await self._settle()
+        rest = await self._rest_since(mark)
+        ran, intent = self._turn(mark)
+        problems = []
+        if ran:
+            problems.append("exactly-once broken: the retried call request ran the turn again")
+        if rest:
+            problems.append(f"exactly-once broken: the retried call request sent {len(rest)} new message(s)")
+        sent = [SentMessage(to=self.user, body=line, via="twiml") for line in said]
+        return self._observe(mark, [*sent, *rest], intent=intent, problems=problems, http_status=200,
+                             webhook=webhook, ran=ran)
 
     async def post_inbound(self, body: bytes, headers: dict[str, str], form: dict[str, str] | None) -> StepObservation:
         assert self.webhooks is not None

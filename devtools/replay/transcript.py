@@ -914,7 +914,7 @@ class _Reader:
         if kind == "duplicate":
             if not self.flag(value, "duplicate"):
                 raise self.error(value.line, "duplicate must be true (or remove the step)")
-            if not any(isinstance(step, UserStep | ButtonStep) for step in earlier):
+            if not any(isinstance(step, UserStep | ButtonStep | DigitsStep | TextStep) for step in earlier):
                 raise self.error(m.line, "duplicate: there is no earlier user or button step to deliver again")
             return DuplicateStep(line=m.line)
         if kind == "advance":

@@ -171,6 +171,7 @@ class CallPlayer:
         self._spoken_words = 0
         self._inputs = 0
         self._hops = 0
+        self._last: tuple[str, str, dict[str, str]] | None = None
 
     @property
     def ended(self) -> bool:
@@ -210,7 +211,30 @@ class CallPlayer:
         self._gather = None
         self._pending = []
         # No action: Twilio posts the input to the current document's URL.
-        return await self._request(urljoin(self._url, action), urljoin(self._public, action), fields)
+        url, public = urljoin(self._url, action), urljoin(self._public, action)
+        self._last = (url, public, {**self._fields(), **fields})
+        return await self._request(url, public, fields)
+
+    async def redeliver(self) -> tuple[str, ...]:
+        """Post the caller's last answer again, byte for byte (a retried webhook); the call does not move.
+
+        Returns the ``<Say>`` texts of the answer it got, for comparing with the first one.
+        """
+        if self._last is None:
+            raise CallError("nothing to deliver again: the caller has not answered yet")
+        url, public, fields = self._last
+        response = await self._send(url, fields, public)
+        if response.status_code != 200:
+            raise CallError(f"the voice webhook answered {response.status_code}: {response.text[:200]}")
+        root = ET.fromstring(response.text)  # noqa: S314 -- our own bot's answer, in development
+        said: list[str] = []
+        for verb in root:
+            # What the caller hears before the bot listens (or the call moves on).
+            says = [verb] if verb.tag == "Say" else list(verb.iter("Say")) if verb.tag == "Gather" else []
+            said.extend(" ".join((s.text or "").split()) for s in says if (s.text or "").strip())
+            if verb.tag != "Say":
+                break
+        return tuple(said)
 
     def _need_gather(self) -> ET.Element:
         if self.ended:
