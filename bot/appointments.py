@@ -223,6 +223,11 @@ class AppointmentBook:
         await self.store.put(appt.id, cancelled.to_json(), ttl=self._ttl(appt, now))
         return cancelled
 
+    @staticmethod
+    def belongs_to(appt: Appointment, key: ConversationKey) -> bool:
+        """Whether ``appt`` is the patient's of conversation ``key`` (a caller's are their texts')."""
+        return appt.key == records_key(key)
+
     async def upcoming_for(self, key: ConversationKey, *, now: datetime) -> list[Appointment]:
         return await self._load(await self.store.owned(_owner(records_key(key)), now.timestamp(), float("inf")))
 

@@ -114,7 +114,7 @@ async def offer_appointments(turn: Turn) -> Offer | list[Reply]:
 async def check_appointment(turn: Turn) -> Invalid | list[Reply] | None:
     """The picked appointment must still be the user's and upcoming; its service and time are kept."""
     appt = await turn.book.get(str(turn.slots["appt"]))
-    if appt is None or appt.key != turn.ctx.state.key or appt.start <= turn.now:
+    if appt is None or not turn.book.belongs_to(appt, turn.ctx.state.key) or appt.start <= turn.now:
         return no_appointments(turn)
     turn.slots["service"] = appt.service
     turn.slots["was"] = appt.start.isoformat()
