@@ -311,7 +311,7 @@ def test_phone_rejects_a_malformed_number(page: Page) -> None:
     expect(page.locator(".phone")).to_have_count(2)
 
 
-def test_call_mode_books_a_cleaning_by_voice_and_keypad(page: Page) -> None:
+def test_call_mode_books_a_checkup_by_voice_and_keypad(page: Page) -> None:
     call = page.get_by_role("region", name="Call the bot")
     call.get_by_role("textbox", name="Caller number").fill("+14155550178")
     call.get_by_role("button", name="Call", exact=True).click()
@@ -319,14 +319,14 @@ def test_call_mode_books_a_cleaning_by_voice_and_keypad(page: Page) -> None:
     expect(log.locator(".msg-bot").first).to_contain_text("This is Bright Smile Dental")
     expect(call.get_by_role("status")).to_have_text("In call: the bot is listening")
 
-    call.get_by_role("textbox", name="Say").fill("I'd like to book a cleaning tomorrow at 3pm")
+    call.get_by_role("textbox", name="Say").fill("I'd like to book a checkup on Thursday at 2pm")
     call.get_by_role("button", name="Say", exact=True).click()
     expect(log.locator(".msg-bot").last).to_have_text(
-        "Book a cleaning on Tuesday, March 3 at 3 PM? Say yes or press 1. Say no or press 2."
+        "Book a checkup on Thursday, March 5 at 2 PM? Say yes or press 1. Say no or press 2."
     )
     call.get_by_role("group", name="Keypad").get_by_role("button", name="1", exact=True).click()
     expect(log.locator(".msg-user").last).to_have_text("Pressed 1")
-    expect(log.locator(".msg-bot").last).to_contain_text("You're booked for a cleaning on Tuesday, March 3 at 3 PM")
+    expect(log.locator(".msg-bot").last).to_contain_text("You're booked for a checkup on Thursday, March 5 at 2 PM")
 
     call.get_by_role("button", name="Hang up").click()
     expect(call.get_by_role("status")).to_have_text(re.compile(r"^Call ended \(completed, \d+ s\)$"))
