@@ -16,12 +16,12 @@ from twilio.rest import Client
 from bot.business import load_business
 from bot.engine import TurnContext
 from bot.messages import Reply, TurnResult
-from devtools.replay.runner import SimulatorHttpClient
 from bot.settings import Settings
-from devtools.simulator import Simulator, create_simulator_app
-from devtools.simulator.calls import CallBook, CallPlayer
 from bot.storage import MemoryStore
 from bot.voice.calls import CallLog
+from devtools.replay.runner import SimulatorHttpClient
+from devtools.simulator import Simulator, create_simulator_app
+from devtools.simulator.calls import CallBook, CallPlayer
 from devtools.webhook_client import WebhookClient
 from tests.conftest import ACCOUNT_SID, AUTH_TOKEN, BOT_NUMBER, PUBLIC_URL, signed_client
 from webhooks.app import create_app
