@@ -149,7 +149,12 @@ async def dial_ended(request: Request) -> Response:
     status = status or "failed"
     services.metrics.errors.labels("handoff_missed").inc()
     await _notify_staff(services, call, status=status, followup=False)
-    question = _line(services, "voice_dial_missed", status=status, choices=(YES, NO))
+    texts = records_key(ConversationKey(Channel.VOICE, call.bot, call.user))
+    if await _store_call(services, services.store.is_opted_out(texts)):
+        # Opted out of texts: no text back to offer.
+        return _twiml(_script(services).hang_up([_line(services, "voice_dial_missed", status=status, offer=False),
+                                                 _line(services, "voice_followup_declined")]))
+    question = _line(services, "voice_dial_missed", status=status, offer=True, choices=(YES, NO))
     return _twiml(_script(services).listen(
         [question], action=_url(request, "followup", n=n),
         reprompt=_line(services, "voice_reprompt"), goodbye=_line(services, "voice_no_input")))
@@ -165,7 +170,7 @@ async def followup_answer(request: Request) -> Response:
                               digits=form.first("Digits"))
     answer = heard.yes_no()
     if answer is None:
-        question = _line(services, "voice_dial_missed", status="again", choices=(YES, NO))
+        question = _line(services, "voice_dial_missed", status="again", offer=True, choices=(YES, NO))
         return _twiml(_script(services).listen(
             [question], action=_url(request, "followup", n=n),
             reprompt=_line(services, "voice_reprompt"), goodbye=_line(services, "voice_no_input")))
