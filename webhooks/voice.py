@@ -54,6 +54,7 @@ from bot.voice.calls import FINAL_STATUSES, CallLog
 from bot.voice.listen import Heard
 from bot.voice.menu import KeypadMenu
 from webhooks.forms import FormData, read_form
+from webhooks.messages import _keep_running  # one way to keep a late turn running, messages and calls
 from webhooks.services import Services
 from webhooks.twiml import TWIML_MEDIA_TYPE
 from webhooks.voice_twiml import CallScript
@@ -267,18 +268,6 @@ def voice_answer(request: Request, services: Services, msg: InboundMessage, resu
         return script.hang_up(lines)
     return script.listen(lines, action=_url(request, "turn", n=n),
                          reprompt=_line(services, "voice_reprompt"), goodbye=_line(services, "voice_no_input"))
-
-
-def _keep_running(services: Services, turn: asyncio.Future[HandledTurn], msg: InboundMessage) -> None:
-    services.background.add(turn)
-
-    def finished(task: asyncio.Future[HandledTurn]) -> None:
-        services.background.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.warning("late call turn failed",
-                        extra={"fields": {"sid": msg.event_id, "error": str(task.exception())}})
-
-    turn.add_done_callback(finished)
 
 
 # -- helpers ------------------------------------------------------------------------

@@ -117,10 +117,11 @@ def strict(schema: dict[str, Any]) -> dict[str, Any]:
 def response_schema(path: str, method: str, status: str) -> dict[str, Any]:
     operation = spec()["paths"][path][method]
     schema: dict[str, Any] = resolve(operation["responses"][status]["content"]["application/json"]["schema"])
-    if "messages" in schema.get("properties", {}):
-        schema = strict(schema)
-        schema["properties"]["messages"]["items"] = strict(schema["properties"]["messages"]["items"])
-        return schema
+    for listed in ("messages", "calls"):
+        if listed in schema.get("properties", {}):
+            schema = strict(schema)
+            schema["properties"][listed]["items"] = strict(schema["properties"][listed]["items"])
+            return schema
     return strict(schema)
 
 
@@ -301,26 +302,16 @@ CALLS_PATH = "/2010-04-01/Accounts/{AccountSid}/Calls.json"
 CALL_PATH = "/2010-04-01/Accounts/{AccountSid}/Calls/{Sid}.json"
 
 
-def calls_schema(path: str, method: str, status: str) -> dict[str, Any]:
-    operation = spec()["paths"][path][method]
-    schema: dict[str, Any] = resolve(operation["responses"][status]["content"]["application/json"]["schema"])
-    if "calls" in schema.get("properties", {}):
-        schema = strict(schema)
-        schema["properties"]["calls"]["items"] = strict(schema["properties"]["calls"]["items"])
-        return schema
-    return strict(schema)
-
-
 async def test_calls_match_spec(api: httpx.AsyncClient, sim: Simulator) -> None:
     base = f"/2010-04-01/Accounts/{ACCOUNT_SID}/Calls"
     created = await api.post(f"{base}.json", data={"To": USER, "From": BOT,
                                                    "Twiml": "<Response><Say>Hi there</Say></Response>"})
     assert created.status_code == 201
-    validate(created.json(), calls_schema(CALLS_PATH, "post", "201"))
+    validate(created.json(), response_schema(CALLS_PATH, "post", "201"))
     fetched = await api.get(f"{base}/{created.json()['sid']}.json")
-    validate(fetched.json(), calls_schema(CALL_PATH, "get", "200"))
+    validate(fetched.json(), response_schema(CALL_PATH, "get", "200"))
     listed = await api.get(f"{base}.json", params={"Status": "completed"})
-    validate(listed.json(), calls_schema(CALLS_PATH, "get", "200"))
+    validate(listed.json(), response_schema(CALLS_PATH, "get", "200"))
     assert [c["sid"] for c in listed.json()["calls"]] == [created.json()["sid"]]
     missing = await api.post(f"{base}.json", data={"To": USER, "From": BOT})
     assert missing.status_code == 400 and missing.json()["code"] == 21205
