@@ -49,7 +49,9 @@ from bot.memo import fingerprint, memo
 from bot.messages import Channel, InboundMessage, Reply, TurnResult
 from bot.observability import mask_phone
 from bot.outbound.models import SendRequest
+from bot.storage.backend import Records
 from bot.storage.base import ConversationKey, ConversationState
+from bot.storage.stores import Stores
 from bot.voice.calls import FINAL_STATUSES, CallLog
 from bot.voice.listen import Heard
 from bot.voice.menu import KeypadMenu
@@ -79,7 +81,7 @@ async def incoming_call(request: Request) -> Response:
     """A call comes in: greet inside a ``<Gather>``, re-prompt once, then goodbye."""
     services, form = await _signed(request)
     call = _call(form, turn=0)
-    calls = CallLog(services.store)
+    calls = CallLog(_records(services))
     await _store_call(services, calls.started(call.message_sid, caller=call.user, bot=call.bot,
                                               at=services.clock.now()))
     log.info("call", extra={"fields": {"sid": call.message_sid, "user": mask_phone(call.user)}})
@@ -102,7 +104,7 @@ async def call_turn(request: Request) -> Response:
         # The first answer of a call may be a key of the greeting's menu.
         heard = Heard(text=_menu(services).means(heard.text) or heard.text, keypad=True)
     if request.query_params.get("confirm") == "1":
-        pending = await _store_call(services, services.store.get(_pending_key(sid, n, "heard")))
+        pending = await _store_call(services, _records(services).get(_pending_key(sid, n, "heard")))
         answer = heard.yes_no()
         if pending and answer is True:
             heard = Heard(text=pending)
@@ -112,7 +114,7 @@ async def call_turn(request: Request) -> Response:
         return _listen(services, request, n, ["voice_say_again"])
     if heard.needs_confirming(services.settings.voice_min_confidence):
         # Never guess: say what we heard and let the caller confirm or correct it.
-        await _store_call(services, services.store.set(_pending_key(sid, n, "heard"), heard.text, ttl=_PENDING_TTL))
+        await _store_call(services, _records(services).set(_pending_key(sid, n, "heard"), heard.text, ttl=_PENDING_TTL))
         question = _line(services, "voice_confirm_heard", heard=heard.text, choices=(YES, NO))
         return _twiml(_script(services).listen(
             [question], action=_url(request, "turn", n=n, confirm=1),
@@ -127,7 +129,7 @@ async def call_result(request: Request) -> Response:
     services, form = await _signed(request)
     n = _turn_number(request)
     sid = _required(form, "CallSid")
-    said = await _store_call(services, services.store.get(_pending_key(sid, n, "said")))
+    said = await _store_call(services, _records(services).get(_pending_key(sid, n, "said")))
     if said is None:
         # Nothing waiting (expired, or never stored): ask again rather than guess.
         return _listen(services, request, n, ["voice_too_slow"])
@@ -198,7 +200,7 @@ async def call_status(request: Request) -> Response:
     duration = int(raw) if raw else None
     if status not in FINAL_STATUSES:
         return Response(status_code=204)
-    calls = CallLog(services.store)
+    calls = CallLog(_records(services))
     try:
         first = await calls.finished(sid, status=status, duration=duration, at=services.clock.now(),
                                      caller=form.first("From") or "", bot=form.first("To") or "")
@@ -221,7 +223,7 @@ async def _answer_turn(request: Request, services: Services, msg: InboundMessage
     if not done:
         if wait == 0:
             # The caller's words wait for the result request (not in the URL: they are private).
-            await _store_call(services, services.store.set(
+            await _store_call(services, _records(services).set(
                 _pending_key(msg.message_sid, msg.turn or 0, "said"), msg.body, ttl=_PENDING_TTL))
             _keep_running(services, turn, msg)
         else:
@@ -310,6 +312,11 @@ def _url(request: Request, step: str, **params: Any) -> str:
     """A relative action URL under ``/twilio/voice/`` (the turn counter is in its signed query)."""
     root = request.scope.get("root_path", "")
     return f"{root}/twilio/voice/{step}?{urlencode(params)}"
+
+
+def _records(services: Services) -> Records:
+    """Where call records and a caller's pending words live: the ledger store, beside delivery records."""
+    return Stores.beside(services.store).ledger
 
 
 def _pending_key(sid: str, n: int, what: str) -> str:

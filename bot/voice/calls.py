@@ -9,7 +9,7 @@ retries the callback.
 
 Example::
 
-    log = CallLog(store)
+    log = CallLog(stores.ledger)
     await log.started("CA...", caller="+14155550123", bot="+15005550006", at=now)
     first = await log.finished("CA...", status="completed", duration=42, at=now)   # True
     (await log.get("CA...")).duration   # 42
@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass, replace
 from datetime import datetime
 from typing import Final
 
-from bot.storage.base import ConversationStore
+from bot.storage.backend import Records
 
 #: Statuses that end a call (Twilio's call status callback values).
 FINAL_STATUSES: Final = frozenset({"completed", "busy", "no-answer", "failed", "canceled"})
@@ -43,9 +43,9 @@ class CallRecord:
 
 
 class CallLog:
-    """Per-call records in the store, idempotent per (call, final status)."""
+    """Per-call records (beside the delivery records, in the ledger store), idempotent per (call, final status)."""
 
-    def __init__(self, store: ConversationStore) -> None:
+    def __init__(self, store: Records) -> None:
         self.store = store
 
     async def get(self, sid: str) -> CallRecord | None:
@@ -63,7 +63,8 @@ class CallLog:
         self, sid: str, *, status: str, duration: int | None, at: datetime, caller: str = "", bot: str = ""
     ) -> bool:
         """Record a final status; True the first time this call gets it (count it then)."""
-        first = await self.store.set(f"{_key(sid)}:final:{status}", "1", ttl=RECORD_TTL, only_if_absent=True)
+        first: bool = await self.store.set(f"{_key(sid)}:final:{status}", "1", ttl=RECORD_TTL,
+                                           only_if_absent=True)
         record = await self.get(sid) or CallRecord(sid=sid, caller=caller, bot=bot)
         await self._save(replace(
             record, status=status, duration=duration if duration is not None else record.duration,

@@ -18,6 +18,7 @@ from bot.engine import TurnContext
 from bot.messages import Reply, TurnResult
 from bot.settings import Settings
 from bot.storage import MemoryStore
+from bot.storage.stores import Stores
 from bot.voice.calls import CallLog
 from devtools.replay.runner import SimulatorHttpClient
 from devtools.simulator import Simulator, create_simulator_app
@@ -141,7 +142,7 @@ async def test_a_whole_call_through_the_simulator(app: FastAPI, call: Callable[.
     assert heard.said == ("Are you still there? How can I help?",) and heard.listening
     heard = await player.silence()
     assert heard.ended and "Goodbye" in heard.said[0]
-    record = await CallLog(app.state.services.store).get(player.call.sid)
+    record = await CallLog(Stores.beside(app.state.services.store).ledger).get(player.call.sid)
     assert record is not None and record.status == "completed" and record.duration is not None
     assert metric(app, "bot_calls_total", status="completed") == 1
     assert metric(app, "bot_call_seconds_count") == 1
@@ -168,7 +169,7 @@ async def test_status_callbacks_are_recorded_and_counted_once(app: FastAPI, clie
     assert metric(app, "bot_calls_total", status="completed") == 1
     assert metric(app, "bot_calls_total", status="busy") == 1
     assert metric(app, "bot_call_seconds_sum") == 42
-    record = await CallLog(app.state.services.store).get(CALL)
+    record = await CallLog(Stores.beside(app.state.services.store).ledger).get(CALL)
     assert record is not None and (record.status, record.duration, record.caller) == ("completed", 42, USER)
     bad = call_form(CallStatus="completed", CallDuration="forty")
     assert (await client.post("/twilio/voice/status", bad)).status_code == 400
