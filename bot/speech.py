@@ -41,7 +41,8 @@ _DAY: Final = re.compile(r"\b(" + "|".join(sorted(_DAYS, key=len, reverse=True))
 _MONTH: Final = re.compile(r"\b(" + "|".join(sorted(_MONTHS, key=len, reverse=True)) + r")\.?(?= \d)")
 _RANGE: Final = re.compile(r"(?<=[\w$.])\s*[-–—]\s*(?=[\w$])")
 _ON_THE_HOUR: Final = re.compile(r"\b(\d{1,2}):00(?=\s?[AaPp]\.?[Mm]\b)")
-_MERIDIEM: Final = re.compile(r"\b(\d{1,2}(?::\d{2})?)\s?([ap])\.?m\.?(?!\w)", re.IGNORECASE)
+_MERIDIEM: Final = re.compile(r"\b(\d{1,2}(?::\d{2})?)\s?([ap])(\.m\.|m)(?!\w)", re.IGNORECASE)
+_SENTENCE_NEXT: Final = re.compile(r"\s*$|\s+[A-Z]")
 _NUMBERED_LINE: Final = re.compile(r"^\s*(\d+)[.)]\s+", re.MULTILINE)
 _SPACES: Final = re.compile(r"[ \t]+")
 _SPACE_BEFORE_STOP: Final = re.compile(r"\s+([.,;:?!])")
@@ -87,13 +88,19 @@ def _words(text: str) -> str:
     text = "".join(ch for ch in text if not _is_pictograph(ch))
     text = _MARKS.sub("", text)
     text = _ON_THE_HOUR.sub(r"\1", text)
-    text = _MERIDIEM.sub(lambda m: f"{m.group(1)} {m.group(2).upper()}M", text)
+    text = _MERIDIEM.sub(_meridiem, text)
     text = _RANGE.sub(" to ", text)
     text = _MONTH.sub(lambda m: _MONTHS[m.group(1)], text)
     text = _DAY.sub(lambda m: _DAYS[m.group(1)], text)
     text = _PARENS.sub("", text)
     text = _SPACE_BEFORE_STOP.sub(r"\1", _SPACES.sub(" ", text))
     return text.strip()
+
+
+def _meridiem(m: re.Match[str]) -> str:
+    # "5 p.m. Hours" ends a sentence with the abbreviation's dot: keep one.
+    dotted_end = m.group(3) != "m" and _SENTENCE_NEXT.match(m.string, m.end()) is not None
+    return f"{m.group(1)} {m.group(2).upper()}M" + ("." if dotted_end else "")
 
 
 def _is_pictograph(ch: str) -> bool:

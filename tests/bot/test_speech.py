@@ -13,6 +13,9 @@ from bot.speech import speak_choice, spoken
     [
         ("Booked: cleaning on Tue, Mar 3 at 10:30 AM.", "Booked: cleaning on Tuesday, March 3 at 10:30 AM."),
         ("Open Mon-Fri 8am-5pm", "Open Monday to Friday 8 AM to 5 PM."),
+        ("Open now until 5 PM. Hours: daily", "Open now until 5 PM. Hours: daily."),
+        ("We close at 5 p.m. See you", "We close at 5 PM. See you."),
+        ("From 9 a.m. to noon", "From 9 AM to noon."),
         ("Cleaning: $120 (60 min).", "Cleaning: $120 (60 min)."),
         ("See you at 9:00 AM 😊🦷", "See you at 9 AM."),
         ("Details: https://example.com/a?b=1 and www.example.org", "Details: and."),
