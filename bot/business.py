@@ -41,6 +41,7 @@ from pydantic import (
 )
 
 from bot.errors import ConfigError
+from bot.quiet_hours import QuietHours
 
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 #: Weekday keys in :meth:`datetime.weekday` order (Monday = 0).
@@ -339,6 +340,8 @@ class Business(BaseModel):
     # What appointments hold (chairs, providers, stylists), in order of
     # preference; none: one implicit resource, one appointment at a time.
     resources: Mapping[str, Resource] = Field(default_factory=dict)
+    # When messages the bot starts may reach a phone (bot/quiet_hours.py).
+    quiet_hours: QuietHours = Field(default_factory=QuietHours)
 
     _tz: ZoneInfo = PrivateAttr()
     _by_name: dict[str, Service] = PrivateAttr()

@@ -83,6 +83,8 @@ class QueueReport:
     already_sent: int = 0
     duplicates_in_file: int = 0
     skipped: dict[str, int] = field(default_factory=dict)
+    # Quiet hours: queued for later, by release time ("08:00 America/New_York (Tue Mar 3)").
+    held: dict[str, int] = field(default_factory=dict)
 
 
 def default_campaign(path: Path, template: str) -> str:
@@ -213,6 +215,8 @@ async def queue_broadcast(
 
     queued = already = 0
     skipped: Counter[str] = Counter()
+    held: Counter[str] = Counter()
+    gate = outbound.sender.quiet
     items = list(distinct.values())
     for start in range(0, len(items), CHECK_BATCH):
         batch = [request_for(r, template=template, campaign=campaign, bot=bot)
@@ -226,14 +230,24 @@ async def queue_broadcast(
                 skipped[verdict] += 1
                 writes.append(outbound.campaigns.record(campaign, recipient_id(request.key), f"skipped:{verdict}"))
             else:
-                # Spaced by the sender's rate; arq runs each when it is due.
-                writes.append(outbound.outbox.submit(request, delay=queued / rate))
+                hold = await gate.plan(request) if gate is not None else None
+                if hold is None:
+                    # Spaced by the sender's rate; arq runs each when it is due.
+                    writes.append(outbound.outbox.submit(request, delay=(queued - sum(held.values())) / rate))
+                else:
+                    # Quiet hours where they live: queued for the release time (the pacer
+                    # spaces them from there at the campaign's rate).
+                    held[hold.text().removeprefix("until ")] += 1
+                    if gate is not None:
+                        writes.append(gate.record(request, hold))
+                    writes.append(outbound.outbox.submit_held(request, hold))
                 queued += 1
         await asyncio.gather(*writes)
         if progress is not None:
             progress(len(batch))
     return QueueReport(campaign=campaign, recipients=len(distinct), queued=queued, already_sent=already,
-                       duplicates_in_file=len(recipients) - len(distinct), skipped=dict(skipped))
+                       duplicates_in_file=len(recipients) - len(distinct), skipped=dict(skipped),
+                       held=dict(held))
 
 
 async def _verdict(outbound: Outbound, request: SendRequest) -> str | None:

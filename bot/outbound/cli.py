@@ -127,7 +127,10 @@ async def _broadcast(settings: Settings, recipients: Sequence[Recipient], *, tem
             report = await queue_broadcast(outbound, recipients, template=template, campaign=campaign, rate=rate,
                                            bot=bot, progress=lambda n: progress.advance(task, n))
         _print_report(report, rate)
-        if not wait:
+        if not wait or report.held:
+            if report.held and isinstance(outbound.outbox, InlineOutbox):
+                typer.echo("note: without REDIS_URL nothing keeps held messages once this command ends; "
+                           "use Redis and `bot worker`")
             typer.echo(f"queued; `bot broadcast-status {campaign}` shows progress")
             return
         if isinstance(outbound.outbox, InlineOutbox):
@@ -156,8 +159,11 @@ def _print_report(report: QueueReport, rate: float) -> None:
     if report.duplicates_in_file:
         parts.append(f"{report.duplicates_in_file} duplicate rows ignored")
     typer.echo("; ".join(parts))
-    if report.queued:
-        typer.echo(f"at {rate:g}/s this takes about {report.queued / rate:.0f} s")
+    now = report.queued - sum(report.held.values())
+    if now:
+        typer.echo(f"at {rate:g}/s this takes about {now / rate:.0f} s")
+    for release, count in sorted(report.held.items()):
+        typer.echo(f"held for quiet hours: {count} until {release}")
 
 
 async def _wait_for(runtime: Runtime, campaign: str) -> CampaignSummary:

@@ -14,6 +14,8 @@ Example::
 
 from __future__ import annotations
 
+from typing import Any
+
 from bot.errors import BotError, ChannelSendError
 
 # Twilio codes that say the number itself cannot receive our messages.
@@ -63,3 +65,15 @@ class SendDeferred(BotError):
     def __init__(self, delay: float) -> None:
         super().__init__(f"deferred {delay:.2f}s by the sending rate")
         self.delay = delay
+
+
+class SendHeld(BotError):
+    """Not a failure: quiet hours hold this bot-started message; it is already scheduled for ``hold.release_at``.
+
+    Callers that only log a :class:`~bot.errors.BotError` lose nothing: the
+    outbox sends it at the release time (re-checking opt-out and the window).
+    """
+
+    def __init__(self, hold: Any) -> None:
+        super().__init__(f"held for quiet hours {hold.text()}")
+        self.hold = hold

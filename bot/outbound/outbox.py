@@ -42,12 +42,13 @@ from bot.engine import Deliver, TurnFailedError
 from bot.errors import BotError, ChannelSendError, RecipientOptedOutError, StoreError, TemplateError
 from bot.messages import InboundMessage, Reply, TemplateMessage, TurnResult
 from bot.observability import mask_phone
-from bot.outbound.errors import OutsideWindowError, RecipientUnreachableError, SendDeferred
+from bot.outbound.errors import OutsideWindowError, RecipientUnreachableError, SendDeferred, SendHeld
 from bot.outbound.ledger import ref_for
 from bot.outbound.models import EMPTY_TWIML, SendRequest, inbound_to_dict
 from bot.storage.base import ConversationKey, ConversationState
 
 if TYPE_CHECKING:
+    from bot.quiet_hours import Hold
     from bot.runtime import Runtime
 
 log = logging.getLogger("bot.outbound")
@@ -80,7 +81,16 @@ class Outbox(Protocol):
         """
         ...
 
+    async def submit_held(self, request: SendRequest, hold: Hold) -> None:
+        """Send ``request`` at ``hold.release_at`` (quiet hours), under a job id of its own."""
+        ...
+
     async def close(self) -> None: ...
+
+
+def held_job_id(request: SendRequest, hold: Hold) -> str:
+    """The released send's job id: apart from the job that held it, one per release time."""
+    return f"{send_job_id(request)}:held:{int(hold.release_at.timestamp())}"
 
 
 def send_job_id(request: SendRequest) -> str:
@@ -145,6 +155,10 @@ async def perform_send(runtime: Runtime, request: SendRequest, *, last_try: bool
     try:
         await outbound.sender.send(request)
         outcome = "sent"
+    except SendHeld:
+        # Scheduled for the release time already; the campaign's outcome comes then.
+        runtime.metrics.jobs.labels(job, "held").inc()
+        return "held"
     except (ChannelSendError, StoreError) as exc:
         if exc_retryable(exc) and not last_try:
             runtime.metrics.jobs.labels(job, "retry").inc()
@@ -225,6 +239,11 @@ def rest_deliverer(runtime: Runtime) -> Deliver:
                     await outbound.sender.send(request)
                     runtime.metrics.replies.labels(msg.channel.value, "rest").inc()
                     continue
+                except SendHeld:
+                    # A late answer at night: it goes at the release time; the
+                    # replies after it follow it there, in order.
+                    handed_over += 1
+                    continue
                 except ChannelSendError as exc:
                     if not exc.retryable:
                         continue  # the sender logged and counted it; nothing more can help
@@ -273,12 +292,48 @@ class InlineOutbox:
         self._tasks: dict[str, asyncio.Task[None]] = {}
         # Set while draining: turn-recovery jobs stop waiting out their delay.
         self._hurry = asyncio.Event()
+        # Quiet-hours holds: job id -> (release epoch seconds, request). Released by the
+        # runtime's clock (a frozen one in tests and replay: `advance` releases them).
+        self._held: dict[str, tuple[float, SendRequest]] = {}
+        self._held_timer: asyncio.Task[None] | None = None
 
     async def submit(self, request: SendRequest, *, delay: float = 0.0) -> None:
         self._spawn(send_job_id(request), self._send(request, delay))
 
     async def submit_turn(self, message: InboundMessage, *, delay: float) -> None:
         self._spawn(turn_job_id(message), self._turn(message, delay))
+
+    async def submit_held(self, request: SendRequest, hold: Hold) -> None:
+        self._held[held_job_id(request, hold)] = (hold.release_at.timestamp(), request)
+        self._arm_timer()
+
+    def release_due(self) -> int:
+        """Start the held sends whose release time the clock has reached; how many."""
+        now = self._runtime.clock.timestamp()
+        due = [job_id for job_id, (release, _) in self._held.items() if release <= now]
+        for job_id in due:
+            _, request = self._held.pop(job_id)
+            self._spawn(job_id, self._send(request, 0.0))
+        if self._held:
+            self._arm_timer()
+        return len(due)
+
+    @property
+    def held(self) -> int:
+        """Sends waiting for quiet hours to end."""
+        return len(self._held)
+
+    def _arm_timer(self) -> None:
+        # Wall-clock wake-up for a live process; a frozen clock is moved on by drain().
+        if self._held_timer is not None and not self._held_timer.done():
+            self._held_timer.cancel()
+        soonest = min(release for release, _ in self._held.values())
+        wait = max(soonest - self._runtime.clock.timestamp(), 0.0)
+        self._held_timer = asyncio.get_running_loop().create_task(self._wake(wait))
+
+    async def _wake(self, wait: float) -> None:
+        await asyncio.sleep(min(wait, 3600.0))
+        self.release_due()
 
     def _spawn(self, job_id: str, work: Coroutine[Any, Any, None]) -> None:
         if job_id in self._tasks:
@@ -330,16 +385,21 @@ class InlineOutbox:
         """Wait until every submitted job (and any job they submit) has finished.
 
         Sends keep their delays (a broadcast's pace); turn-recovery jobs run
-        at once.
+        at once; sends held for quiet hours run once the clock reached their
+        release time, and otherwise stay held.
         """
         self._hurry.set()
         try:
+            self.release_due()
             while self._tasks:
                 await asyncio.gather(*list(self._tasks.values()), return_exceptions=True)
+                self.release_due()
         finally:
             self._hurry.clear()
 
     async def close(self) -> None:
+        if self._held_timer is not None:
+            self._held_timer.cancel()
         for task in list(self._tasks.values()):
             task.cancel()
         await asyncio.gather(*list(self._tasks.values()), return_exceptions=True)
@@ -369,6 +429,14 @@ class ArqOutbox:
     async def submit(self, request: SendRequest, *, delay: float = 0.0) -> None:
         function = JOB_BROADCAST if request.campaign else JOB_SEND
         await self._enqueue(function, request.to_dict(), job_id=send_job_id(request), delay=delay)
+
+    async def submit_held(self, request: SendRequest, hold: Hold) -> None:
+        function = JOB_BROADCAST if request.campaign else JOB_SEND
+        try:
+            await self.redis.enqueue_job(function, request.to_dict(), _job_id=held_job_id(request, hold),
+                                         _defer_until=hold.release_at)
+        except (RedisError, OSError) as exc:
+            raise StoreError(f"cannot queue held send: {exc}") from exc
 
     async def submit_turn(self, message: InboundMessage, *, delay: float) -> None:
         await self._enqueue(JOB_RUN_TURN, inbound_to_dict(message), job_id=turn_job_id(message), delay=delay)

@@ -44,12 +44,15 @@ from bot.outbound.models import SendRequest
 from bot.outbound.outbox import Outbox
 from bot.outbound.suppression import Suppressions
 from bot.outbound.templates import ContentTemplates
+from bot.quiet_hours import QuietHoursPolicy
 from bot.storage.jobs import JobStore
 
 log = logging.getLogger("bot.outbound.reminders")
 
 REMINDER_TEMPLATE: Final = "appointment_reminder"
 CURSOR_KEY: Final = "reminders:cursor"
+#: How far past the horizon a reminder can have moved earlier (the longest quiet span, a closed day included).
+EARLY_LOOKAHEAD: Final = timedelta(hours=48)
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +79,7 @@ class Reminders:
         templates: ContentTemplates,
         metrics: Metrics,
         business: Business | None = None,
+        quiet: QuietHoursPolicy | None = None,
     ) -> None:
         self.book = book
         self.outbox = outbox
@@ -86,6 +90,7 @@ class Reminders:
         self.templates = templates
         self.metrics = metrics
         self.business = business
+        self.quiet = quiet
 
     async def run(self) -> ReminderRun:
         """Queue the reminders that came due since the last run."""
@@ -99,6 +104,7 @@ class Reminders:
         if start >= horizon:
             return ReminderRun()
         due = [a for a in await self.book.due_between(start, horizon) if a.start > max(now, start)]
+        due += await self._moved_earlier(now, horizon)
         queued = 0
         skipped: Counter[str] = Counter()
         for appt in due:
@@ -115,6 +121,23 @@ class Reminders:
             log.info("reminders queued", extra={"fields": {"due": len(due), "queued": queued, **skipped}})
         self.metrics.jobs.labels("reminders", "ok").inc()
         return ReminderRun(due=len(due), queued=queued, skipped=dict(skipped))
+
+    def send_time(self, appt: Appointment) -> datetime:
+        """When ``appt``'s reminder goes: ``lead`` before it, or earlier when that falls in quiet hours
+        (the last allowed minute before it, in the business's zone: reminders go to its patients)."""
+        at = appt.start - self.lead
+        if self.quiet is None:
+            return at
+        zone = self.business.tz if self.business is not None else None
+        return self.quiet.latest_allowed_before(user=appt.user, channel=appt.key.channel.value, moment=at,
+                                                zone=zone)
+
+    async def _moved_earlier(self, now: datetime, horizon: datetime) -> list[Appointment]:
+        # Appointments beyond the horizon whose reminder moved out of quiet hours to before now.
+        if self.quiet is None:
+            return []
+        later = await self.book.due_between(horizon, horizon + EARLY_LOOKAHEAD)
+        return [a for a in later if a.start > horizon and self.send_time(a) <= now]
 
     def request(self, appt: Appointment) -> SendRequest:
         """The reminder for ``appt``."""

@@ -64,8 +64,10 @@ from bot.outbound.errors import (
     NetworkSendError,
     OutsideWindowError,
     RecipientUnreachableError,
+    SendHeld,
     SendInProgressError,
 )
+from bot.outbound.held import QuietGate
 from bot.outbound.ledger import SendLedger, SendRecord, ref_for
 from bot.outbound.models import SendRequest, SendResult
 from bot.outbound.suppression import Suppressions
@@ -173,6 +175,8 @@ class Sender:
         self.backoff = settings.outbound_backoff_seconds if backoff_seconds is None else backoff_seconds
         self.lease_seconds = lease_seconds or settings.worker_job_timeout_seconds
         self.request_timeout = request_timeout
+        # Quiet hours for bot-started messages (bot/outbound/held.py); None: never held.
+        self.quiet: QuietGate | None = None
 
     def status_callback_url(self, ref: str) -> str | None:
         """Where Twilio reports this send's statuses (None without ``PUBLIC_BASE_URL``).
@@ -195,6 +199,9 @@ class Sender:
         if existing is not None and existing.state == "sent":
             return self._duplicate(request, existing)
         await self._check_suppressed(request)
+        if self.quiet is not None and (hold := await self.quiet.check(request)) is not None:
+            self._count(request, "held")
+            raise SendHeld(hold)
         plan = await self._plan(request)
 
         record = SendRecord.pending(

@@ -162,11 +162,15 @@ def make_runtime(
     Without ``redis_url`` its outbox is in-process (``InlineOutbox``).
     """
 
-    def make(*, store: Any = None, client: Any = None, handler: Any = None, **overrides: Any) -> Runtime:
+    def make(*, store: Any = None, client: Any = None, handler: Any = None, quiet_hours: bool = False,
+             **overrides: Any) -> Runtime:
         values: dict[str, Any] = {"outbound_backoff_seconds": 0.0}
         values.update(overrides)
-        return build_runtime(make_settings(**values), store=store or redis_store, clock=clock,
-                             twilio=client or twilio.client, handler=handler or Echo())
+        runtime = build_runtime(make_settings(**values), store=store or redis_store, clock=clock,
+                                twilio=client or twilio.client, handler=handler or Echo())
+        if not quiet_hours:
+            without_quiet_hours(runtime)
+        return runtime
 
     return make
 
@@ -185,11 +189,23 @@ def make_app(
     def make(**kw: Any) -> FastAPI:
         settings = kw.pop("settings", None) or make_settings(outbound_backoff_seconds=0.0)
         kw.setdefault("handler", Echo())
+        quiet_hours = kw.pop("quiet_hours", False)
         app = create_app(settings, store=redis_store, clock=clock, twilio=twilio.client, **kw)
+        if not quiet_hours:
+            without_quiet_hours(app.state.services)
         twilio.bot(app)
         return app
 
     return make
+
+
+def without_quiet_hours(runtime: Runtime) -> None:
+    """These tests send at 4 am New York time (START) about other things; quiet hours have
+    their own tests (test_held.py, which builds runtimes with ``quiet_hours=True``)."""
+    outbound = runtime.outbound
+    if outbound is not None:
+        outbound.sender.quiet = None
+        outbound.reminders.quiet = None
 
 
 async def user_wrote(store: RedisStore, key: ConversationKey, at: datetime) -> None:
