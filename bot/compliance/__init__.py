@@ -223,7 +223,8 @@ class Compliance:
         msg = InboundMessage(message_sid=message_sid, channel=key.channel, user=key.user, bot=key.bot)
         found = _Found("opt_out", "platform_21610", "21610", twilio_keyword=False)
         await self._record(msg, found, now)
-        await self._tell_staff(msg, now)
+        # A send-time 21610 has no MessageSid: name the notice by number and time instead.
+        await self._tell_staff(msg, now, event=message_sid or f"21610:{key.tag}:{int(now.timestamp())}")
 
     def classify(self, msg: InboundMessage, *, opted_out: bool) -> Action | None:
         """What ``msg`` asks for, without applying it (no state, ledger or staff).
@@ -316,7 +317,7 @@ class Compliance:
             extra={"fields": {"action": event.action, "source": event.source, "user": mask_phone(msg.user)}},
         )
 
-    async def _tell_staff(self, msg: InboundMessage, now: datetime) -> None:
+    async def _tell_staff(self, msg: InboundMessage, now: datetime, *, event: str | None = None) -> None:
         """One notice to staff when someone with an upcoming appointment opts out."""
         if self.notify_staff is None or self.appointments is None:
             return
@@ -328,7 +329,8 @@ class Compliance:
             "optout_staff", "sms", user=msg.user, channel=msg.channel.value,
             day=self._day(appt.start), service=appt.service, more=len(upcoming) - 1, **self._context,
         )
-        await self.notify_staff(ConversationKey(msg.channel, msg.bot, msg.user), notice, f"optout:{msg.event_id}")
+        key = ConversationKey(msg.channel, msg.bot, msg.user)
+        await self.notify_staff(key, notice, f"optout:{event or msg.event_id}")
 
     async def _upcoming(self, key: ConversationKey, now: datetime) -> list[UpcomingAppointment]:
         if self.appointments is None:

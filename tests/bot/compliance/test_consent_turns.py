@@ -162,3 +162,26 @@ async def test_staff_are_not_told_without_an_appointment(
     [result] = report.results
     assert result.status == "passed", result.failure
     assert [m for step in result.steps for m in step.sent if m.to == STAFF] == []
+
+
+async def test_a_21610_of_a_patient_with_an_appointment_tells_staff_once(
+    make_settings: Callable[..., Settings], redis_store: RedisStore
+) -> None:
+    from datetime import UTC, datetime
+
+    from bot.clock import FrozenClock
+    from tests.webhooks.test_app import KeptOutbox
+
+    outbox = KeptOutbox()
+    clock = FrozenClock(datetime(2026, 3, 2, 14, tzinfo=UTC))  # a Monday: "tomorrow at 3pm" is open
+    app = create_app(make_settings(staff_number=STAFF), store=redis_store, outbox=outbox,  # type: ignore[arg-type]
+                     clock=clock)
+    client = signed_client(app)
+    await say(client, "book a cleaning tomorrow at 3pm")
+    assert "booked" in " ".join(await say(client, "1")).lower()
+    suppressions = app.state.services.require_outbound().sender.suppressions
+    key = ConversationKey(Channel.SMS, BOT_NUMBER, USER)
+    await suppressions.record_error(key, 21610, source="send")  # a send-time 400: no MessageSid
+    await suppressions.record_error(key, 21610, source="send")  # already opted out: nothing more
+    to_staff = [r for r in outbox.sends if r.key.user == STAFF]
+    assert len(to_staff) == 1 and "cleaning" in to_staff[0].body and USER in to_staff[0].body
