@@ -66,8 +66,9 @@ log = logging.getLogger("webhooks.voice")
 router = APIRouter(tags=["twilio"])
 
 VOICE: Final = profile_of(Channel.VOICE)
-#: Intents that put the caller through to a person (``<Dial>``) rather than answer.
-CONNECT_INTENTS: Final = frozenset({"human", "emergency"})
+#: Intents that put the caller through to a person (``<Dial>``) at once: a hand-off,
+#: and what intents/safety.yaml hands to a person (an emergency, a complaint).
+CONNECT_INTENTS: Final = frozenset({"human", "emergency", "complaint"})
 #: Intents after which the call ends.
 HANG_UP_INTENTS: Final = frozenset({"goodbye"})
 #: How long a caller's words wait in the store for a confirmation or a slow turn's result.
