@@ -48,6 +48,7 @@ from bot.appointments import AppointmentBook
 from bot.business import Business, load_business
 from bot.clock import Clock
 from bot.compound import split_requests
+from bot.contacts.flow import ContactVerification
 from bot.engine import TurnContext
 from bot.errors import ConfigError
 from bot.faq import REQUEST_MARGIN, FaqBook, FaqMatch
@@ -114,6 +115,8 @@ class Brain:
         self.handoff = handoff
         self.faq = faq
         self.safety = safety
+        #: Reminder contacts verified through Twilio Verify (bot/contacts); None when Verify is not configured.
+        self.contacts: ContactVerification | None = None
         self.template_context: dict[str, Any] = handoff.context
         self.answers = Handlers(business=business, templates=templates, book=book, settings=settings)
         a = self.answers
@@ -183,6 +186,11 @@ class Brain:
             return self._result(turn, await self.handoff.waiting(turn), "human")
         if handoff == "released":
             return self._result(turn, [turn.say("handoff_released")], "help")
+        if self.contacts is not None and not msg.button_payload:
+            # Reminders to another phone (bot/contacts): a verification in progress reads codes first.
+            said = await self.contacts.handle(state.key, text, ctx.now, state.data)
+            if said is not None:
+                return self._result(turn, [turn.say(said.template, **said.values)], "reminder_contact")
         result = await self._answer(turn, text, offered, offer)
         if handoff == "returned" and result.replies:
             # Staff went quiet: say the bot is back, in the same message.
@@ -432,7 +440,8 @@ class Brain:
         """An emergency or a complaint: answer now, and hand the conversation to staff."""
         assert self.safety is not None
         log.info("safety message", extra={"fields": {"kind": danger.kind, "rule": danger.rule}})
-        await self.handoff.start(turn, notice=danger.staff_notice, rule=danger.rule)
+        reason = "urgent" if danger.kind == "emergency" else "complaint"
+        await self.handoff.start(turn, notice=danger.staff_notice, reason=reason, rule=danger.rule)
         return [
             turn.say(
                 danger.reply,

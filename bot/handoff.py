@@ -36,6 +36,7 @@ from bot.business import Business
 from bot.engine import TurnContext
 from bot.flows.base import Turn
 from bot.flows.table import FlowTable
+from bot.mail.wiring import StaffMailParts
 from bot.messages import Channel, Reply
 from bot.opening import opening_status
 from bot.outbound.models import SendRequest
@@ -105,6 +106,8 @@ class Handoff:
         self.templates = templates
         self.context = context
         self.notify_staff: StaffNotifier | None = None
+        #: Staff email (bot/mail), when configured: each hand-off is emailed with the conversation.
+        self.staff_mail: StaffMailParts | None = None
         #: ``human``: the intent starts it at once (there is nothing to ask).
         self.table = FlowTable(name="human", slots=(), done=self.hand_over)
 
@@ -135,14 +138,23 @@ class Handoff:
             return "released"
         return "active"
 
+    async def email(self, ctx: TurnContext, *, reason: str) -> None:
+        """Email staff about this hand-off (``reason``: asked, urgent, complaint, unanswered_call)."""
+        if self.staff_mail is not None:
+            # The engine records this message after the turn: add it, or staff miss the request.
+            turns = (*((h.role, h.text) for h in ctx.state.history[-7:]), ("user", ctx.message.body))
+            await self.staff_mail.handoff(ctx.state.key, reason=reason, message_sid=ctx.message.event_id,
+                                          profile_name=ctx.message.profile_name or "", at=ctx.now, turns=turns)
+
     async def hand_over(self, turn: Turn) -> list[Reply]:
         """``human``: tell staff (with the recent conversation) and the user when someone will answer."""
         await self.start(turn, notice="handoff_staff")
         opening = opening_status(self.context["business"], turn.now)
         return [turn.say("handoff", minutes=self.settings.handoff_idle_minutes, opening=opening)]
 
-    async def start(self, turn: Turn, *, notice: str, **values: object) -> None:
-        """Hand the conversation to staff: notify them (template ``notice``) and start the idle clock."""
+    async def start(self, turn: Turn, *, notice: str, reason: str = "asked", **values: object) -> None:
+        """Hand the conversation to staff: notify them (template ``notice``; by email too, with ``reason``,
+        when staff email is configured) and start the idle clock."""
         ctx = turn.ctx
         turn.leave()
         data = ctx.state.data
@@ -153,6 +165,7 @@ class Handoff:
         lines = [f"{h.role}: {' '.join(h.text.split())}" for h in ctx.state.history[-NOTICE_LINES:]]
         recent = " | ".join([*lines, f"user: {' '.join(ctx.message.body[:160].split())}"])
         await self._tell_staff(ctx, notice, recent=recent, **values)
+        await self.email(ctx, reason=reason)
 
     async def waiting(self, turn: Turn) -> list[Reply]:
         """A message while staff have the conversation: pass it on; acknowledge after a quiet spell."""

@@ -210,3 +210,5 @@ class Metrics:
             "bot_call_seconds", "Call duration (CallDuration of completed calls)",
             buckets=(5, 15, 30, 60, 120, 180, 300, 600, 1200, 3600), registry=r,
         )
+        # Staff email (bot/mail): sent, retry (429/5xx/network, tried again), failed (4xx or out of tries), duplicate.
+        self.emails = Counter("bot_emails", "Staff emails by result", ["result"], registry=r)

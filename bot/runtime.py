@@ -25,13 +25,16 @@ from bot.brain import Brain, build_handler, outbox_staff_notifier
 from bot.clock import Clock, SystemClock
 from bot.compliance import Compliance, RevocationMatcher
 from bot.compliance.ledger import AddressHasher, ConsentLedger, build_consent_ledger
+from bot.contacts.wiring import build_contact_verification
 from bot.engine import Engine, TurnHandler
+from bot.mail.wiring import StaffMailParts, build_staff_mail
 from bot.memo import fingerprint, memo
 from bot.observability import Metrics
-from bot.outbound.outbox import Outbox, rest_deliverer
+from bot.outbound.outbox import ArqOutbox, Outbox, rest_deliverer
 from bot.outbound.service import Outbound, build_outbound
 from bot.settings import Settings
 from bot.storage import ConversationStore, MemoryStore, RedisStore
+from bot.storage.stores import Stores
 from bot.templates import ReplyTemplates
 
 log = logging.getLogger("bot.runtime")
@@ -90,6 +93,8 @@ class Runtime:
     outbound: Outbound | None = None
     # Every opt-in and opt-out, append-only (bot/compliance/ledger.py).
     consent_ledger: ConsentLedger | None = None
+    # Staff email (docs/staff-email.md); None unless STAFF_EMAIL, SENDGRID_API_KEY and EMAIL_FROM are set.
+    staff_mail: StaffMailParts | None = None
 
     def require_outbound(self) -> Outbound:
         """The outbound parts; ``build_runtime`` always sets them."""
@@ -156,6 +161,15 @@ class Runtime:
         runtime.extras["outbox"] = outbound.outbox
         runtime.extras["rest_deliver"] = rest_deliverer(runtime)
         runtime.jobs["reminders"] = outbound.reminders.run
+        if isinstance(handler, Brain):
+            stores = Stores.beside(store)
+            arq = outbound.outbox.redis if isinstance(outbound.outbox, ArqOutbox) else None
+            runtime.staff_mail = build_staff_mail(settings, store=store, ledger=stores.ledger, book=handler.book,
+                                                  business=handler.business, clock=clock, metrics=metrics,
+                                                  arq_redis=arq)
+            handler.handoff.staff_mail = runtime.staff_mail
+            handler.contacts = build_contact_verification(settings, store=stores.ledger,
+                                                          twilio=lambda: runtime.twilio)
         if isinstance(handler, Brain) and handler.notify_staff is None:
             # Hand-off notices to STAFF_NUMBER go through the outbox, which only exists now.
             handler.notify_staff = outbox_staff_notifier(settings, outbound.outbox, handler.business)
@@ -180,6 +194,8 @@ class Runtime:
             self.outbound.open(self.twilio)
 
     async def aclose(self) -> None:
+        if self.staff_mail is not None:
+            await self.staff_mail.close()
         if self.outbound is not None:
             await self.outbound.aclose()
         session = getattr(getattr(self.twilio, "http_client", None), "session", None)
@@ -211,6 +227,8 @@ def open_twilio(settings: Settings) -> Any:
     )
     if settings.twilio_api_base_url:
         client.api.base_url = settings.twilio_api_base_url
+        # Verify too (the local simulator serves its v2 paths on the same host).
+        client.verify.base_url = settings.twilio_api_base_url
     return client
 
 

@@ -125,6 +125,19 @@ class Settings(BaseSettings):
     # A slow turn: "One moment" and a <Redirect> at most this many times (each
     # waiting up to REPLY_BUDGET_SECONDS) before the caller hears an apology.
     voice_max_redirects: int = Field(default=3, ge=1, le=10)
+    # Staff email through SendGrid (docs/staff-email.md): all three set = on.
+    staff_email: str | None = None
+    sendgrid_api_key: SecretStr | None = None
+    email_from: str | None = None
+    # SendGrid's API host; the dev simulator points this at itself.
+    sendgrid_api_base_url: str | None = None
+    # The daily digest goes out at this local time (the business's zone); empty: no digest.
+    digest_time: str | None = "18:00"
+
+    # Twilio Verify for reminder contacts (docs/staff-email.md): unset = the flow is off.
+    twilio_verify_service_sid: str | None = None
+    # Wrong codes accepted before a verification stops.
+    verify_max_code_tries: int = Field(default=3, ge=1, le=5)
 
     # Where the business data lives (intents/, prompts/).
     intents_dir: str = "intents"
@@ -148,7 +161,7 @@ class Settings(BaseSettings):
             raise ValueError("must not be empty")
         return value
 
-    @field_validator("public_base_url", "twilio_api_base_url", "llm_base_url")
+    @field_validator("public_base_url", "twilio_api_base_url", "llm_base_url", "sendgrid_api_base_url")
     @classmethod
     def _base_url(cls, value: str | None) -> str | None:
         if value is None or not value.strip():
@@ -166,6 +179,40 @@ class Settings(BaseSettings):
         if not re.match(r"^(redis|rediss|unix)://", value.strip()):
             raise ValueError("must start with redis://, rediss:// or unix://")
         return value.strip()
+
+    @field_validator("staff_email", "email_from")
+    @classmethod
+    def _emails(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        addresses = [a.strip() for a in value.split(",") if a.strip()]
+        for address in addresses:
+            if not re.match(r"^[^@\s,]+@[^@\s,]+\.[^@\s,]+$", address):
+                raise ValueError(f"{address!r} is not an email address")
+        return ", ".join(addresses)
+
+    @field_validator("digest_time")
+    @classmethod
+    def _digest_time(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        if not re.match(r"^([01]?\d|2[0-3]):[0-5]\d$", value.strip()):
+            raise ValueError("must be a local time like 18:00")
+        return value.strip()
+
+    @field_validator("twilio_verify_service_sid")
+    @classmethod
+    def _verify_sid(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        if not re.match(r"^VA[0-9a-fA-F]{32}$", value.strip()):
+            raise ValueError("must be 'VA' followed by 32 hex characters")
+        return value.strip()
+
+    @property
+    def staff_email_enabled(self) -> bool:
+        """Staff email is on when STAFF_EMAIL, SENDGRID_API_KEY and EMAIL_FROM are all set."""
+        return bool(self.staff_email and self.sendgrid_api_key and self.email_from)
 
     @field_validator("llm_model")
     @classmethod

@@ -42,6 +42,8 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from bot.errors import ConfigError
+from bot.mail.jobs import EMAIL_MAX_TRIES, JOB_DIGEST, digest_job, email_job
+from bot.mail.queue import JOB_EMAIL
 from bot.outbound.jobs import BROADCAST_MAX_TRIES, MAX_TRIES, broadcast_job, reminders_job, run_turn_job, send_job
 from bot.outbound.outbox import JOB_BROADCAST, JOB_REMINDERS, JOB_RUN_TURN, JOB_SEND, dumps, loads
 from bot.runtime import Runtime, build_runtime
@@ -75,6 +77,10 @@ def worker_settings(settings: Settings, *, runtime: Runtime | None = None, cron_
     async def startup(ctx: dict[str, Any]) -> None:
         ctx["runtime"] = runtime or build_runtime(settings)
         await ctx["runtime"].open()
+        # The staff-email jobs take their narrow parts, not the runtime.
+        parts = ctx["runtime"].staff_mail
+        ctx.update(settings=settings, clock=ctx["runtime"].clock,
+                   staff_mail=parts.mail if parts else None, email_queue=parts.queue if parts else None)
 
     async def shutdown(ctx: dict[str, Any]) -> None:
         if runtime is None and "runtime" in ctx:
@@ -84,11 +90,14 @@ def worker_settings(settings: Settings, *, runtime: Runtime | None = None, cron_
         func(send_job, name=JOB_SEND, timeout=timeout, max_tries=MAX_TRIES),
         func(broadcast_job, name=JOB_BROADCAST, timeout=timeout, max_tries=BROADCAST_MAX_TRIES),
         func(run_turn_job, name=JOB_RUN_TURN, timeout=timeout, max_tries=MAX_TRIES),
+        func(email_job, name=JOB_EMAIL, timeout=timeout, max_tries=EMAIL_MAX_TRIES),
     ]
     crons = [
         # Every minute; ``unique`` makes the run one job even with many workers.
         cron(reminders_job, name=JOB_REMINDERS, second=0, run_at_startup=True, unique=True,
              timeout=timeout, max_tries=1),
+        # The staff digest: every minute it checks DIGEST_TIME; the day's digest is one job.
+        cron(digest_job, name=JOB_DIGEST, second=0, unique=True, timeout=timeout, max_tries=1),
     ] if cron_jobs else []
     redis_settings = RedisSettings.from_dsn(settings.redis_url)
     # Each call bounded: a hung Redis is a fault to recover from, not a silent stall.

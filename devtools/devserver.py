@@ -30,6 +30,7 @@ from typing import Any
 
 import typer
 from fastapi import FastAPI
+from pydantic import SecretStr
 
 from bot.clock import Clock
 from bot.settings import Settings
@@ -37,7 +38,16 @@ from bot.storage import ConversationStore
 from devtools.simulator import ContentTemplate, SimulatorConfig, create_simulator_router
 from devtools.simulator.content import register_content_templates
 from devtools.simulator.devphone import DevPhone, DevSimulator, TurnLog, install_devphone
+from devtools.simulator.devphone.staff import create_staff_router
+from devtools.simulator.sendgrid import LocalSendGrid, create_sendgrid_router
+from devtools.simulator.verify import LocalVerify, create_verify_router
 from webhooks.app import create_app
+
+#: Development defaults: staff email and Verify work out of the box against the local services.
+DEV_STAFF_EMAIL = "staff@clinic.test"
+DEV_EMAIL_FROM = "bot@clinic.test"
+DEV_SENDGRID_KEY = "SG.dev-key"  # a public development default, not a secret
+DEV_VERIFY_SERVICE_SID = "VA" + "0" * 32
 
 
 def create_dev_app(
@@ -73,8 +83,17 @@ def create_dev_app(
     from bot.cli import DEV_BOT_NUMBER  # the dev tools' defaults live with the CLI
 
     base = base_url.rstrip("/")
+    # Staff email and Verify go to the local SendGrid and Verify on this server; the
+    # development defaults turn both on unless the environment configured them.
+    dev_mail = {
+        "staff_email": settings.staff_email or DEV_STAFF_EMAIL,
+        "email_from": settings.email_from or DEV_EMAIL_FROM,
+        "sendgrid_api_key": settings.sendgrid_api_key or SecretStr(DEV_SENDGRID_KEY),
+        "twilio_verify_service_sid": settings.twilio_verify_service_sid or DEV_VERIFY_SERVICE_SID,
+    }
     settings = settings.model_copy(
-        update={"environment": "development", "twilio_api_base_url": base, "public_base_url": base}
+        update={"environment": "development", "twilio_api_base_url": base, "public_base_url": base,
+                "sendgrid_api_base_url": base, **dev_mail}
     )
     app = create_app(settings, store=store, clock=clock, chat_model=chat_model)
     services = app.state.services
@@ -100,6 +119,16 @@ def create_dev_app(
 
     app.title = "SMS & WhatsApp bot (dev)"
     app.include_router(create_simulator_router(sim))
+    assert settings.sendgrid_api_key is not None
+    sendgrid = LocalSendGrid(api_key=settings.sendgrid_api_key.get_secret_value())
+    verify = LocalVerify(account_sid=settings.twilio_account_sid,
+                         auth_token=settings.twilio_auth_token.get_secret_value(),
+                         clock=clock if clock is not None else sim.clock)
+    app.include_router(create_sendgrid_router(sendgrid))
+    app.include_router(create_verify_router(verify))
+    app.include_router(create_staff_router(sendgrid, verify))
+    app.state.sendgrid = sendgrid
+    app.state.verify = verify
     install_devphone(app, phone, turn_log, services.store)
     app.state.simulator = sim
     app.state.devphone = phone
