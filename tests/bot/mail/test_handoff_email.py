@@ -101,3 +101,20 @@ async def test_without_staff_email_settings_nothing_is_sent(
 
     app = create_app(make_settings(), store=redis_store)
     assert app.state.services.staff_mail is None
+
+
+async def test_an_emergency_sends_an_urgent_email(dev: tuple[FastAPI, str]) -> None:
+    app, url = dev
+    await text(url, "my tooth is bleeding a lot and my face is swelling up")
+    [email] = emails(app, 1)
+    assert email.subject.startswith("URGENT: ")
+    assert "possible dental emergency" in email.text
+    assert "my tooth is bleeding a lot" in email.text
+
+
+async def test_a_complaint_is_emailed_as_one(dev: tuple[FastAPI, str]) -> None:
+    app, url = dev
+    await text(url, "this is ridiculous, i've been waiting 40 min and nobody told me anything. terrible service")
+    [email] = emails(app, 1)
+    assert not email.subject.startswith("URGENT")
+    assert "complaint" in email.text

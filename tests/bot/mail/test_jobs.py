@@ -136,7 +136,8 @@ async def test_the_digest_lists_the_days_activity(
         return await mail.deliver(event, now=SIX_PM)
 
     queue = InlineEmailQueue(deliver, retry_delays=())
-    settings = Settings(twilio_account_sid="AC" + "0" * 32, twilio_auth_token="t", digest_time="18:00")
+    settings = Settings(twilio_account_sid="AC" + "0" * 32, twilio_auth_token="t", digest_time="18:00",
+                        environment="development")
     ctx = {"staff_mail": mail, "email_queue": queue, "clock": FrozenClock(SIX_PM), "settings": settings}
     assert await digest_job({**ctx, "clock": FrozenClock(SIX_PM - timedelta(minutes=5))}) == "not yet"
     assert await digest_job(ctx) == "queued 2026-03-02"
