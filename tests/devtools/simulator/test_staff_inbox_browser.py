@@ -32,7 +32,7 @@ browser = devphone.browser
 @pytest.fixture(scope="module")
 def url() -> Iterator[str]:
     settings = load_settings(twilio_account_sid=ACCOUNT_SID, twilio_auth_token=AUTH_TOKEN, environment="test",
-                             redis_url="")
+                             allow_test_environment=True, redis_url="")
     port = free_port()
     app = create_dev_app(settings, base_url=f"http://127.0.0.1:{port}", store=MemoryStore(),
                          clock=FrozenClock(datetime(2026, 3, 2, 14, 0, tzinfo=UTC)), step_delay=0.05)
