@@ -55,6 +55,7 @@ from bot.storage.stores import Stores
 from bot.voice.calls import FINAL_STATUSES, CallLog
 from bot.voice.listen import Heard
 from bot.voice.menu import KeypadMenu
+from webhooks.fields import digits
 from webhooks.forms import FormData, read_form
 from webhooks.messages import _keep_running  # one way to keep a late turn running, messages and calls
 from webhooks.services import Services
@@ -195,10 +196,7 @@ async def call_status(request: Request) -> Response:
     services, form = await _signed(request)
     sid = _required(form, "CallSid")
     status = _required(form, "CallStatus").lower()
-    raw = (form.first("CallDuration") or "").strip()
-    if raw and not raw.isdigit():
-        raise BadRequestError(f"CallDuration must be a number of seconds, got {raw[:20]!r}")
-    duration = int(raw) if raw else None
+    duration = digits(form, "CallDuration")  # ASCII digits only: "²" is a 400, not a 500
     if status not in FINAL_STATUSES:
         return Response(status_code=204)
     calls = CallLog(_records(services))
@@ -292,7 +290,7 @@ def _required(form: FormData, name: str) -> str:
 
 def _turn_number(request: Request) -> int:
     raw = request.query_params.get("n", "")
-    if not raw.isdigit() or not 0 < int(raw) < 10_000:
+    if not (raw.isascii() and raw.isdigit()) or not 0 < int(raw) < 10_000:
         raise BadRequestError("n (the call's turn number) must be a positive number")
     return int(raw)
 

@@ -228,3 +228,13 @@ async def test_retry_after_stop_gets_no_cached_answer(client: WebhookClient) -> 
     # Opted back in, a retry of the first message is a normal duplicate again.
     await client.post("/twilio/messages", whatsapp("START"))
     assert "hours" in parse_twiml((await client.post("/twilio/messages", first)).text)[0][0].lower()
+
+
+async def test_voice_numbers_are_ascii_digits_too(client: WebhookClient) -> None:
+    # The voice webhooks read numbers with the same rule (webhooks/fields.py).
+    call = {"CallSid": "CA" + "cd" * 16, "AccountSid": "AC" + "a1" * 16, "From": USER, "To": BOT_NUMBER,
+            "Direction": "inbound", "ApiVersion": "2010-04-01"}
+    status = await client.post("/twilio/voice/status", {**call, "CallStatus": "completed", "CallDuration": "²"})
+    assert status.status_code == 400 and "CallDuration" in status.json()["detail"]
+    turn = await client.post("/twilio/voice/turn?n=%C2%B2", {**call, "CallStatus": "in-progress", "SpeechResult": "hi"})
+    assert turn.status_code == 400  # n=² (percent-encoded as sent)
