@@ -16,6 +16,9 @@ like Twilio plays it (:class:`~devtools.simulator.calls.CallPlayer`): each line 
 speech (``SpeechResult``), ``#12`` presses keys, ``/silence`` says nothing,
 ``/hangup`` (or Ctrl-D) hangs up; every ``<Say>`` is printed.
 
+On WhatsApp, quick-reply buttons show under the message (``[Yes] [No]``) with
+the content template's name; ``/button N`` presses the Nth one.
+
 Example::
 
     $ bot chat --record tests/transcripts/hello.yaml
@@ -40,7 +43,7 @@ from bot.runtime import build_store
 from bot.settings import Settings
 from devtools.replay.record import TranscriptRecorder
 from devtools.replay.runner import InProcessConversation, StepObservation
-from devtools.replay.transcript import CallStep, DigitsStep, HangupStep, Step, UserStep
+from devtools.replay.transcript import ButtonStep, CallStep, DigitsStep, HangupStep, Step, UserStep
 
 
 async def run_chat(
@@ -122,7 +125,11 @@ async def run_chat(
             text = line.rstrip("\n")
             if not text.strip():
                 continue
-            seen = await conversation.step(UserStep(text))
+            press = _button_press(text, conversation.offered_buttons)
+            if isinstance(press, str) and press.startswith("error:"):
+                print(press, file=out)
+                continue
+            seen = await conversation.step(ButtonStep(press) if press is not None else UserStep(text))
             if seen.http_status not in (None, 200):
                 print(f"[HTTP {seen.http_status}] " + "; ".join(seen.problems), file=out)
                 continue
@@ -135,11 +142,18 @@ async def run_chat(
                 to = "" if message in mine else f"(to {message.to}) "
                 # Twilio's own keyword confirmations (SMS) are not the bot's words.
                 who = "twilio" if message.via == "twilio" else "bot"
-                print(f"{who}> {to}{message.body}", file=out)
+                # On WhatsApp say which content template went, as Twilio's logs would.
+                tag = f"[template {message.template}] " if message.template and channel is Channel.WHATSAPP else ""
+                print(f"{who}> {to}{tag}{message.body}", file=out)
+                if message.buttons:
+                    print("     " + " ".join(f"[{title}]" for title in message.buttons)
+                          + "   (/button N presses one)", file=out)
                 for url in message.media:
                     print(f"     [media] {url}", file=out)
-            if recorder is not None:
+            if recorder is not None and press is None:
                 recorder.add(text, seen.outcome)
+            elif recorder is not None:
+                print("note: button presses are not recorded; add a `button:` step by hand", file=out)
             out.flush()
 
     if recorder is not None and record is not None:
@@ -153,6 +167,22 @@ async def run_chat(
             raise SystemExit(1) from None
         count = len(recorder.turns)
         print(f"recorded {count} step{'s' if count != 1 else ''} to {record}", file=out)
+
+
+def _button_press(text: str, offered: list[str]) -> str | None:
+    """``/button N``: the payload of the Nth button last offered (from 1); an ``error: ...`` line when
+    there is none; None for any other text."""
+    parts = text.split()
+    if not parts or parts[0] != "/button":
+        return None
+    if len(parts) != 2 or not parts[1].isdigit():
+        return "error: /button N presses the Nth button shown, e.g. /button 1"
+    index = int(parts[1])
+    if not offered:
+        return "error: no buttons are on offer"
+    if not 1 <= index <= len(offered):
+        return f"error: there are {len(offered)} buttons; /button 1 to /button {len(offered)}"
+    return offered[index - 1]
 
 
 async def _run_call(

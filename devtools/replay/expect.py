@@ -55,6 +55,8 @@ class SentMessage:
     template: str | None = None
     segments: int | None = None
     via: Via = "twiml"
+    #: Quick-reply buttons as the user saw them (titles), WhatsApp content templates only.
+    buttons: tuple[str, ...] = ()
 
     def describe(self) -> str:
         """One line: how it was sent, then the body, e.g. ``[rest, template x] "Hi"``."""

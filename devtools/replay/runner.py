@@ -631,13 +631,20 @@ class _Conversation:
             if buttons:
                 self._offered = {b.payload: (b.title, sid) for b in buttons}
 
-    def sent(self, to: str, body: str, media: Sequence[str], *, via: Via, template: str | None = None) -> SentMessage:
+    def sent(self, to: str, body: str, media: Sequence[str], *, via: Via, template: str | None = None,
+             buttons: Sequence[str] = ()) -> SentMessage:
         """A :class:`SentMessage` with its SMS segments counted (MMS count as one)."""
         channel = Channel.from_address(to)[0]
         segments = None
         if channel is Channel.SMS:
             segments = 1 if media else count_segments(body).segments
-        return SentMessage(to=to, body=body, media=tuple(media), template=template, segments=segments, via=via)
+        return SentMessage(to=to, body=body, media=tuple(media), template=template, segments=segments, via=via,
+                           buttons=tuple(buttons))
+
+    @property
+    def offered_buttons(self) -> list[str]:
+        """Payloads of the buttons last offered, in order (``bot chat``'s ``/button N``)."""
+        return list(self._offered)
 
     async def step(self, step: Step) -> StepObservation:
         """Run one step and observe what the bot did."""
@@ -1062,7 +1069,7 @@ class InProcessConversation(_Conversation):
             else:
                 template = await self._fallback_template(message.sid)
             out.append(self.sent(message.to, message.body, [m.url for m in message.media], via="rest",
-                                 template=template))
+                                 template=template, buttons=[b.title for b in message.buttons]))
             offers.append((message.sid, message.buttons))
         self.remember_buttons(offers)
         return out

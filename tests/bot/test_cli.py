@@ -96,3 +96,38 @@ def test_help_shows_no_type_noise_and_nothing_cut_at_80_columns() -> None:
         assert max(len(line) for line in text.splitlines()) <= 80, args
         # Types in angle brackets (`--help <bool>`, `<list[Path]>`) and `{PATH}...` are noise; "…" is cut text.
         assert not re.search(r"<[a-zA-Z\[\]]+>|\{[A-Z]+\}|…", text), (args, text)
+
+
+async def test_chat_shows_whatsapp_buttons_and_template_names_and_presses_them(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from datetime import datetime
+
+    monkeypatch.delenv("REDIS_URL", raising=False)
+    out = io.StringIO()
+    await run_chat(dev_settings(), whatsapp=True, user="+14155550100", bot=DEV_BOT_NUMBER, profile_name="Ana",
+                   lines=["book a cleaning tomorrow\n", "/button 1\n", "/button 7\n", "/button x\n"],
+                   interactive=False, out=out, now=datetime.fromisoformat("2026-03-02T09:00:00-05:00"))
+    lines = out.getvalue().splitlines()
+    # The question and its buttons, as the WhatsApp user sees them (no bare "I have:").
+    assert lines[0].startswith("bot> [template quick_reply_3] What time on Tue, Mar 3")
+    assert lines[1].strip().split("   ")[0] == "[8:00 AM] [10:30 AM] [1:00 PM]"
+    # /button 1 pressed "8:00 AM": the bot asks to confirm that time, with Yes/No buttons.
+    assert lines[2] == "bot> [template quick_reply_2] Book a cleaning on *Tue, Mar 3 at 8:00 AM*?"
+    assert lines[3].strip().split("   ")[0] == "[Yes] [No]"
+    assert lines[4] == "error: there are 2 buttons; /button 1 to /button 2"
+    assert lines[5] == "error: /button N presses the Nth button shown, e.g. /button 1"
+
+
+async def test_chat_on_sms_shows_numbered_options_and_no_template_tags(monkeypatch: pytest.MonkeyPatch) -> None:
+    from datetime import datetime
+
+    monkeypatch.delenv("REDIS_URL", raising=False)
+    out = io.StringIO()
+    await run_chat(dev_settings(), whatsapp=False, user="+14155550100", bot=DEV_BOT_NUMBER, profile_name=None,
+                   lines=["book a cleaning tomorrow\n", "/button 1\n"], interactive=False, out=out,
+                   now=datetime.fromisoformat("2026-03-02T09:00:00-05:00"))
+    text = out.getvalue()
+    assert "1. 8:00 AM" in text or "1) 8:00 AM" in text, text
+    assert "[template" not in text
+    assert "error: no buttons are on offer" in text  # SMS has no buttons to press
