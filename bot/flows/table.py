@@ -310,10 +310,11 @@ class TableFlow:
     def _apply_choice(self, turn: Turn) -> bool:
         """Apply a picked option's payload (``service:…``, ``at:…``, ``appt:…``)."""
         kind, _, value = (turn.choice or "").partition(":")
-        updates = CHOICE_SLOTS.get(kind)
-        if updates is None or not value:
+        if not value or (kind not in CHOICE_SLOTS and kind not in self._slots):
             return False
-        for name, slot_value in updates(turn, value).items():
+        # "<slot>:<value>" sets that slot; "at:<ISO time>" sets the date and the time.
+        updates = CHOICE_SLOTS[kind](turn, value) if kind in CHOICE_SLOTS else {kind: value}
+        for name, slot_value in updates.items():
             if slot_value is None:
                 turn.slots.pop(name, None)
             else:
@@ -337,9 +338,6 @@ def _at(turn: Turn, value: str) -> dict[str, Any]:
     return {"date": moment.date().isoformat(), "time": moment.strftime("%H:%M"), "window": None}
 
 
-#: Option payloads and the slots they set: ``service:cleaning``, ``at:2026-03-03T15:00:00-05:00``, ``appt:ID``.
-CHOICE_SLOTS: Mapping[str, Callable[[Turn, str], dict[str, Any]]] = {
-    "service": lambda turn, value: {"service": value},
-    "at": _at,
-    "appt": lambda turn, value: {"appt": value},
-}
+#: Option payloads that set more than their own slot: ``at:2026-03-03T15:00:00-05:00`` (date and time).
+#: Any other payload is ``<slot>:<value>`` (``service:cleaning``, ``appt:ID``).
+CHOICE_SLOTS: Mapping[str, Callable[[Turn, str], dict[str, Any]]] = {"at": _at}

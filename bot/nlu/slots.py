@@ -119,6 +119,7 @@ _RECENT = dt.timedelta(days=62)
 
 # Relative to the moment a conversation is about ("same day", "an hour later").
 _SAME_DAY = re.compile(r"\b(?:same|that) day\b")
+_SAME_TIME = re.compile(r"\b(?:same|that|the usual) time\b")
 _COUNT = {"a": 1, "an": 1, "one": 1, "1": 1, "two": 2, "2": 2, "three": 3, "3": 3, "half an": 0.5, "half a": 0.5}
 _SHIFT = re.compile(
     r"\b(?P<n>half an|half a|an|a|one|two|three|[123])\s*(?P<unit>hours?|hrs?|h)\s+"
@@ -438,6 +439,8 @@ def extract_slots(
         ref_local = ref.astimezone(tz)
         if date is None and _SAME_DAY.search(clean):
             date = ref_local.date()
+        if time is None and _SAME_TIME.search(clean):
+            time = ref_local.time().replace(second=0, microsecond=0)
         shift = _SHIFT.search(clean)
         if time is None and shift is not None:
             hours = 0.5 if shift.group("half") else float(_COUNT[shift.group("n")])
