@@ -60,6 +60,8 @@ class IntentCatalog:
     # confidence under ``unknown_words_max_confidence`` becomes fallback.
     unknown_words: int = 2
     unknown_words_max_confidence: float = 0.8
+    # The business's own words as people misspell them ("dentst" -> "dentist"), read as the word.
+    spellings: tuple[tuple[str, str], ...] = ()
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -119,7 +121,16 @@ class _IntentsFile(BaseModel):
 
     version: int = Field(default=1, ge=1, le=1)
     classifier: _ClassifierSpec = _ClassifierSpec()
+    spellings: dict[str, str] = {}
     intents: dict[str, _IntentSpec] = Field(min_length=2)
+
+    @field_validator("spellings")
+    @classmethod
+    def _spellings(cls, value: dict[str, str]) -> dict[str, str]:
+        for wrong, right in value.items():
+            if not re.fullmatch(r"[a-z0-9']+", wrong) or not right.strip():
+                raise ValueError(f"spelling {wrong!r}: write one lower-case word and the word it means")
+        return value
 
     @field_validator("intents")
     @classmethod
@@ -171,6 +182,7 @@ def parse_intents(data: Mapping[str, Any], *, source: Path) -> IntentCatalog:
         source=source,
         unknown_words=spec.classifier.unknown_words,
         unknown_words_max_confidence=spec.classifier.unknown_words_max_confidence,
+        spellings=tuple(spec.spellings.items()),
     )
 
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Callable, Iterable
 
 # Look-alikes people's phones insert; mapping them keeps patterns simple.
 _TRANSLATE = str.maketrans(
@@ -68,7 +69,7 @@ SMS_EXPANSIONS: dict[str, str] = {
     "wont": "won't", "whats": "what is", "wheres": "where is", "hows": "how is",
     "ppl": "people", "sry": "sorry", "srry": "sorry", "thru": "through", "c": "see",
     "cya": "see you", "ttyl": "talk to you later", "gn": "good night",
-    "gm": "good morning", "dentst": "dentist", "dentis": "dentist",
+    "gm": "good morning",
 }
 _SMS_WORD = re.compile(
     r"(?<![\w'])(" + "|".join(sorted(map(re.escape, SMS_EXPANSIONS), key=len, reverse=True)) + r")(?![\w'])"
@@ -100,6 +101,25 @@ def expand_sms(text: str, *, numbers: bool = True) -> str:
     """
     text = _SMS_WORD.sub(lambda m: SMS_EXPANSIONS[m.group(1)], text)
     return _FOUR.sub("for", text) if numbers else text
+
+
+def respeller(spellings: Iterable[tuple[str, str]]) -> Callable[[str], str]:
+    """A function that replaces whole words people misspell with the word meant.
+
+    The business's own words live in ``intents/intents.yaml`` (``spellings:``),
+    not here: another business has other words.
+
+    >>> respeller([("dentst", "dentist")])("Is the dentst in?")
+    'Is the dentist in?'
+    """
+    table = {wrong.lower(): right for wrong, right in spellings}
+    if not table:
+        return lambda text: text
+    words = re.compile(
+        r"(?<![\w'])(" + "|".join(sorted(map(re.escape, table), key=len, reverse=True)) + r")(?![\w'])",
+        re.IGNORECASE,
+    )
+    return lambda text: words.sub(lambda m: table[m.group(1).lower()], text)
 
 
 def prepare(text: str) -> str:

@@ -19,7 +19,7 @@ Example::
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
@@ -31,7 +31,7 @@ from bot.nlu.classifier import IntentClassifier
 from bot.nlu.intents import FALLBACK, IntentCatalog, load_intents
 from bot.nlu.rules import RuleMatcher
 from bot.nlu.slots import Slots, extract_slots
-from bot.nlu.text import prepare
+from bot.nlu.text import prepare, respeller
 
 # Twilio's longest message; longer input is cut before classification so
 # one pasted essay cannot cost more than a normal message.
@@ -93,6 +93,7 @@ def understand(
     classifier: IntentClassifier,
     business: Business,
     now: dt.datetime,
+    respell: Callable[[str], str] | None = None,
 ) -> Understanding:
     """Rules first, then the classifier; slots are extracted either way.
 
@@ -102,9 +103,11 @@ def understand(
         (u.intent, u.source, u.confidence)   # ("affirm", "rule", 1.0)
     """
     text = text[:MAX_CHARS]
-    slots = extract_slots(text, now=now, business=business)
+    # The business's misspelt words (intents.yaml "spellings") read as meant, by every step below.
+    read = respell(text) if respell is not None else text
+    slots = extract_slots(read, now=now, business=business)
     entities = MappingProxyType(slots.as_entities())
-    prepared = prepare(text)
+    prepared = prepare(read)
     if not prepared:
         # Media-only or blank message: nothing to classify, nothing to ask a model.
         return Understanding(text, FALLBACK, 0.0, entities, "rule", None, "empty", slots)
@@ -145,6 +148,7 @@ class NLU:
         self.business = business
         self.clock: Clock = clock or SystemClock()
         self.rules = RuleMatcher(catalog)
+        self.respell = respeller(catalog.spellings)
         words = business_words(business)
         if classifier is None:
             classifier = IntentClassifier.train(catalog, threshold=threshold, extra_words=words)
@@ -183,4 +187,5 @@ class NLU:
             classifier=self.classifier,
             business=self.business,
             now=now if now is not None else self.clock.now(),
+            respell=self.respell,
         )

@@ -37,3 +37,32 @@ def test_yes_no_single_letters_are_not_expanded() -> None:
     assert prepare("y") == "y"
     assert prepare("n") == "n"
     assert prepare("2") == "2"
+
+
+def test_business_spellings_are_data_not_code() -> None:
+    from pathlib import Path
+
+    from bot.nlu.intents import load_intents
+    from bot.nlu.text import respeller
+
+    # Dental words are not built into the SMS spellings...
+    assert expand_sms("is the dentst in") == "is the dentst in"
+    # ...they come from intents/intents.yaml.
+    catalog = load_intents(Path(__file__).resolve().parents[3] / "intents" / "intents.yaml")
+    fix = respeller(catalog.spellings)
+    assert fix("Is the Dentst in?") == "Is the dentist in?"
+    assert fix("dentistry") == "dentistry"
+
+
+def test_a_bad_spelling_entry_names_the_key() -> None:
+    from pathlib import Path
+
+    import pytest
+
+    from bot.errors import ConfigError
+    from bot.nlu.intents import parse_intents
+
+    intents = {"greet": {"examples": ["hi"]}, "fallback": {"examples": ["x"]}}
+    data = {"spellings": {"Two Words": "x"}, "intents": intents}
+    with pytest.raises(ConfigError, match="spellings"):
+        parse_intents(data, source=Path("intents.yaml"))
