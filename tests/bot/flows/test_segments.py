@@ -15,7 +15,7 @@ import pytest
 from bot.business import load_business
 from bot.flows.base import NO, YES
 from bot.messages import Channel, Choice, Reply
-from bot.outgoing import prepare
+from bot.outgoing import finish_sms_reply
 from bot.templates import ReplyTemplates
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -63,7 +63,7 @@ TWO_SEGMENTS = {"booked"}
 
 def segments(template: str, values: dict[str, Any], choices: list[Choice]) -> int:
     text = TEMPLATES.render(template, Channel.SMS.value, business=BUSINESS, **values)
-    out = prepare(Reply(text=text, choices=tuple(choices)), Channel.SMS)
+    out = finish_sms_reply(Reply(text=text, choices=tuple(choices)))
     assert out.segments is not None
     return out.segments.segments
 
