@@ -322,8 +322,8 @@ class Brain:
         # Offered options stay pickable while the conversation stays at the step they were offered at.
         if turn.offered is not None:
             remember(state.data, turn.offered, _where(state))
-        elif not recall(state.data, _where(state)):
-            state.data.pop("choices", None)
+        elif isinstance(state.data.get("choices"), list) or not recall(state.data, _where(state)):
+            state.data.pop("choices", None)  # moved on (or the older one-turn form)
         return TurnResult(
             replies=tuple(replies),
             intent=intent,

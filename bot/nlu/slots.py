@@ -21,7 +21,9 @@ Dates: the first date phrase (today, tomorrow, weekdays with this/next,
 ``3/14``, ``March 14``, ``the 14th``, "in 3 days") is parsed by
 ``dateparser`` with ``RELATIVE_BASE`` = now in the business zone and
 ``PREFER_DATES_FROM = future``, so "fri" is the coming Friday and "3/14" in
-April means next year. On a Monday, "next tuesday" is the next day (as
+April means next year; but a month and day that passed within the last two
+months ("march 1" on March 2) stays in the past (``in_past``), so the flow
+says it has passed rather than booking next year. On a Monday, "next tuesday" is the next day (as
 dateparser reads it); the flow confirms the full date anyway. A cheap regex
 finds date phrases first: dateparser (about 0.5 ms a call) only runs when
 there is one, and only on that phrase.
