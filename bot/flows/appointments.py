@@ -19,13 +19,14 @@ Example (a conversation)::
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime
 from typing import Any
 
 from bot.appointments import Appointment
 from bot.flows.base import Turn
-from bot.flows.options import Offered
+from bot.flows.options import Offered, pick
 from bot.flows.table import Change, Confirm, FlowTable, Invalid, Keep, Offer, Slot
 from bot.flows.when import (
     MAX_OPTIONS,
@@ -40,7 +41,7 @@ from bot.flows.when import (
     start_time,
 )
 from bot.messages import Reply
-from bot.nlu.slots import Slots
+from bot.nlu.slots import Slots, extract_slots
 
 __all__ = ["BOOK", "CANCEL", "RESCHEDULE", "fmt_when", "no_appointments"]
 
@@ -86,6 +87,10 @@ def read_nothing(turn: Turn, found: Slots) -> Mapping[str, Any]:
     return {}
 
 
+# Naming which appointment: "the friday one", "my 3pm appointment", "the cleaning one on tues".
+_WHICH = re.compile(r"\b(?:the|my|our)\s+((?:[\w:]+\s+){0,2}?[\w:]+)\s+(?:one|appointment|appt|booking)\b")
+
+
 def _appointment_option(turn: Turn, appt: Appointment) -> Offered:
     tz = turn.business.tz
     title = f"{label(turn, appt.service)} {fmt_when(appt.start, tz)}"
@@ -101,6 +106,25 @@ async def offer_appointments(turn: Turn) -> Offer | list[Reply]:
     if len(upcoming) == 1:
         return Offer(fill={"appt": upcoming[0].id})
     offered = [_appointment_option(turn, a) for a in upcoming]
+    # "reschedule the friday one", "cancel my 3pm appointment": that one; the day
+    # named there is which appointment, not a new day for it.
+    which = _WHICH.search(turn.ctx.message.body.lower())
+    if which is not None:
+        phrase = which.group(1)
+        found = extract_slots(phrase, now=turn.now, business=turn.business)
+        chosen = pick(phrase, offered, found).chosen
+        if chosen is not None:
+            rest = extract_slots(_WHICH.sub(" ", turn.ctx.message.body.lower()), now=turn.now, business=turn.business)
+            # The new day and time are only what the rest of the message says.
+            when = {"date": rest.date.isoformat() if rest.date else None,
+                    "time": rest.time.strftime("%H:%M") if rest.time and not rest.approximate else None,
+                    "window": [t.strftime("%H:%M") for t in rest.time_window] if rest.time_window else None}
+            for name, value in when.items():
+                if value is None:
+                    turn.slots.pop(name, None)
+                else:
+                    turn.slots[name] = value
+            return Offer(fill={"appt": chosen.payload.partition(":")[2]})
     # "cancel my cleaning" with one cleaning among several appointments: that one.
     named = turn.understanding.slots.service
     same = [o for o in offered if named is not None and o.service == named]
