@@ -7,6 +7,7 @@ full list of options), finished for SMS and counted with bot/sms/segments.
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ import pytest
 from bot.business import load_business
 from bot.flows.base import NO, YES
 from bot.messages import Channel, Choice, Reply
+from bot.opening import opening_status
 from bot.outgoing import finish_sms_reply
 from bot.templates import ReplyTemplates
 
@@ -55,7 +57,9 @@ CASES: list[tuple[str, dict[str, Any], list[Choice]]] = [
     ("cancel_kept", {}, []),
     ("flow_cancelled", {}, []),
     ("no_appointments", {}, []),
-    ("handoff", {"minutes": 30}, []),
+    # Outside opening hours (a Saturday afternoon) it also says when someone will answer.
+    ("handoff", {"minutes": 30, "opening": opening_status(BUSINESS, datetime(2026, 3, 7, 14, tzinfo=BUSINESS.tz))}, []),
+    ("handoff", {"minutes": 30, "opening": opening_status(BUSINESS, datetime(2026, 3, 3, 10, tzinfo=BUSINESS.tz))}, []),
 ]
 # Only these need more than one segment: the confirmation of a booking carries the address and how to change it.
 TWO_SEGMENTS = {"booked"}
