@@ -25,7 +25,7 @@ from bot.brain import Brain, build_handler, outbox_staff_notifier
 from bot.clock import Clock, SystemClock
 from bot.compliance import Compliance, RevocationMatcher
 from bot.compliance.ledger import AddressHasher, ConsentLedger, build_consent_ledger
-from bot.contacts.wiring import build_contact_verification
+from bot.contacts.wiring import build_contact_verification, verified_consent
 from bot.engine import Engine, TurnHandler
 from bot.mail.wiring import StaffMailParts, build_staff_mail
 from bot.memo import fingerprint, memo
@@ -168,8 +168,15 @@ class Runtime:
                                                   business=handler.business, clock=clock, metrics=metrics,
                                                   arq_redis=arq)
             handler.handoff.staff_mail = runtime.staff_mail
-            handler.contacts = build_contact_verification(settings, store=stores.ledger,
-                                                          twilio=lambda: runtime.twilio)
+            handler.contacts = build_contact_verification(
+                settings, store=stores.ledger, twilio=lambda: runtime.twilio,
+                record_consent=verified_consent(ledger, compliance.hasher) if ledger is not None else None,
+            )
+            if handler.contacts is not None:
+                # A reminder contact's own STOP removes it from every patient it served.
+                compliance.opt_out_observers.append(handler.contacts.contacts.forget)
+            if runtime.staff_mail is not None:
+                compliance.opt_out_observers.append(runtime.staff_mail.opted_out)
         if isinstance(handler, Brain) and handler.notify_staff is None:
             # Hand-off notices to STAFF_NUMBER go through the outbox, which only exists now.
             handler.notify_staff = outbox_staff_notifier(settings, outbound.outbox, handler.business)

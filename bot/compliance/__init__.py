@@ -69,6 +69,8 @@ log = logging.getLogger("bot.compliance")
 Action = Literal["opt_out", "opt_in", "help", "ask"]
 #: Tells staff something about a conversation: (conversation, notice, idempotency id).
 StaffNotifier = Callable[[ConversationKey, str, str], Awaitable[None]]
+#: Hears of every opt-out: (conversation, event id, time, whether they have an upcoming appointment).
+OptOutObserver = Callable[[ConversationKey, str, datetime, bool], Awaitable[None]]
 
 #: The WhatsApp "cancel" question's buttons. ``cancel_appointment`` is a
 #: button the Brain knows (it starts the cancel flow); ``stop_messages`` opts out.
@@ -182,6 +184,9 @@ class Compliance:
         # Set by the runtime once the outbox exists (the hand-off's staff path).
         self.notify_staff = notify_staff
         self.clock = clock
+        #: Called on every opt-out with (conversation, event id, time, has an upcoming appointment):
+        #: staff email and the day's digest, and removing the number as someone's reminder contact.
+        self.opt_out_observers: list[OptOutObserver] = []
 
     async def handle(
         self, msg: InboundMessage, *, state: ConversationState, opted_out: bool, now: datetime
@@ -318,18 +323,18 @@ class Compliance:
         )
 
     async def _tell_staff(self, msg: InboundMessage, now: datetime, *, event: str | None = None) -> None:
-        """One notice to staff when someone with an upcoming appointment opts out."""
-        if self.notify_staff is None or self.appointments is None:
-            return
-        upcoming = await self._upcoming(ConversationKey(msg.channel, msg.bot, msg.user), now)
-        if not upcoming:
+        """One notice to staff when someone with an upcoming appointment opts out; the observers hear of all."""
+        key = ConversationKey(msg.channel, msg.bot, msg.user)
+        upcoming = await self._upcoming(key, now)
+        for observe in self.opt_out_observers:
+            await observe(key, event or msg.event_id, now, bool(upcoming))
+        if self.notify_staff is None or not upcoming:
             return
         appt = upcoming[0]
         notice = self._renderer.render(
             "optout_staff", "sms", user=msg.user, channel=msg.channel.value,
             day=self._day(appt.start), service=appt.service, more=len(upcoming) - 1, **self._context,
         )
-        key = ConversationKey(msg.channel, msg.bot, msg.user)
         await self.notify_staff(key, notice, f"optout:{event or msg.event_id}")
 
     async def _upcoming(self, key: ConversationKey, now: datetime) -> list[UpcomingAppointment]:

@@ -138,7 +138,7 @@ class ContactVerification:
         region: str = "US",
     ) -> None:
         self._verifier = verifier
-        self._contacts = contacts
+        self.contacts = contacts
         self._records = records
         self._phrases = phrases
         self._record_consent = record_consent
@@ -247,7 +247,7 @@ class ContactVerification:
         if outcome is VerifyOutcome.APPROVED:
             await self._end(patient, pending, data)
             mode: Mode = pending.get("mode", "also")
-            await self._contacts.add(patient, number, mode=mode, at=now, channel=pending.get("channel", "sms"))
+            await self.contacts.add(patient, number, mode=mode, at=now, channel=pending.get("channel", "sms"))
             if self._record_consent is not None:
                 channel = Channel.WHATSAPP if pending.get("channel") == "whatsapp" else Channel.SMS
                 await self._record_consent(number, channel, patient, now)

@@ -109,6 +109,10 @@ class ContactBook:
         await self._records.delete(contact_of_key(number))
         return patients
 
+    async def forget(self, key: ConversationKey, event_id: str, at: datetime, has_appointment: bool) -> None:
+        """An opt-out observer (:class:`bot.compliance.Compliance`): the number that opted out stops being a contact."""
+        await self.remove_number(key.user)
+
     async def reminder_numbers(self, key: ConversationKey) -> tuple[bool, list[str]]:
         """(whether the patient's own number still gets reminders, the contacts' numbers)."""
         contacts = await self.for_patient(key)

@@ -8,16 +8,34 @@ Example::
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from bot.compliance.ledger import AddressHasher, ConsentEvent, ConsentLedger
 from bot.contacts.flow import ConsentRecorder, ContactPhrases, ContactVerification
 from bot.contacts.store import ContactBook, KeyValues
 from bot.contacts.verifier import TwilioVerifier
 from bot.memo import fingerprint, memo
+from bot.messages import Channel
+from bot.observability import mask_phone
 from bot.settings import Settings
+from bot.storage import ConversationKey
 
 PHRASES_FILE = "reminder_contacts.yaml"
+
+
+def verified_consent(ledger: ConsentLedger, hasher: AddressHasher) -> ConsentRecorder:
+    """Record a verified reminder contact in the consent ledger (source ``verified``)."""
+
+    async def record(number: str, channel: Channel, patient: ConversationKey, at: datetime) -> None:
+        await ledger.append(ConsentEvent.create(
+            action="opt_in", channel=channel, bot=patient.bot, user=number, source="verified", at=at,
+            hasher=hasher, message_sid=f"verified:{patient.tag}:{int(at.timestamp())}",
+            words=f"reminder contact of {mask_phone(patient.user)}",
+        ))
+
+    return record
 
 
 def build_contact_verification(

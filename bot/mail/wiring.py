@@ -59,6 +59,10 @@ class StaffMailParts:
                                    text=f"{mask_phone(key.user)} ({key.channel.value})"
                                         + (", has an upcoming appointment" if has_appointment else ""))
 
+    async def opted_out(self, key: ConversationKey, event_id: str, at: datetime, has_appointment: bool) -> None:
+        """An opt-out observer (:class:`bot.compliance.Compliance`): see :meth:`optout`."""
+        await self.optout(key, message_sid=event_id, at=at, has_appointment=has_appointment)
+
     async def close(self) -> None:
         close = getattr(self.queue, "close", None)
         if close is not None:

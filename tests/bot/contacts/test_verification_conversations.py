@@ -160,3 +160,18 @@ async def test_another_number_while_waiting_for_the_code_restarts_with_it(dev: t
     assert phone.verify.sent[-1].to == "+14155550188"
     assert "verified" in await phone.text(phone.code)
     assert await contacts(store) == ["+14155550188"]
+
+
+async def test_the_contact_is_in_the_consent_ledger_and_its_own_stop_removes_it(
+    dev: tuple[Phone, RedisStore],
+) -> None:
+    from bot.compliance.ledger import AddressHasher, build_consent_ledger
+
+    phone, store = dev
+    await phone.text("send my reminders to 415-555-0199 too pls")
+    await phone.text(phone.code)
+    history = await build_consent_ledger(store).history(AddressHasher().hash(HUSBAND))
+    assert [(e.action, e.source) for e in history] == [("opt_in", "verified")]
+    assert await contacts(store) == [HUSBAND]
+    await phone.text("STOP", user=HUSBAND)
+    assert await contacts(store) == []

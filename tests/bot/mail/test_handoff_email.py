@@ -118,3 +118,22 @@ async def test_a_complaint_is_emailed_as_one(dev: tuple[FastAPI, str]) -> None:
     [email] = emails(app, 1)
     assert not email.subject.startswith("URGENT")
     assert "complaint" in email.text
+
+
+async def test_an_opt_out_with_an_appointment_emails_staff_without_the_words(dev: tuple[FastAPI, str]) -> None:
+    app, url = dev
+    await text(url, "book a cleaning next tuesday at 10am")
+    await text(url, "yes")
+    await text(url, "pls stop texting me")
+    [email] = emails(app, 1)
+    assert "can no longer be texted" in email.subject
+    assert "Cleaning" in email.text and mask_phone(USER) in email.text
+    assert "stop texting" not in email.text and "stop texting" not in email.html
+
+
+async def test_an_opt_out_without_an_appointment_sends_no_email(dev: tuple[FastAPI, str]) -> None:
+    app, url = dev
+    await text(url, "hi")
+    await text(url, "STOP")
+    await asyncio.sleep(0.5)
+    assert emails(app, 0, timeout=0.5) == []
