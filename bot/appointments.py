@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import json
 import secrets
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
@@ -117,6 +117,13 @@ class AppointmentBook:
         self.store = store
         self.tz = tz
         self.plan = resources
+        #: Told of each booking, move and cancellation: ("booked" | "rescheduled" | "cancelled", appointment,
+        #: time); the staff digest's activity log listens here.
+        self.observers: list[Callable[[str, Appointment, datetime], Awaitable[None]]] = []
+
+    async def _tell(self, change: str, appt: Appointment, now: datetime) -> None:
+        for observe in self.observers:
+            await observe(change, appt, now)
 
     def resources_for(self, service: str) -> tuple[str, ...]:
         """The resources that can do ``service`` (the implicit one without a plan)."""
@@ -197,6 +204,7 @@ class AppointmentBook:
             appt = replace(appt, resource=resource)
             await self.store.put(appt.id, appt.to_json(), ttl=self._ttl(appt, now))
         await self.store.index(_owner(appt.key), appt.id, appt.start.timestamp())
+        await self._tell("booked", appt, now)
         return appt
 
     async def move(self, appt: Appointment, start: datetime, *, now: datetime) -> Appointment:
@@ -214,6 +222,7 @@ class AppointmentBook:
         await self.store.put(moved.id, moved.to_json(), ttl=self._ttl(moved, now))
         await self.store.unindex(_owner(appt.key), appt.id, appt.start.timestamp())
         await self.store.index(_owner(moved.key), moved.id, moved.start.timestamp())
+        await self._tell("rescheduled", moved, now)
         return moved
 
     async def cancel(self, appt: Appointment, *, now: datetime) -> Appointment:
@@ -221,6 +230,7 @@ class AppointmentBook:
         await self.store.release(_calendar(appt.bot, appt.start, self.tz), appt.id)
         await self.store.unindex(_owner(appt.key), appt.id, appt.start.timestamp())
         await self.store.put(appt.id, cancelled.to_json(), ttl=self._ttl(appt, now))
+        await self._tell("cancelled", cancelled, now)
         return cancelled
 
     @staticmethod

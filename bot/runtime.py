@@ -177,6 +177,7 @@ class Runtime:
                 compliance.opt_out_observers.append(handler.contacts.contacts.forget)
             if runtime.staff_mail is not None:
                 compliance.opt_out_observers.append(runtime.staff_mail.opted_out)
+                handler.book.observers.append(runtime.staff_mail.appointment_changed)
         if isinstance(handler, Brain) and handler.notify_staff is None:
             # Hand-off notices to STAFF_NUMBER go through the outbox, which only exists now.
             handler.notify_staff = outbox_staff_notifier(settings, outbound.outbox, handler.business)

@@ -113,8 +113,8 @@ class ContactBook:
         """An opt-out observer (:class:`bot.compliance.Compliance`): the number that opted out stops being a contact."""
         await self.remove_number(key.user)
 
-    async def reminder_numbers(self, key: ConversationKey) -> tuple[bool, list[str]]:
-        """(whether the patient's own number still gets reminders, the contacts' numbers)."""
+    async def reminder_numbers_of(self, key: ConversationKey) -> tuple[bool, list[Contact]]:
+        """(whether the patient's own number still gets reminders, the verified contacts)."""
         contacts = await self.for_patient(key)
         own = not any(c.mode == "instead" for c in contacts)
-        return own, [c.number for c in contacts]
+        return own, contacts

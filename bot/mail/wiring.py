@@ -59,6 +59,14 @@ class StaffMailParts:
                                    text=f"{mask_phone(key.user)} ({key.channel.value})"
                                         + (", has an upcoming appointment" if has_appointment else ""))
 
+    async def appointment_changed(self, change: str, appt: Any, at: datetime) -> None:
+        """An appointment-book observer: bookings, reschedules and cancellations for the digest."""
+        found = self.mail.business.service(appt.service)
+        when = appt.start.astimezone(self.mail.business.tz).strftime("%a %b %d, %I:%M %p").replace(" 0", " ")
+        label = found.label if found is not None else appt.service
+        await self.activity.record(change, at=at, ident=f"{appt.id}:{int(appt.start.timestamp())}",
+                                   text=f"{label}, {when}, {mask_phone(appt.user)}")
+
     async def opted_out(self, key: ConversationKey, event_id: str, at: datetime, has_appointment: bool) -> None:
         """An opt-out observer (:class:`bot.compliance.Compliance`): see :meth:`optout`."""
         await self.optout(key, message_sid=event_id, at=at, has_appointment=has_appointment)

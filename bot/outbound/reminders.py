@@ -37,14 +37,16 @@ from typing import Final
 from bot.appointments import Appointment, AppointmentBook
 from bot.business import Business
 from bot.clock import Clock
+from bot.contacts.store import ContactBook
 from bot.flows.appointments import fmt_when
-from bot.messages import TemplateMessage
+from bot.messages import Channel, TemplateMessage
 from bot.observability import Metrics, mask_phone
 from bot.outbound.models import SendRequest
 from bot.outbound.outbox import Outbox
 from bot.outbound.suppression import Suppressions
 from bot.outbound.templates import ContentTemplates
 from bot.quiet_hours import QuietHoursPolicy
+from bot.storage.base import ConversationKey
 from bot.storage.jobs import JobStore
 
 log = logging.getLogger("bot.outbound.reminders")
@@ -80,6 +82,7 @@ class Reminders:
         metrics: Metrics,
         business: Business | None = None,
         quiet: QuietHoursPolicy | None = None,
+        contacts: ContactBook | None = None,
     ) -> None:
         self.book = book
         self.outbox = outbox
@@ -91,6 +94,7 @@ class Reminders:
         self.metrics = metrics
         self.business = business
         self.quiet = quiet
+        self.contacts = contacts
 
     async def run(self) -> ReminderRun:
         """Queue the reminders that came due since the last run."""
@@ -108,12 +112,13 @@ class Reminders:
         queued = 0
         skipped: Counter[str] = Counter()
         for appt in due:
-            reason = await self.suppressions.reason(appt.key)
-            if reason is not None:
-                skipped[reason] += 1
-                continue
-            await self.outbox.submit(self.request(appt))
-            queued += 1
+            for request in await self.requests(appt):
+                reason = await self.suppressions.reason(request.key)
+                if reason is not None:
+                    skipped[reason] += 1
+                    continue
+                await self.outbox.submit(request)
+                queued += 1
         # Only after queueing: a run that dies midway is redone, and the
         # idempotency keys keep the redo from sending twice.
         await self.store.set(CURSOR_KEY, repr(horizon.timestamp()))
@@ -139,8 +144,18 @@ class Reminders:
         later = await self.book.due_between(horizon, horizon + EARLY_LOOKAHEAD)
         return [a for a in later if a.start > horizon and self.send_time(a) <= now]
 
-    def request(self, appt: Appointment) -> SendRequest:
-        """The reminder for ``appt``."""
+    async def requests(self, appt: Appointment) -> list[SendRequest]:
+        """The reminders for ``appt``: the patient's own (unless a verified contact replaces it) and one per
+        verified reminder contact (docs/staff-email.md), each with its own idempotency key."""
+        if self.contacts is None:
+            return [self.request(appt)]
+        own, contacts = await self.contacts.reminder_numbers_of(appt.key)
+        mine = [self.request(appt)] if own else []
+        return mine + [self.request(appt, to=ConversationKey(Channel(c.channel), appt.bot, c.number))
+                       for c in contacts]
+
+    def request(self, appt: Appointment, *, to: ConversationKey | None = None) -> SendRequest:
+        """The reminder for ``appt`` (to its patient, or to ``to``, a verified contact)."""
         tz = self.business.tz if self.business is not None else UTC
         variables = {
             "name": (appt.name or "").strip() or "there",
@@ -148,9 +163,10 @@ class Reminders:
             "time": fmt_when(appt.start, tz),  # as the Brain writes times
         }
         log.debug("reminder", extra={"fields": {"appointment": appt.id, "user": mask_phone(appt.user)}})
+        contact = "" if to is None else f":{to.user}"
         return SendRequest(
-            key=appt.key, template=TemplateMessage(REMINDER_TEMPLATE, variables), purpose="reminder",
-            idempotency_key=f"reminder:{appt.id}:{int(appt.start.timestamp())}",
+            key=to or appt.key, template=TemplateMessage(REMINDER_TEMPLATE, variables), purpose="reminder",
+            idempotency_key=f"reminder:{appt.id}:{int(appt.start.timestamp())}{contact}",
         )
 
     def _service(self, service: str) -> str:

@@ -23,6 +23,7 @@ from zoneinfo import ZoneInfo
 
 from bot.appointments import AppointmentBook
 from bot.business import Business, load_business
+from bot.contacts.store import ContactBook
 from bot.errors import ConfigError
 from bot.memo import fingerprint, memo
 from bot.outbound.campaigns import Campaigns, Pacer
@@ -102,6 +103,8 @@ def build_outbound(runtime: Runtime, *, outbox: Outbox | None = None) -> Outboun
         outbox=outbox, suppressions=sender.suppressions, store=stores.jobs, clock=runtime.clock,
         lead=timedelta(hours=settings.reminder_lead_hours), templates=templates, metrics=runtime.metrics,
         business=business, quiet=sender.quiet.policy,
+        # Verified reminder contacts (docs/staff-email.md) exist only with Verify configured.
+        contacts=ContactBook(stores.ledger) if settings.twilio_verify_service_sid else None,
     )
     return Outbound(templates=templates, sender=sender, outbox=outbox, campaigns=campaigns, tracker=tracker,
                     reminders=reminders, pacer=Pacer(stores.jobs))

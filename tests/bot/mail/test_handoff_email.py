@@ -137,3 +137,25 @@ async def test_an_opt_out_without_an_appointment_sends_no_email(dev: tuple[FastA
     await text(url, "STOP")
     await asyncio.sleep(0.5)
     assert emails(app, 0, timeout=0.5) == []
+
+
+async def test_bookings_and_cancellations_are_counted_for_the_digest(
+    dev: tuple[FastAPI, str], redis_store: RedisStore
+) -> None:
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from bot.mail.activity import ActivityLog
+    from bot.storage.stores import Stores
+
+    _, url = dev
+    await text(url, "book a cleaning next tuesday at 10am")
+    await text(url, "yes")
+    await text(url, "actually cancel it")
+    await text(url, "yes")
+    tz = ZoneInfo("America/New_York")
+    activity = ActivityLog(Stores.beside(redis_store).ledger, tz=tz)
+    entries = await activity.entries(datetime.now(tz).date())
+    kinds = [e["kind"] for e in entries]
+    assert kinds == ["booked", "cancelled"]
+    assert all("Cleaning" in e["text"] and mask_phone(USER) in e["text"] for e in entries)

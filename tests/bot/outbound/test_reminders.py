@@ -116,3 +116,28 @@ async def test_the_lead_time_is_a_setting(make_runtime: Callable[..., Runtime], 
     clock.advance(timedelta(hours=3, minutes=30))
     await run(runtime)
     assert len(twilio.sent()) == 1
+
+
+async def test_reminders_go_to_verified_contacts_as_well_or_instead(
+    make_runtime: Callable[..., Runtime], twilio: Twilio, redis_store: RedisStore, clock: FrozenClock
+) -> None:
+    from bot.contacts.store import ContactBook
+
+    runtime = make_runtime(twilio_verify_service_sid="VA" + "0" * 32)
+    stores = Stores.beside(redis_store)
+    book, contacts = AppointmentBook(stores.appointments), ContactBook(stores.ledger)
+    tomorrow = START + timedelta(days=1, hours=6)
+    await book.add(BEN, service="checkup", start=tomorrow, duration_minutes=30, name="Ben", now=START)
+    await book.add(CAL, service="cleaning", start=tomorrow + timedelta(hours=1), duration_minutes=60, now=START)
+    await contacts.add(BEN, "+14155550199", mode="also", at=START)
+    await contacts.add(CAL, "+14155550188", mode="instead", at=START, channel="sms")
+    await contacts.add(CAL, "+14155550177", mode="also", at=START)  # opts out below
+    await redis_store.set_opted_out(ConversationKey(Channel.SMS, BOT_NUMBER, "+14155550177"), True)
+
+    clock.advance(timedelta(hours=7))
+    await run(runtime)
+    await run(runtime)  # never twice
+    sent = sorted(m.user for m in twilio.sent())
+    # Ben and his contact; not Cal (a contact replaces Cal's own number), Cal's contact, never the opted-out one.
+    assert sent == sorted([BEN.user, "+14155550199", "+14155550188"])
+    assert all(m.body.startswith("Hi") for m in twilio.sent())
