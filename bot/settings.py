@@ -52,6 +52,10 @@ class Settings(BaseSettings):
     # Unset: in-memory store, for one process in development and tests only
     # (required in production: opt-outs must survive a restart).
     redis_url: str | None = None
+    # The job queue's Redis (arq): a plain Redis or a Sentinel master
+    # (docs/scaling.md). Unset: REDIS_URL. Required when REDIS_URL is a Redis
+    # Cluster, since arq's queue does not run on one.
+    queue_redis_url: str | None = None
     # Bound on each Redis call. Well inside REPLY_BUDGET_SECONDS, so a hung
     # Redis is noticed in time to answer Twilio with an error (fallback URL)
     # instead of an empty success.
@@ -176,8 +180,9 @@ class Settings(BaseSettings):
     def _redis_url(cls, value: str | None) -> str | None:
         if value is None or not value.strip():
             return None
-        if not re.match(r"^(redis|rediss|unix)://", value.strip()):
-            raise ValueError("must start with redis://, rediss:// or unix://")
+        if not re.match(r"^(redis|rediss|unix|redis\+cluster|rediss\+cluster|redis\+sentinel|rediss\+sentinel)://",
+                        value.strip()):
+            raise ValueError("must start with redis://, rediss://, unix://, redis+cluster:// or redis+sentinel://")
         return value.strip()
 
     @field_validator("staff_email", "email_from")
@@ -214,6 +219,21 @@ class Settings(BaseSettings):
         """Staff email is on when STAFF_EMAIL, SENDGRID_API_KEY and EMAIL_FROM are all set."""
         return bool(self.staff_email and self.sendgrid_api_key and self.email_from)
 
+    @field_validator("queue_redis_url")
+    @classmethod
+    def _queue_redis_url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        if not re.match(r"^(redis|rediss|unix|redis\+sentinel|rediss\+sentinel)://", value.strip()):
+            raise ValueError("must start with redis://, rediss://, unix:// or redis+sentinel:// "
+                             "(the job queue does not run on a Redis Cluster)")
+        return value.strip()
+
+    @property
+    def queue_url(self) -> str | None:
+        """Where the job queue lives: ``QUEUE_REDIS_URL``, else ``REDIS_URL`` (None: in-process jobs)."""
+        return self.queue_redis_url or self.redis_url
+
     @field_validator("llm_model")
     @classmethod
     def _model(cls, value: str | None) -> str | None:
@@ -237,6 +257,11 @@ class Settings(BaseSettings):
             problems.append(
                 "REDIS_URL: required when ENVIRONMENT=production (the in-memory store forgets "
                 "opt-outs and conversations at every restart)"
+            )
+        if self.redis_url and self.redis_url.split("://")[0].endswith("+cluster") and not self.queue_redis_url:
+            problems.append(
+                "QUEUE_REDIS_URL: required when REDIS_URL is a Redis Cluster (the job queue, arq, does not "
+                "run on a cluster: give it a plain Redis or a Sentinel master, see docs/scaling.md)"
             )
         if self.environment == "test" and not self.allow_test_environment:
             problems.append(

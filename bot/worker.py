@@ -36,7 +36,7 @@ import time
 from typing import Any, Final
 
 from arq import cron
-from arq.connections import RedisSettings
+from arq.connections import ArqRedis, RedisSettings
 from arq.worker import Worker, func
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
@@ -48,6 +48,7 @@ from bot.outbound.jobs import BROADCAST_MAX_TRIES, MAX_TRIES, broadcast_job, rem
 from bot.outbound.outbox import JOB_BROADCAST, JOB_REMINDERS, JOB_RUN_TURN, JOB_SEND, dumps, loads
 from bot.runtime import Runtime, build_runtime
 from bot.settings import Settings
+from bot.storage.connect import is_sentinel_url, queue_pool
 
 log = logging.getLogger("bot.worker")
 
@@ -70,8 +71,9 @@ def worker_settings(settings: Settings, *, runtime: Runtime | None = None, cron_
     ``runtime`` may be injected (tests, a frozen clock); otherwise the worker
     builds and opens its own on start-up and closes it on shutdown.
     """
-    if not settings.redis_url:
-        raise ConfigError("bot worker needs REDIS_URL: the job queue lives in Redis")
+    queue_url = settings.queue_url
+    if not queue_url:
+        raise ConfigError("bot worker needs REDIS_URL (or QUEUE_REDIS_URL): the job queue lives in Redis")
     timeout = settings.worker_job_timeout_seconds
 
     async def startup(ctx: dict[str, Any]) -> None:
@@ -99,13 +101,21 @@ def worker_settings(settings: Settings, *, runtime: Runtime | None = None, cron_
         # The staff digest: every minute it checks DIGEST_TIME; the day's digest is one job.
         cron(digest_job, name=JOB_DIGEST, second=0, unique=True, timeout=timeout, max_tries=1),
     ] if cron_jobs else []
-    redis_settings = RedisSettings.from_dsn(settings.redis_url)
-    # Each call bounded: a hung Redis is a fault to recover from, not a silent stall.
-    redis_settings.conn_timeout = max(1, round(settings.redis_timeout_seconds))
+    queue: dict[str, Any]
+    if is_sentinel_url(queue_url):
+        # arq's settings name one host; a Sentinel pool follows the master instead.
+        pool = queue_pool(queue_url, socket_timeout=max(1.0, settings.redis_timeout_seconds),
+                          socket_connect_timeout=2.0)
+        queue = {"redis_pool": ArqRedis(connection_pool=pool, job_serializer=dumps, job_deserializer=loads)}
+    else:
+        redis_settings = RedisSettings.from_dsn(queue_url)
+        # Each call bounded: a hung Redis is a fault to recover from, not a silent stall.
+        redis_settings.conn_timeout = max(1, round(settings.redis_timeout_seconds))
+        queue = {"redis_settings": redis_settings}
     return {
         "functions": functions,
         "cron_jobs": crons,
-        "redis_settings": redis_settings,
+        **queue,
         "job_serializer": dumps,
         "job_deserializer": loads,
         "on_startup": startup,
@@ -238,9 +248,9 @@ async def _close(worker: Worker, run: asyncio.Future[None]) -> None:
 
 async def check_health(settings: Settings) -> int:
     """0 when this host's worker recorded its health recently, else 1 (``bot worker --check``)."""
-    if not settings.redis_url:
+    if not settings.queue_url:
         return 1
-    client = Redis.from_url(settings.redis_url, socket_connect_timeout=2.0, socket_timeout=2.0)
+    client = Redis(connection_pool=queue_pool(settings.queue_url, socket_connect_timeout=2.0, socket_timeout=2.0))
     try:
         return 0 if await client.exists(health_key()) else 1
     except (TimeoutError, RedisError, OSError):

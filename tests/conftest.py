@@ -12,6 +12,7 @@ from redis.asyncio import Redis
 from bot.settings import Settings, load_settings
 from bot.storage import ConversationStore, RedisStore, Stores
 from devtools.webhook_client import WebhookClient
+from tests.support.redis_cluster import redis_cluster
 from tests.support.redis_server import redis_server
 
 ACCOUNT_SID = "AC" + "a1" * 16
@@ -41,16 +42,22 @@ async def redis_store(redis_url: str, redis_client: Redis) -> AsyncIterator[Redi
     await store.close()
 
 
-@pytest.fixture(params=["memory", "redis"])
+@pytest.fixture(scope="session")
+def cluster_url() -> Iterator[str]:
+    """A real 3-master Redis Cluster for the session (started on first use)."""
+    with redis_cluster() as url:
+        yield url
+
+
+@pytest.fixture(params=["memory", "redis", "cluster"])
 async def stores(request: pytest.FixtureRequest, redis_url: str) -> AsyncIterator[Stores]:
-    """Every storage backend's four stores, for the contract suites."""
+    """Every storage backend's four stores, for the contract suites: memory, one Redis, a Redis Cluster."""
     if request.param == "memory":
         yield Stores.memory()
         return
-    client = Redis.from_url(redis_url, decode_responses=True)
-    await client.flushdb()
-    await client.aclose()
-    found = Stores.from_url(redis_url)
+    url = redis_url if request.param == "redis" else request.getfixturevalue("cluster_url")
+    found = Stores.from_url(url)
+    await found.conversations.client.flushdb()  # type: ignore[attr-defined]  # every master on a cluster
     yield found
     await found.close()
 

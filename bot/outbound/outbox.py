@@ -34,7 +34,6 @@ from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from arq.connections import ArqRedis
-from redis.asyncio import ConnectionPool
 from redis.exceptions import RedisError
 
 from bot.channels import profile_of
@@ -46,6 +45,7 @@ from bot.outbound.errors import OutsideWindowError, RecipientUnreachableError, S
 from bot.outbound.ledger import ref_for
 from bot.outbound.models import EMPTY_TWIML, SendRequest, inbound_to_dict
 from bot.storage.base import ConversationKey, ConversationState
+from bot.storage.connect import queue_pool
 
 if TYPE_CHECKING:
     from bot.quiet_hours import Hold
@@ -422,8 +422,9 @@ class ArqOutbox:
     @classmethod
     def from_url(cls, url: str, *, timeout: float = 5.0) -> ArqOutbox:
         """``timeout`` bounds each submit (``REDIS_TIMEOUT_SECONDS``): the webhook waits for it."""
-        # Lazy: nothing connects until the first job is submitted.
-        pool = ConnectionPool.from_url(url, socket_timeout=timeout, socket_connect_timeout=min(timeout, 2.0))
+        # Lazy: nothing connects until the first job is submitted. A Sentinel
+        # URL gives a pool that follows the master across failovers.
+        pool = queue_pool(url, socket_timeout=timeout, socket_connect_timeout=min(timeout, 2.0))
         return cls(ArqRedis(pool, job_serializer=dumps, job_deserializer=loads), timeout=timeout)
 
     async def submit(self, request: SendRequest, *, delay: float = 0.0) -> None:

@@ -89,8 +89,8 @@ def build_outbound(runtime: Runtime, *, outbox: Outbox | None = None) -> Outboun
     sender = Sender(settings=settings, store=runtime.store, ledger_store=stores.ledger, clock=runtime.clock,
                     metrics=runtime.metrics, templates=templates, twilio=runtime.twilio)
     if outbox is None:
-        outbox = (ArqOutbox.from_url(settings.redis_url, timeout=settings.redis_timeout_seconds)
-                  if settings.redis_url else InlineOutbox(runtime))
+        outbox = (ArqOutbox.from_url(settings.queue_url, timeout=settings.redis_timeout_seconds)
+                  if settings.queue_url else InlineOutbox(runtime))
     campaigns = Campaigns(stores.ledger)
     tracker = DeliveryTracker(store=stores.ledger, ledger=sender.ledger, suppressions=sender.suppressions,
                               campaigns=campaigns, outbox=outbox, metrics=runtime.metrics)

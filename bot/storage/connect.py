@@ -25,9 +25,9 @@ from __future__ import annotations
 from typing import Any, Final
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from redis.asyncio import Redis
+from redis.asyncio import ConnectionPool, Redis
 from redis.asyncio.cluster import ClusterNode, RedisCluster
-from redis.asyncio.sentinel import Sentinel
+from redis.asyncio.sentinel import Sentinel, SentinelConnectionPool
 
 from bot.errors import ConfigError
 from bot.storage.backend import DEFAULT_TIMEOUT, RedisBackend
@@ -134,6 +134,28 @@ def sentinel_service(url: str) -> str:
 def _sentinel_db(url: str) -> dict[str, Any]:
     parts = urlsplit(url).path.strip("/").split("/")
     return {"db": int(parts[1])} if len(parts) > 1 and parts[1] else {}
+
+
+def queue_pool(url: str, **kwargs: Any) -> ConnectionPool:
+    """A connection pool for the job queue (arq) on ``url``: one Redis or a Sentinel master.
+
+    Values stay bytes (arq decodes its own). A cluster URL is refused: arq's
+    queue keys and its transactions do not fit a cluster (docs/scaling.md).
+
+    Example::
+
+        ArqRedis(connection_pool=queue_pool("redis+sentinel://10.0.0.5:26379/mymaster"))
+    """
+    if is_cluster_url(url):
+        raise ConfigError("the job queue cannot run on a Redis Cluster: set QUEUE_REDIS_URL to a plain Redis "
+                          "or a Sentinel master")
+    if is_sentinel_url(url):
+        kwargs.update(_sentinel_db(url))
+        kwargs.update(_credentials(urlsplit(url).netloc))
+        pool: ConnectionPool = SentinelConnectionPool(  # type: ignore[no-untyped-call]
+            sentinel_service(url), sentinel_for(url), **kwargs)
+        return pool
+    return ConnectionPool.from_url(url, **kwargs)
 
 
 def connect(url: str, *, timeout: float = DEFAULT_TIMEOUT, **kwargs: Any) -> RedisBackend:

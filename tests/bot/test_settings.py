@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -137,3 +138,43 @@ def test_env_example_values_are_the_defaults_and_secrets_are_empty(monkeypatch: 
         assert getattr(copied, field) == info.get_default(call_default_factory=True), field
         commented = entries[field.upper()][0]
         assert commented == (info.default is None), f"{field.upper()}: unset settings are commented out"
+
+
+def test_redis_url_names_a_cluster_or_a_sentinel_and_the_queue_its_own_redis(
+    make_settings: Callable[..., Settings],
+) -> None:
+    cluster = "redis+cluster://10.0.0.1:7000,10.0.0.2:7000"
+    with pytest.raises(ConfigError) as err:
+        make_settings(redis_url=cluster)
+    assert "QUEUE_REDIS_URL: required when REDIS_URL is a Redis Cluster" in str(err.value)
+    settings = make_settings(redis_url=cluster, queue_redis_url="redis+sentinel://10.0.0.5:26379/mymaster")
+    assert settings.queue_url == "redis+sentinel://10.0.0.5:26379/mymaster"
+    with pytest.raises(ConfigError) as err:
+        make_settings(redis_url=cluster, queue_redis_url=cluster)
+    assert "QUEUE_REDIS_URL" in str(err.value) and "does not run on a Redis Cluster" in str(err.value)
+    sentinel = make_settings(redis_url="redis+sentinel://10.0.0.5:26379,10.0.0.6:26379/mymaster/2")
+    assert sentinel.queue_url == sentinel.redis_url  # the queue shares a Sentinel-managed Redis
+    assert make_settings(redis_url="redis://localhost:6379/0").queue_url == "redis://localhost:6379/0"
+    assert make_settings().queue_url is None
+
+
+def test_urls_become_the_right_redis_py_clients() -> None:
+    from redis.asyncio import Redis
+    from redis.asyncio.cluster import RedisCluster
+
+    from bot.storage.connect import client_for, hosts, queue_pool, sentinel_service
+
+    assert isinstance(client_for("redis+cluster://127.0.0.1:7000,127.0.0.1:7001"), RedisCluster)
+    master = client_for("redis+sentinel://:secret@127.0.0.1:26379,127.0.0.1:26380/mymaster/2")
+    assert isinstance(master, Redis)
+    assert master.connection_pool.service_name == "mymaster"  # type: ignore[attr-defined]
+    assert master.connection_pool.connection_kwargs["db"] == 2
+    assert master.connection_pool.connection_kwargs["password"] == "secret"
+    assert hosts("127.0.0.1:26379,127.0.0.1:26380", 26379) == [("127.0.0.1", 26379), ("127.0.0.1", 26380)]
+    assert sentinel_service("redis+sentinel://h:26379/mymaster") == "mymaster"
+    with pytest.raises(ConfigError, match="names the master"):
+        sentinel_service("redis+sentinel://h:26379")
+    with pytest.raises(ConfigError, match="cannot run on a Redis Cluster"):
+        queue_pool("redis+cluster://127.0.0.1:7000")
+    with pytest.raises(ConfigError, match="unknown scheme"):
+        client_for("http://127.0.0.1:6379")
