@@ -9,7 +9,9 @@ Sections (see bench/README.md for what each number means):
 5. ``classifier``: ``bench/classifier.py`` (accuracy, time per message);
 6. ``replay``: ``bench/replay.py`` (steps per second), when present;
 7. ``eval``: ``bench/eval.py``: ``bot eval`` offline (intent and slot accuracy,
-   model share, fallback rate, SMS segments per turn).
+   model share, fallback rate, SMS segments per turn);
+8. ``scale``: ``bench/scale.py``: 1 and 2 web processes on one Redis and on a
+   3-master Redis Cluster (req/s per process, Redis commands per message).
 
 Everything runs on 127.0.0.1 against a private ``redis-server`` the run
 starts and stops; every process it starts is stopped by pid at the end.
@@ -39,10 +41,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench import load, memory, redis_cost, report, slow_model
+from bench import load, memory, redis_cost, report, scale, slow_model
 from bench.servers import PYTHON, ROOT, RedisServer
 
-SECTIONS = ("load", "redis", "memory", "slow", "classifier", "replay", "eval")
+SECTIONS = ("load", "redis", "memory", "slow", "classifier", "replay", "eval", "scale")
 RESULTS = ROOT / "bench" / "results"
 
 
@@ -167,6 +169,7 @@ def main(argv: list[str] | None = None) -> int:
         section("classifier", lambda: run_classifier(workdir))
         section("replay", lambda: run_replay(workdir))
         section("eval", lambda: run_eval(workdir))
+        section("scale", lambda: scale.run(duration=args.duration))
         results["machine"]["load_average_at_end"] = round(os.getloadavg()[0], 2)
         results["total_seconds"] = round(time.perf_counter() - started, 1)
         results["targets"] = report.targets(results)
