@@ -471,15 +471,20 @@ def build_handler(
     clock: Clock,
     store: ConversationStore,
     chat_model: Any = None,
+    business: Business | None = None,
+    notify_staff: StaffNotifier | None = None,
 ) -> Brain:
     """The default :class:`Brain` for ``settings``: the demo business unless edited.
 
-    ``chat_model`` (a LangChain chat model) overrides ``LLM_MODEL``. Every
+    ``chat_model`` (a LangChain chat model) overrides ``LLM_MODEL``;
+    ``business`` is the loaded ``business.yaml`` (loaded here when not given);
+    ``notify_staff`` tells staff of a hand-off (:mod:`bot.runtime` builds it). Every
     intent of ``intents.yaml`` must have a handler (a start-up error names
     one that has none).
     """
     intents_dir = Path(settings.intents_dir)
-    business = load_business(intents_dir / "business.yaml")
+    # The composition root (bot.runtime) loads the business once and passes it in.
+    business = business or load_business(intents_dir / "business.yaml")
     catalog = load_intents(intents_dir / "intents.yaml")
     # Training takes seconds: once per distinct catalog per process (bot/memo.py).
     classifier = memo(("classifier", repr(catalog)), lambda: IntentClassifier.train(catalog))
@@ -487,6 +492,7 @@ def build_handler(
     model = chat_model if chat_model is not None else build_chat_model(settings)
     step = ModelStep(model, templates, business, timeout=settings.llm_timeout_seconds) if model else None
     handoff = Handoff(settings, templates, {"business": business})
+    handoff.notify_staff = notify_staff
     # Every flow is a table (bot/flows/); the one interpreter runs them all.
     flows: dict[str, Flow] = {
         flow.name: flow for flow in (TableFlow(t) for t in (BOOK, RESCHEDULE, CANCEL, handoff.table))

@@ -36,7 +36,7 @@ from typing import Protocol
 from bot.channels import profile_of, records_key
 from bot.clock import Clock
 from bot.compliance import Compliance
-from bot.errors import LockTimeoutError, StoreError
+from bot.errors import BotError, LockTimeoutError, StoreError
 from bot.messages import InboundMessage, TurnResult
 from bot.observability import Metrics, mask_phone, mask_text
 from bot.settings import Settings
@@ -80,7 +80,7 @@ class HandledTurn:
     duplicate: bool = False
 
 
-class TurnFailedError(Exception):
+class TurnFailedError(BotError):
     """A turn crashed; state is untouched. ``__cause__`` holds the original error.
 
     ``may_reply`` is False when the user is opted out: not even an apology.

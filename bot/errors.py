@@ -80,7 +80,3 @@ class RecipientOptedOutError(ChannelSendError):
 
     def __init__(self, message: str = "recipient has opted out", *, code: int | None = 21610) -> None:
         super().__init__(message, code=code, retryable=False)
-
-
-class ModelError(BotError):
-    """The language model timed out, failed, or answered malformed output."""

@@ -180,8 +180,8 @@ class Reply:
 class TurnResult:
     """What one turn produced: replies plus facts for logs, tests and analytics.
 
-    ``answer`` is set by the webhook layer: the TwiML it served, cached so a
-    retried delivery gets the same bytes.
+    The answer a channel served for it (TwiML) is the engine's
+    :class:`~bot.engine.HandledTurn`, cached so a retried delivery gets the same bytes.
     """
 
     replies: tuple[Reply, ...] = ()
@@ -190,4 +190,3 @@ class TurnResult:
     entities: Mapping[str, Any] = field(default_factory=_empty)
     flow: str | None = None
     step: str | None = None
-    duplicate: bool = False

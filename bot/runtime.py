@@ -1,10 +1,14 @@
-"""The object graph of one process, built from ``Settings``.
+"""The composition root: the object graph of one process, built from ``Settings``.
 
 The web app (``webhooks.app.create_app``), the worker (``bot worker``) and
 the replay runner all build the same :class:`Runtime`, so a turn runs the
-same way wherever it runs. What may be injected instead of built from the
-settings (a store, a frozen clock, a scripted model ...) is listed once, in
-:class:`RuntimeParts`; ``create_app`` passes its keywords straight through.
+same way wherever it runs. :meth:`Runtime.build` is the one place that wires
+the parts: each part gets the narrow parts it uses (typed fields, no lookup
+by name), the business file is loaded once and shared by the Brain and the
+outbound parts, and the staff notifier is built here and handed to the Brain.
+What may be injected instead of built from the settings (a store, a frozen
+clock, a scripted model ...) is listed once, in :class:`RuntimeParts`;
+``create_app`` passes its keywords straight through.
 
 Example::
 
@@ -21,16 +25,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Self, TypedDict, Unpack
 
-from bot.brain import Brain, build_handler, outbox_staff_notifier
+from bot.brain import Brain, build_handler
+from bot.business import Business, load_business
 from bot.clock import Clock, SystemClock
 from bot.compliance import Compliance, RevocationMatcher
 from bot.compliance.ledger import AddressHasher, ConsentLedger, build_consent_ledger
 from bot.contacts.wiring import build_contact_verification, verified_consent
-from bot.engine import Engine, TurnHandler
+from bot.engine import Deliver, Engine, TurnHandler
+from bot.errors import ConfigError
+from bot.handoff import outbox_staff_notifier
 from bot.mail.wiring import StaffMailParts, build_staff_mail
 from bot.memo import fingerprint, memo
 from bot.observability import Metrics
-from bot.outbound.outbox import ArqOutbox, Outbox, rest_deliverer
+from bot.outbound.outbox import ArqOutbox, InlineOutbox, Outbox, OutboxJobs, rest_deliverer
 from bot.outbound.service import Outbound, build_outbound
 from bot.settings import Settings
 from bot.storage import ConversationStore, MemoryStore, RedisStore
@@ -83,23 +90,26 @@ class Runtime:
     templates: ReplyTemplates
     handler: TurnHandler
     engine: Engine
+    # Sender, outbox, content templates, delivery tracking (docs/outbound.md).
+    outbound: Outbound
+    # What the outbox's jobs run (sends, re-run turns): the worker's and the in-process outbox's.
+    outbox_jobs: OutboxJobs
+    # The engine ``Deliver`` for turns answered by REST (late replies, WhatsApp buttons);
+    # a test sets None to keep every answer in TwiML.
+    rest_deliver: Deliver | None
+    # The business file, loaded once (None only for a custom handler without one).
+    business: Business | None = None
     # The official Twilio REST client (async); opened by :meth:`open`.
     twilio: Any = None
-    # Scheduled jobs by name (``run: reminders`` in transcripts, the worker's cron).
+    # Scheduled jobs by the name transcripts use (``run: reminders``) and the worker's cron.
     jobs: dict[str, Callable[[], Awaitable[Any]]] = field(default_factory=dict)
-    # Features register their parts here explicitly by name (see docs/architecture.md).
-    extras: dict[str, Any] = field(default_factory=dict)
-    # Sender, outbox, content templates, delivery tracking (docs/outbound.md).
-    outbound: Outbound | None = None
     # Every opt-in and opt-out, append-only (bot/compliance/ledger.py).
     consent_ledger: ConsentLedger | None = None
     # Staff email (docs/staff-email.md); None unless STAFF_EMAIL, SENDGRID_API_KEY and EMAIL_FROM are set.
     staff_mail: StaffMailParts | None = None
 
     def require_outbound(self) -> Outbound:
-        """The outbound parts; ``build_runtime`` always sets them."""
-        if self.outbound is None:
-            raise RuntimeError("this Runtime has no outbound parts (build it with build_runtime)")
+        """The outbound parts (always built; kept for callers written before they were a plain field)."""
         return self.outbound
 
     @classmethod
@@ -120,9 +130,21 @@ class Runtime:
         metrics = Metrics()
         prompts = Path(settings.prompts_dir)
         templates = memo(("replies", fingerprint(prompts)), lambda: ReplyTemplates(prompts))
-        handler = parts.get("handler") or build_handler(
-            settings, templates=templates, clock=clock, store=store, chat_model=parts.get("chat_model")
-        )
+        injected = parts.get("handler")
+        # Loaded once: the Brain and the outbound parts (reminders) share it.
+        business = load_business_file(settings, required=injected is None)
+        outbound = build_outbound(settings, stores=Stores.beside(store), clock=clock, metrics=metrics,
+                                  business=business,
+                                  outbox=parts.get("outbox"), twilio=parts.get("twilio"))
+        if injected is not None:
+            handler: TurnHandler = injected
+        else:
+            assert business is not None  # required above
+            # Hand-off notices to STAFF_NUMBER go through the outbox.
+            notify_staff = outbox_staff_notifier(settings, outbound.outbox, business)
+            handler = build_handler(settings, templates=templates, clock=clock, store=store,
+                                    chat_model=parts.get("chat_model"), business=business,
+                                    notify_staff=notify_staff)
         consent_dir = Path(settings.intents_dir) / "consent"
         hash_key = settings.consent_hash_key
         ledger = parts.get("consent_ledger") or build_consent_ledger(store)
@@ -145,6 +167,14 @@ class Runtime:
             settings=settings,
             metrics=metrics,
         )
+        outbox_jobs = OutboxJobs(
+            sender=outbound.sender, outbox=outbound.outbox, campaigns=outbound.campaigns, pacer=outbound.pacer,
+            content=outbound.templates, replies=templates, engine=engine, clock=clock, metrics=metrics,
+            default_rate=settings.broadcast_rate_per_second,
+        )
+        if isinstance(outbound.outbox, InlineOutbox):
+            # In-process jobs run this process's engine, which exists only now.
+            outbound.outbox.attach(outbox_jobs)
         runtime = cls(
             settings=settings,
             store=store,
@@ -153,13 +183,13 @@ class Runtime:
             templates=templates,
             handler=handler,
             engine=engine,
+            outbound=outbound,
+            outbox_jobs=outbox_jobs,
+            rest_deliver=rest_deliverer(outbox_jobs),
+            business=business,
             twilio=parts.get("twilio"),
             consent_ledger=ledger,
         )
-        outbound = runtime.outbound = build_outbound(runtime, outbox=parts.get("outbox"))
-        # The webhook's late-reply path and WhatsApp buttons (webhooks/messages.py).
-        runtime.extras["outbox"] = outbound.outbox
-        runtime.extras["rest_deliver"] = rest_deliverer(runtime)
         runtime.jobs["reminders"] = outbound.reminders.run
         if isinstance(handler, Brain):
             stores = Stores.beside(store)
@@ -178,12 +208,9 @@ class Runtime:
             if runtime.staff_mail is not None:
                 compliance.opt_out_observers.append(runtime.staff_mail.opted_out)
                 handler.book.observers.append(runtime.staff_mail.appointment_changed)
-        if isinstance(handler, Brain) and handler.notify_staff is None:
-            # Hand-off notices to STAFF_NUMBER go through the outbox, which only exists now.
-            handler.notify_staff = outbox_staff_notifier(settings, outbound.outbox, handler.business)
         outbound.sender.suppressions.on_opt_out = compliance.platform_opt_out
         if isinstance(handler, Brain):
-            # Staff hear of an opt-out by someone with an appointment the same way.
+            # Staff hear of an opt-out by someone with an appointment the same way as of a hand-off.
             compliance.notify_staff = handler.notify_staff
         return runtime
 
@@ -198,19 +225,32 @@ class Runtime:
             log.warning("!!! TWILIO_SKIP_SIGNATURE_CHECK is on: webhooks are NOT authenticated. Development only. !!!")
         if self.twilio is None:
             self.twilio = open_twilio(self.settings)
-        if self.outbound is not None:
-            self.outbound.open(self.twilio)
+        self.outbound.open(self.twilio)
 
     async def aclose(self) -> None:
         if self.staff_mail is not None:
             await self.staff_mail.close()
-        if self.outbound is not None:
-            await self.outbound.aclose()
+        await self.outbound.aclose()
         session = getattr(getattr(self.twilio, "http_client", None), "session", None)
         if session is not None:
             await session.close()
         self.twilio = None
         await self.store.close()
+
+
+def load_business_file(settings: Settings, *, required: bool) -> Business | None:
+    """``<INTENTS_DIR>/business.yaml``, once per process.
+
+    The Brain needs it (``required``: a missing or invalid file stops
+    start-up); a custom turn handler may run without one (None then).
+    """
+    path = Path(settings.intents_dir) / "business.yaml"
+    try:
+        return load_business(path)
+    except ConfigError:
+        if required:
+            raise
+        return None
 
 
 def build_store(settings: Settings) -> ConversationStore:

@@ -94,7 +94,7 @@ class _AnswerRoute:
 
 
 def _deliverer(services: Services, route: _AnswerRoute) -> Deliver:
-    rest: Deliver | None = services.extras.get("rest_deliver")
+    rest: Deliver | None = services.rest_deliver
 
     async def deliver(msg: InboundMessage, result: TurnResult, state: ConversationState) -> str:
         if route.route == _REFUSED:
@@ -132,8 +132,8 @@ async def inbound_message(request: Request) -> Response:
     msg = parse_inbound(form, idempotency_token=request.headers.get("i-twilio-idempotency-token"))
     route = _AnswerRoute()
     turn = asyncio.ensure_future(services.engine.handle(msg, deliver=_deliverer(services, route)))
-    outbox = services.extras.get("outbox")
-    if outbox is not None and "rest_deliver" in services.extras:
+    outbox = services.outbound.outbox
+    if services.rest_deliver is not None:  # None: TwiML only (tests)
         # Stop waiting a little before the budget: the empty answer must be on
         # its way by REPLY_BUDGET_SECONDS, not start then.
         wait = max(0.0, services.settings.reply_budget_seconds - LATE_ANSWER_MARGIN)

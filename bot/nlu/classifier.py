@@ -36,7 +36,7 @@ from __future__ import annotations
 import copy
 import re
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Final
 
@@ -392,7 +392,3 @@ class IntentClassifier:
             if len(unknown) >= self.unknown_words and confidence < self.unknown_words_max_confidence:
                 intent = self.fallback
         return Prediction(intent=intent, confidence=confidence, best=best, ranked=ranked, unknown=unknown)
-
-    def predict_many(self, texts: Sequence[str]) -> list[Prediction]:
-        """:meth:`predict` for each text (a convenience for tools and tests)."""
-        return [self.predict(text) for text in texts]

@@ -24,14 +24,13 @@ from bot.outbound.errors import (
     RecipientUnreachableError,
     SendInProgressError,
 )
-from bot.outbound.models import EMPTY_TWIML, SendRequest, SendResult
+from bot.outbound.models import SendRequest, SendResult
 from bot.outbound.outbox import ArqOutbox, InlineOutbox, Outbox, rest_deliverer
 from bot.outbound.sender import Sender
 from bot.outbound.service import Outbound, build_outbound
 from bot.outbound.templates import ContentTemplate, ContentTemplates
 
 __all__ = [
-    "EMPTY_TWIML",
     "ArqOutbox",
     "ContentTemplate",
     "ContentTemplates",

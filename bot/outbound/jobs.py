@@ -48,7 +48,7 @@ async def send_job(ctx: dict[str, Any], payload: dict[str, Any]) -> str:
     """Send one request; returns its outcome (``sent``, ``skipped:...``, ``failed:<code>``)."""
     last_try = int(ctx.get("job_try", 1)) >= MAX_TRIES
     try:
-        return await perform_send(_runtime(ctx), SendRequest.from_dict(payload), last_try=last_try)
+        return await perform_send(_runtime(ctx).outbox_jobs, SendRequest.from_dict(payload), last_try=last_try)
     except (ChannelSendError, StoreError) as exc:
         raise _retry(ctx, exc) from exc
 
@@ -63,7 +63,7 @@ async def broadcast_job(ctx: dict[str, Any], payload: dict[str, Any]) -> str:
     # One try went to a deferral at most: the slot is held across it.
     last_try = int(ctx.get("job_try", 1)) >= BROADCAST_MAX_TRIES
     try:
-        return await perform_send(_runtime(ctx), SendRequest.from_dict(payload), last_try=last_try)
+        return await perform_send(_runtime(ctx).outbox_jobs, SendRequest.from_dict(payload), last_try=last_try)
     except SendDeferred as deferred:
         raise Retry(defer=deferred.delay) from None
     except (ChannelSendError, StoreError) as exc:
@@ -74,7 +74,7 @@ async def run_turn_job(ctx: dict[str, Any], payload: dict[str, Any]) -> str:
     """Run an inbound turn if it is still unanswered (``duplicate`` when it was)."""
     runtime = _runtime(ctx)
     try:
-        return await perform_turn(runtime, inbound_from_dict(payload))
+        return await perform_turn(runtime.outbox_jobs, inbound_from_dict(payload))
     except StoreError as exc:  # includes a conversation still locked by a slow turn
         if int(ctx.get("job_try", 1)) >= MAX_TRIES:
             runtime.metrics.jobs.labels("run_turn", "failed").inc()

@@ -48,11 +48,6 @@ def ref_for(idempotency_key: str) -> str:
     return hashlib.sha256(idempotency_key.encode()).hexdigest()[:24]
 
 
-def body_digest(body: str) -> str:
-    """Compare bodies without storing them (they are personal data)."""
-    return hashlib.sha256(body.encode()).hexdigest()[:16]
-
-
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SendRecord:
     """One send's ledger entry; also the context a status callback needs."""

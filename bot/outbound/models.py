@@ -23,14 +23,8 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, Final, Literal, get_args
 
-from twilio.twiml.messaging_response import MessagingResponse
-
 from bot.messages import Channel, Choice, InboundMessage, Location, Media, OptOutType, TemplateMessage
 from bot.storage.base import ConversationKey
-
-#: The empty TwiML answer (``<Response />``), byte-identical to what
-#: ``webhooks.twiml`` serves; a turn whose replies went by REST answers this.
-EMPTY_TWIML: Final[str] = str(MessagingResponse().to_xml())
 
 #: Why a message is sent: a seam for per-purpose rules (quiet hours) later.
 Purpose = Literal["reply", "reminder", "broadcast", "handoff"]
@@ -208,7 +202,6 @@ def _template_from_dict(raw: Mapping[str, Any] | None) -> TemplateMessage | None
 
 
 __all__ = [
-    "EMPTY_TWIML",
     "PURPOSES",
     "Purpose",
     "SendRequest",

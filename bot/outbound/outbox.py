@@ -15,13 +15,16 @@ the work may outlive them; they hand it to an :class:`Outbox`:
 (late replies, WhatsApp buttons): it sends the turn's replies in order and
 returns the empty TwiML.
 
+What the jobs need of the process is one typed :class:`OutboxJobs`, built
+at the composition root (:mod:`bot.runtime`), not the whole runtime.
+
 Example::
 
-    outbox = runtime.outbound.outbox
+    outbox = runtime.require_outbound().outbox
     await outbox.submit(SendRequest(key=key, body="Your results are in",
                                     idempotency_key="results:42"), delay=5)
-    await outbox.submit_turn(msg, delay=31)   # re-run it if the web process dies
-    deliver = rest_deliverer(runtime)         # engine.handle(msg, deliver=deliver)
+    await outbox.submit_turn(msg, delay=31)       # re-run it if the web process dies
+    deliver = rest_deliverer(runtime.outbox_jobs)  # engine.handle(msg, deliver=deliver)
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ import contextlib
 import json
 import logging
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from arq.connections import ArqRedis
@@ -43,13 +47,19 @@ from bot.messages import InboundMessage, Reply, TemplateMessage, TurnResult
 from bot.observability import mask_phone
 from bot.outbound.errors import OutsideWindowError, RecipientUnreachableError, SendDeferred, SendHeld
 from bot.outbound.ledger import ref_for
-from bot.outbound.models import EMPTY_TWIML, SendRequest, inbound_to_dict
+from bot.outbound.models import SendRequest, inbound_to_dict
 from bot.storage.base import ConversationKey, ConversationState
 from bot.storage.connect import queue_pool
 
 if TYPE_CHECKING:
+    from bot.clock import Clock
+    from bot.engine import Engine
+    from bot.observability import Metrics
+    from bot.outbound.campaigns import Campaigns, Pacer
+    from bot.outbound.sender import Sender
+    from bot.outbound.templates import ContentTemplates
     from bot.quiet_hours import Hold
-    from bot.runtime import Runtime
+    from bot.templates import ReplyTemplates
 
 log = logging.getLogger("bot.outbound")
 
@@ -136,7 +146,35 @@ def outcome_for(exc: BotError) -> str:
     return f"failed:{code or 'network'}"
 
 
-async def perform_send(runtime: Runtime, request: SendRequest, *, last_try: bool) -> str:
+@dataclass(frozen=True)
+class OutboxJobs:
+    """Everything the outbox's jobs use, and nothing more: built once at the composition root.
+
+    The send and broadcast jobs use the sender, campaigns and pacer; the
+    re-run-turn job the engine; the apology the reply templates. The web
+    app's late replies, the worker and the in-process outbox all run these.
+
+    Example::
+
+        jobs = runtime.outbox_jobs
+        await perform_send(jobs, request, last_try=False)
+        await perform_turn(jobs, message)
+    """
+
+    sender: Sender
+    outbox: Outbox
+    campaigns: Campaigns
+    pacer: Pacer
+    content: ContentTemplates
+    replies: ReplyTemplates
+    engine: Engine
+    clock: Clock
+    metrics: Metrics
+    #: Messages per second of a campaign that set none (``BROADCAST_RATE_PER_SECOND``).
+    default_rate: float
+
+
+async def perform_send(jobs: OutboxJobs, request: SendRequest, *, last_try: bool) -> str:
     """A send job's body, shared by both outboxes; returns the outcome.
 
     Retryable errors propagate (for the caller to try again later) unless
@@ -145,31 +183,30 @@ async def perform_send(runtime: Runtime, request: SendRequest, *, last_try: bool
     (:class:`~bot.outbound.campaigns.Pacer`); :class:`SendDeferred` says to
     run it again later, which is no failure.
     """
-    outbound = runtime.require_outbound()
     job = JOB_BROADCAST if request.campaign else JOB_SEND
     if request.campaign:
-        rate = await outbound.campaigns.rate(request.campaign) or runtime.settings.broadcast_rate_per_second
-        delay = await outbound.pacer.turn(ref_for(request.idempotency_key), sender=request.key.bot, rate=rate)
+        rate = await jobs.campaigns.rate(request.campaign) or jobs.default_rate
+        delay = await jobs.pacer.turn(ref_for(request.idempotency_key), sender=request.key.bot, rate=rate)
         if delay:
             raise SendDeferred(delay)
     try:
-        await outbound.sender.send(request)
+        await jobs.sender.send(request)
         outcome = "sent"
     except SendHeld:
         # Scheduled for the release time already; the campaign's outcome comes then.
-        runtime.metrics.jobs.labels(job, "held").inc()
+        jobs.metrics.jobs.labels(job, "held").inc()
         return "held"
     except (ChannelSendError, StoreError) as exc:
         if exc_retryable(exc) and not last_try:
-            runtime.metrics.jobs.labels(job, "retry").inc()
+            jobs.metrics.jobs.labels(job, "retry").inc()
             raise
         outcome = outcome_for(exc)
     except TemplateError as exc:
         log.error("send job has a bad template request", extra={"fields": {"error": str(exc)}})
         outcome = outcome_for(exc)
     if request.campaign:
-        await outbound.campaigns.record(request.campaign, recipient_id(request.key), outcome)
-    runtime.metrics.jobs.labels(job, outcome.split(":", 1)[0]).inc()
+        await jobs.campaigns.record(request.campaign, recipient_id(request.key), outcome)
+    jobs.metrics.jobs.labels(job, outcome.split(":", 1)[0]).inc()
     return outcome
 
 
@@ -180,50 +217,50 @@ def exc_retryable(exc: BaseException) -> bool:
     return isinstance(exc, StoreError)
 
 
-async def perform_turn(runtime: Runtime, message: InboundMessage) -> str:
+async def perform_turn(jobs: OutboxJobs, message: InboundMessage) -> str:
     """A re-run-turn job's body: ``answered``, ``duplicate`` (nothing to do) or ``failed``."""
     try:
-        handled = await runtime.engine.handle(message, deliver=rest_deliverer(runtime))
+        handled = await jobs.engine.handle(message, deliver=rest_deliverer(jobs))
     except TurnFailedError as exc:
         # The web path answers a crash with an apology; so does the late path.
         if exc.may_reply:
-            await _apologise(runtime, message)
-        runtime.metrics.jobs.labels(JOB_RUN_TURN, "failed").inc()
+            await _apologise(jobs, message)
+        jobs.metrics.jobs.labels(JOB_RUN_TURN, "failed").inc()
         return "failed"
     outcome = "duplicate" if handled.duplicate else "answered"
-    runtime.metrics.jobs.labels(JOB_RUN_TURN, outcome).inc()
+    jobs.metrics.jobs.labels(JOB_RUN_TURN, outcome).inc()
     return outcome
 
 
-async def _apologise(runtime: Runtime, message: InboundMessage) -> None:
+async def _apologise(jobs: OutboxJobs, message: InboundMessage) -> None:
     try:
-        text = runtime.templates.render("error", message.channel.value)
+        text = jobs.replies.render("error", message.channel.value)
     except Exception:  # a broken template must not hide the apology
         text = "Sorry, something went wrong on our side. Please try again in a moment."
     key = ConversationKey(message.channel, message.bot, message.user)
     request = SendRequest(key=key, body=text, idempotency_key=f"apology:{message.event_id}",
-                          last_inbound_at=runtime.clock.timestamp())
+                          last_inbound_at=jobs.clock.timestamp())
     try:
-        await runtime.require_outbound().sender.send(request)
+        await jobs.sender.send(request)
     except BotError as exc:
         log.warning("apology not sent", extra={"fields": {"error": str(exc)}})
 
 
-def rest_deliverer(runtime: Runtime) -> Deliver:
+def rest_deliverer(jobs: OutboxJobs) -> Deliver:
     """The engine ``Deliver`` that sends a turn's replies through the REST sender.
 
     Replies go out in order, each with the idempotency key
     ``reply:<MessageSid>:<index>`` (a re-run turn sends nothing twice), and
-    the empty TwiML is returned. A reply that fails with a retryable error
-    goes to the outbox, and the ones after it follow it there, spaced, so
+    nothing is left for the webhook's answer (``""``: it serves the empty
+    ``<Response/>``; TwiML is the web adapter's business, ``webhooks/twiml.py``).
+    A reply that fails with a retryable error goes to the outbox, and the ones after it follow it there, spaced, so
     they keep their order. On WhatsApp a free-form reply that meets a closed
     window falls back to the ``welcome_back`` template when it is registered.
     """
 
     async def deliver(msg: InboundMessage, result: TurnResult, state: ConversationState) -> str:
-        outbound = runtime.require_outbound()
         key = ConversationKey(msg.channel, msg.bot, msg.user)
-        fallback = _welcome_back(runtime, msg)
+        fallback = _welcome_back(jobs.content, msg)
         handed_over = 0  # replies given to the outbox; the later ones follow, spaced
         for index, reply in enumerate(result.replies):
             if not _sendable(reply):
@@ -236,8 +273,8 @@ def rest_deliverer(runtime: Runtime) -> Deliver:
             )
             if not handed_over:
                 try:
-                    await outbound.sender.send(request)
-                    runtime.metrics.replies.labels(msg.channel.value, "rest").inc()
+                    await jobs.sender.send(request)
+                    jobs.metrics.replies.labels(msg.channel.value, "rest").inc()
                     continue
                 except SendHeld:
                     # A late answer at night: it goes at the release time; the
@@ -253,9 +290,9 @@ def rest_deliverer(runtime: Runtime) -> Deliver:
                     log.error("reply template refused", extra={"fields": {"sid": msg.event_id,
                                                                            "error": str(exc)}})
                     continue
-            await outbound.outbox.submit(request, delay=RETRY_DELAYS[0] + handed_over * REPLY_SPACING)
+            await jobs.outbox.submit(request, delay=RETRY_DELAYS[0] + handed_over * REPLY_SPACING)
             handed_over += 1
-        return EMPTY_TWIML
+        return ""  # everything went by REST: the webhook answers the empty <Response/>
 
     return deliver
 
@@ -264,11 +301,10 @@ def _sendable(reply: Reply) -> bool:
     return bool(reply.text.strip() or reply.media or reply.template or reply.choices)
 
 
-def _welcome_back(runtime: Runtime, msg: InboundMessage) -> TemplateMessage | None:
-    outbound = runtime.require_outbound()
-    if not profile_of(msg.channel).content_templates or WELCOME_BACK not in outbound.templates:
+def _welcome_back(content: ContentTemplates, msg: InboundMessage) -> TemplateMessage | None:
+    if not profile_of(msg.channel).content_templates or WELCOME_BACK not in content:
         return None
-    if outbound.templates.get(WELCOME_BACK).variables != ("name",):
+    if content.get(WELCOME_BACK).variables != ("name",):
         return None
     return TemplateMessage(WELCOME_BACK, {"name": (msg.profile_name or "").strip() or "there"})
 
@@ -277,17 +313,22 @@ class InlineOutbox:
     """In-process outbox (development and tests): asyncio tasks, same semantics.
 
     Nothing survives the process, which is why it is only used without
-    Redis. Retryable failures are tried again after ``retry_delays``.
+    Redis. Retryable failures are tried again after ``retry_delays``. Its
+    jobs run in this process, so it is given them (:meth:`attach`) once the
+    composition root has built them: they include the engine, whose handler
+    may itself submit to this outbox.
 
     Example::
 
-        outbox = InlineOutbox(runtime)
+        outbox = InlineOutbox(clock=clock)
+        outbox.attach(jobs)        # bot.runtime does this
         await outbox.submit(request)
         await outbox.drain()   # everything submitted (and what it submitted) is done
     """
 
-    def __init__(self, runtime: Runtime, *, retry_delays: Sequence[float] = RETRY_DELAYS) -> None:
-        self._runtime = runtime
+    def __init__(self, *, clock: Clock, retry_delays: Sequence[float] = RETRY_DELAYS) -> None:
+        self._clock = clock
+        self._jobs: OutboxJobs | None = None
         self._retry_delays = tuple(retry_delays)
         self._tasks: dict[str, asyncio.Task[None]] = {}
         # Set while draining: turn-recovery jobs stop waiting out their delay.
@@ -296,6 +337,16 @@ class InlineOutbox:
         # runtime's clock (a frozen one in tests and replay: `advance` releases them).
         self._held: dict[str, tuple[float, SendRequest]] = {}
         self._held_timer: asyncio.Task[None] | None = None
+
+    def attach(self, jobs: OutboxJobs) -> None:
+        """Run ``jobs`` for what is submitted (called once, by the composition root)."""
+        self._jobs = jobs
+
+    @property
+    def jobs(self) -> OutboxJobs:
+        if self._jobs is None:
+            raise RuntimeError("InlineOutbox has no jobs yet: attach(jobs) first (bot.runtime does)")
+        return self._jobs
 
     async def submit(self, request: SendRequest, *, delay: float = 0.0) -> None:
         self._spawn(send_job_id(request), self._send(request, delay))
@@ -309,7 +360,7 @@ class InlineOutbox:
 
     def release_due(self) -> int:
         """Start the held sends whose release time the clock has reached; how many."""
-        now = self._runtime.clock.timestamp()
+        now = self._clock.timestamp()
         due = [job_id for job_id, (release, _) in self._held.items() if release <= now]
         for job_id in due:
             _, request = self._held.pop(job_id)
@@ -328,7 +379,7 @@ class InlineOutbox:
         if self._held_timer is not None and not self._held_timer.done():
             self._held_timer.cancel()
         soonest = min(release for release, _ in self._held.values())
-        wait = max(soonest - self._runtime.clock.timestamp(), 0.0)
+        wait = max(soonest - self._clock.timestamp(), 0.0)
         self._held_timer = asyncio.get_running_loop().create_task(self._wake(wait))
 
     async def _wake(self, wait: float) -> None:
@@ -351,7 +402,7 @@ class InlineOutbox:
 
     async def _send(self, request: SendRequest, delay: float) -> None:
         await asyncio.sleep(delay)
-        await self._with_retries(lambda last: perform_send(self._runtime, request, last_try=last))
+        await self._with_retries(lambda last: perform_send(self.jobs, request, last_try=last))
 
     async def _turn(self, message: InboundMessage, delay: float) -> None:
         # The delay only gives a live turn time to finish; in one process a
@@ -359,7 +410,7 @@ class InlineOutbox:
         # are no-ops, and a crashed one is run again now.
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._hurry.wait(), delay)
-        await self._with_retries(lambda last: perform_turn(self._runtime, message))
+        await self._with_retries(lambda last: perform_turn(self.jobs, message))
 
     async def _with_retries(self, run: Callable[[bool], Awaitable[object]]) -> None:
         waits = [*self._retry_delays, None]

@@ -1,12 +1,13 @@
-"""The outbound parts of one process, built once from its :class:`~bot.runtime.Runtime`.
+"""The outbound parts of one process, built once by the composition root (:mod:`bot.runtime`).
 
-``build_runtime`` calls :func:`build_outbound` and keeps the result as
-``runtime.outbound``; the web app, the worker and the replay runner all
-reach the sender, the outbox and the rest through it.
+:func:`build_outbound` takes the narrow parts it needs (settings, store,
+clock, metrics, the one loaded business), not the runtime; ``build_runtime``
+keeps the result as ``runtime.outbound``. The web app, the worker and the
+replay runner all reach the sender, the outbox and the rest through it.
 
 Example::
 
-    outbound = runtime.require_outbound()
+    outbound = build_outbound(settings, stores=stores, clock=clock, metrics=metrics, business=business)
     await outbound.sender.send(request)
     await outbound.outbox.submit(request, delay=10)
     await outbound.reminders.run()
@@ -18,14 +19,15 @@ import logging
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from bot.appointments import AppointmentBook
-from bot.business import Business, load_business
+from bot.business import Business
+from bot.clock import Clock
 from bot.contacts.store import ContactBook
-from bot.errors import ConfigError
 from bot.memo import fingerprint, memo
+from bot.observability import Metrics
 from bot.outbound.campaigns import Campaigns, Pacer
 from bot.outbound.held import QuietGate
 from bot.outbound.models import SendRequest
@@ -36,11 +38,7 @@ from bot.outbound.status import DeliveryTracker
 from bot.outbound.templates import ContentTemplates
 from bot.quiet_hours import Hold, QuietHours, QuietHoursPolicy, load_state_rules
 from bot.settings import Settings
-from bot.storage.backend import Records
 from bot.storage.stores import Stores
-
-if TYPE_CHECKING:
-    from bot.runtime import Runtime
 
 log = logging.getLogger("bot.outbound")
 
@@ -77,31 +75,41 @@ def load_content_templates(settings: Settings) -> ContentTemplates:
     return memo(("content", fingerprint(path)), lambda: ContentTemplates.load(path))
 
 
-def build_outbound(runtime: Runtime, *, outbox: Outbox | None = None) -> Outbound:
-    """Wire the outbound parts for ``runtime``.
+def build_outbound(
+    settings: Settings,
+    *,
+    stores: Stores,
+    clock: Clock,
+    metrics: Metrics,
+    business: Business | None,
+    outbox: Outbox | None = None,
+    twilio: Any = None,
+) -> Outbound:
+    """Wire the outbound parts from the narrow parts they use.
 
     The outbox is arq on ``REDIS_URL`` when set, else in-process tasks
-    (development); ``outbox`` overrides that (tests).
+    (development); ``outbox`` overrides that (tests). An in-process outbox
+    still needs its jobs (:meth:`~bot.outbound.outbox.InlineOutbox.attach`),
+    which the composition root gives it once the engine exists. ``twilio``
+    is an already open SDK client, else :meth:`Outbound.open` gives it later.
+    ``business`` is None only for a process without a business file.
     """
-    settings = runtime.settings
     templates = load_content_templates(settings)
-    stores = Stores.beside(runtime.store)
-    sender = Sender(settings=settings, store=runtime.store, ledger_store=stores.ledger, clock=runtime.clock,
-                    metrics=runtime.metrics, templates=templates, twilio=runtime.twilio)
+    sender = Sender(settings=settings, store=stores.conversations, ledger_store=stores.ledger, clock=clock,
+                    metrics=metrics, templates=templates, twilio=twilio)
     if outbox is None:
         outbox = (ArqOutbox.from_url(settings.queue_url, timeout=settings.redis_timeout_seconds)
-                  if settings.queue_url else InlineOutbox(runtime))
+                  if settings.queue_url else InlineOutbox(clock=clock))
     campaigns = Campaigns(stores.ledger)
     tracker = DeliveryTracker(store=stores.ledger, ledger=sender.ledger, suppressions=sender.suppressions,
-                              campaigns=campaigns, outbox=outbox, metrics=runtime.metrics)
-    business = _business(runtime)
+                              campaigns=campaigns, outbox=outbox, metrics=metrics)
     book = (AppointmentBook(stores.appointments, business.tz, resources=business)
             if business else AppointmentBook(stores.appointments))
-    sender.quiet = quiet_gate(runtime, business, book, outbox, stores.jobs)
+    sender.quiet = quiet_gate(stores, clock, metrics, business, book, outbox)
     reminders = Reminders(
         book=book,
-        outbox=outbox, suppressions=sender.suppressions, store=stores.jobs, clock=runtime.clock,
-        lead=timedelta(hours=settings.reminder_lead_hours), templates=templates, metrics=runtime.metrics,
+        outbox=outbox, suppressions=sender.suppressions, store=stores.jobs, clock=clock,
+        lead=timedelta(hours=settings.reminder_lead_hours), templates=templates, metrics=metrics,
         business=business, quiet=sender.quiet.policy,
         # Verified reminder contacts (docs/staff-email.md) exist only with Verify configured.
         contacts=ContactBook(stores.ledger) if settings.twilio_verify_service_sid else None,
@@ -110,17 +118,16 @@ def build_outbound(runtime: Runtime, *, outbox: Outbox | None = None) -> Outboun
                     reminders=reminders, pacer=Pacer(stores.jobs))
 
 
-def quiet_gate(runtime: Runtime, business: Business | None, book: AppointmentBook, outbox: Outbox,
-               records: Records) -> QuietGate:
+def quiet_gate(stores: Stores, clock: Clock, metrics: Metrics, business: Business | None, book: AppointmentBook,
+               outbox: Outbox) -> QuietGate:
     """The sender's quiet-hours gate, sending held messages through ``outbox`` at their release time."""
     config = business.quiet_hours if business is not None else QuietHours()
     tz = business.tz if business is not None else ZoneInfo("UTC")
     policy = QuietHoursPolicy(config, load_state_rules(), tz)
-    gate = QuietGate(policy=policy, store=runtime.store, records=records, book=book, clock=runtime.clock,
-                     metrics=runtime.metrics)
+    gate = QuietGate(policy=policy, store=stores.conversations, records=stores.jobs, book=book, clock=clock,
+                     metrics=metrics)
     submit_held = getattr(outbox, "submit_held", None)
     if submit_held is None:  # an outbox without holds (a test's): a plain delayed submit
-        clock = runtime.clock
 
         async def submit_later(request: SendRequest, hold: Hold) -> None:
             await outbox.submit(request, delay=max(hold.release_at.timestamp() - clock.timestamp(), 0.0))
@@ -129,14 +136,3 @@ def quiet_gate(runtime: Runtime, business: Business | None, book: AppointmentBoo
     else:
         gate.sink = submit_held
     return gate
-
-
-def _business(runtime: Runtime) -> Business | None:
-    # The Brain loaded it already; a custom handler may not have.
-    business = getattr(runtime.handler, "business", None)
-    if isinstance(business, Business):
-        return business
-    try:
-        return load_business(Path(runtime.settings.intents_dir) / "business.yaml")
-    except ConfigError:
-        return None

@@ -66,8 +66,10 @@ from bot.compliance import keyword_type
 from bot.compliance.ledger import MemoryConsentLedger
 from bot.engine import TurnHandler
 from bot.errors import BotError
+from bot.handoff import StaffNotifier, outbox_staff_notifier
 from bot.messages import Channel, Choice, InboundMessage, OptOutType, TurnResult
 from bot.outbound.ledger import SendLedger
+from bot.outbound.outbox import InlineOutbox
 from bot.settings import Settings, load_settings
 from bot.sms.segments import count_segments
 from bot.storage import AppointmentStore, ConversationStore, JobStore, LedgerStore, MemoryStore, RedisStore, Stores
@@ -505,6 +507,8 @@ class _Scope:
     store: ConversationStore
     script: ModelScript | None
     logs: list[logging.LogRecord] = field(default_factory=list)
+    # The conversation's own app tells staff through its own outbox.
+    notify_staff: StaffNotifier | None = None
 
 
 _SCOPE: contextvars.ContextVar[_Scope | None] = contextvars.ContextVar("bot_replay_scope", default=None)
@@ -561,6 +565,16 @@ class _ScopedChatModel(ScriptedChatModel):
         if scope is None or scope.script is None:
             raise ReplayError("the shared bot called its model outside a conversation with llm:")
         return scope.script
+
+
+class _ScopedStaffNotifier:
+    """Tells staff through the current conversation's outbox (the shared bot has none of its own)."""
+
+    async def __call__(self, key: ConversationKey, notice: str, message_sid: str) -> None:
+        scope = _SCOPE.get()
+        if scope is None or scope.notify_staff is None:
+            raise ReplayError("the shared bot notified staff outside a replayed conversation")
+        await scope.notify_staff(key, notice, message_sid)
 
 
 class _ScopeLogs(logging.Handler):
@@ -802,10 +816,12 @@ class InProcessConversation(_Conversation):
             )
             await self._stack.enter_async_context(app.router.lifespan_context(app))
             self.services = app.state.services
-            outbound = getattr(self.services, "outbound", None)
-            if outbound is not None:
-                # The local API knows the ContentSids of the app's own registry.
-                register_content_templates(self._sim, outbound.templates)
+            # The local API knows the ContentSids of the app's own registry.
+            register_content_templates(self._sim, self.services.outbound.templates)
+            scope = _SCOPE.get()
+            if scope is not None and self.services.business is not None:
+                scope.notify_staff = outbox_staff_notifier(settings, self.services.outbound.outbox,
+                                                           self.services.business)
             # The intent of each step comes from the engine, not the HTTP answer.
             self.services.engine.observers.append(self._observe_turn)
             if self.cleanup_store:
@@ -1044,10 +1060,9 @@ class InProcessConversation(_Conversation):
             pending = {f for f in getattr(self.services, "background", ()) if not f.done()}
             if pending:
                 await asyncio.wait(pending, timeout=30)
-            outbox = self.services.extras.get("outbox")
-            drain = getattr(outbox, "drain", None)
-            if callable(drain):
-                await drain()
+            outbox = self.services.outbound.outbox
+            if isinstance(outbox, InlineOutbox):
+                await outbox.drain()
             await self.sim.drain()
             if not any(not f.done() for f in getattr(self.services, "background", ())):
                 return
@@ -1529,8 +1544,16 @@ class ReplayRunner:
         from bot.brain import build_handler
         from bot.templates import ReplyTemplates
 
-        factory = self.handler_factory or cast(HandlerFactory, build_handler)
-        return factory(
+        if self.handler_factory is None:
+            return build_handler(
+                self.settings,
+                templates=ReplyTemplates(Path(self.settings.prompts_dir)),
+                clock=_ScopedClock(),
+                store=cast(ConversationStore, _ScopedStore()),
+                chat_model=_ScopedChatModel() if has_model else None,
+                notify_staff=_ScopedStaffNotifier(),
+            )
+        return self.handler_factory(
             self.settings,
             templates=ReplyTemplates(Path(self.settings.prompts_dir)),
             clock=_ScopedClock(),

@@ -180,7 +180,7 @@ async def test_whatsapp_booking_with_buttons(make_app: Callable[..., FastAPI]) -
     app = make_app()
     # Without the REST sender (tested with the simulator in tests/bot/outbound),
     # WhatsApp choices fall back to numbered lines in TwiML.
-    app.state.services.extras.pop("rest_deliver", None)
+    app.state.services.rest_deliver = None
     wa = Phone(app, Channel.WHATSAPP)
     confirm = await wa.say("book a cleaning tomorrow at 3pm")
     assert "*Tue, Mar 3 at 3:00 PM*" in confirm  # light formatting on WhatsApp
@@ -318,7 +318,7 @@ async def test_reminder_reschedule_button_starts_rescheduling(
 ) -> None:
     await book_for(redis_store, Channel.WHATSAPP)
     app = make_app()
-    app.state.services.extras.pop("rest_deliver", None)  # Yes/No as numbered lines in TwiML
+    app.state.services.rest_deliver = None  # Yes/No as numbered lines in TwiML
     wa = Phone(app, Channel.WHATSAPP)
     assert "What day would you like to come in for your cleaning?" in await wa.say(
         "Reschedule", button_payload="reschedule", button_text="Reschedule"
@@ -416,7 +416,7 @@ async def test_whatsapp_button_titles_fit_twenty_characters(make_app: Callable[.
     BUTTON_TITLE_MAX = WHATSAPP.button_title_max or 0
 
     app = make_app()
-    app.state.services.extras.pop("rest_deliver", None)  # numbered lines show the titles
+    app.state.services.rest_deliver = None  # numbered lines show the titles
     wa = Phone(app, Channel.WHATSAPP)
     reply = await wa.say("book a cleaning tomorrow at 7pm")
     titles = [line.split(". ", 1)[1] for line in reply.splitlines() if line[:2] in ("1.", "2.", "3.")]

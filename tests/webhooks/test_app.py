@@ -64,7 +64,7 @@ def test_every_injectable_part_is_used_as_given(settings: Settings) -> None:
     services = services_of(create_app(settings, **parts))
     assert services.store is parts["store"] and services.clock is parts["clock"]
     assert services.handler is parts["handler"] and services.twilio is parts["twilio"]
-    assert services.require_outbound().outbox is parts["outbox"] is services.extras["outbox"]
+    assert services.require_outbound().outbox is parts["outbox"] is services.outbound.outbox
     assert services.consent_ledger is parts["consent_ledger"]
 
 

@@ -12,7 +12,7 @@ from fastapi import FastAPI
 
 from bot.clock import FrozenClock
 from bot.messages import Channel, Choice, InboundMessage, Location, Media, OptOutType, TemplateMessage
-from bot.outbound.models import EMPTY_TWIML, SendRequest, inbound_from_dict, inbound_to_dict
+from bot.outbound.models import SendRequest, inbound_from_dict, inbound_to_dict
 from bot.outbound.outbox import InlineOutbox, perform_turn
 from bot.runtime import Runtime
 from bot.storage import RedisStore
@@ -20,7 +20,7 @@ from devtools.simulator import send_inbound
 from devtools.simulator.faults import ApiFault
 from tests.bot.outbound.conftest import SMS_KEY, THIRD_PARTY_WARNINGS, USER, WA_KEY, Echo, Twilio
 from tests.conftest import BOT_NUMBER
-from webhooks.twiml import EMPTY_TWIML as WEBHOOK_EMPTY_TWIML
+from webhooks.twiml import EMPTY_TWIML
 
 pytestmark = [pytest.mark.filterwarnings(w) for w in THIRD_PARTY_WARNINGS]
 
@@ -29,10 +29,6 @@ def outbox_of(runtime: Runtime) -> InlineOutbox:
     outbox = runtime.require_outbound().outbox
     assert isinstance(outbox, InlineOutbox)
     return outbox
-
-
-def test_empty_twiml_is_the_webhooks_constant() -> None:
-    assert EMPTY_TWIML == WEBHOOK_EMPTY_TWIML
 
 
 def test_requests_and_messages_survive_json() -> None:
@@ -73,14 +69,15 @@ async def test_inline_outbox_sends_once_per_key(runtime: Runtime, twilio: Twilio
 async def test_inline_outbox_retries_retryable_failures(make_runtime: Callable[..., Runtime],
                                                         twilio: Twilio) -> None:
     runtime = make_runtime(outbound_max_attempts=1)
-    outbox = InlineOutbox(runtime, retry_delays=(0.01, 0.01))
+    outbox = InlineOutbox(clock=runtime.clock, retry_delays=(0.01, 0.01))
+    outbox.attach(runtime.outbox_jobs)
     twilio.faults.fail_next(ApiFault.server_error(), ApiFault.too_many_requests())
     await outbox.submit(SendRequest(key=SMS_KEY, body="hello", idempotency_key="k:1"))
     await outbox.drain()
     assert len(twilio.faults.creates) == 3 and len(twilio.sent()) == 1
 
 
-# -- through the webhook (the lead's wiring: extras["rest_deliver"], extras["outbox"]) --
+# -- through the webhook (typed wiring: runtime.rest_deliver, runtime.outbound.outbox) --
 
 async def test_whatsapp_choices_go_as_buttons_and_the_twiml_is_empty(
     make_app: Callable[..., FastAPI], twilio: Twilio
@@ -110,7 +107,7 @@ async def test_a_slow_turn_is_answered_late_by_rest_in_order(
         await asyncio.wait(set(background))
     # The recovery jobs the webhook queued (delay: the lease) run at once on a
     # drain, and find both turns answered.
-    outbox = app.state.services.extras["outbox"]
+    outbox = app.state.services.outbound.outbox
     assert outbox.pending == 2
     await asyncio.wait_for(outbox.drain(), 5)
     await twilio.sim.drain()
@@ -128,8 +125,8 @@ def inbound(body: str = "are you there?", sid: str = "SM" + "7" * 32) -> Inbound
 
 async def test_rerun_of_an_answered_turn_is_a_no_op(runtime: Runtime, twilio: Twilio) -> None:
     msg = inbound()
-    assert await perform_turn(runtime, msg) == "answered"
-    assert await perform_turn(runtime, msg) == "duplicate"
+    assert await perform_turn(runtime.outbox_jobs, msg) == "answered"
+    assert await perform_turn(runtime.outbox_jobs, msg) == "duplicate"
     assert [m.body for m in twilio.sent()] == ["echo: are you there?"]
 
 
@@ -153,7 +150,7 @@ async def test_a_crashing_turn_gets_an_apology_by_rest(make_runtime: Callable[..
             raise RuntimeError("bug")
 
     runtime = make_runtime(handler=Broken())
-    assert await perform_turn(runtime, inbound()) == "failed"
+    assert await perform_turn(runtime.outbox_jobs, inbound()) == "failed"
     [apology] = twilio.sent()
     assert "sorry" in apology.body.lower()
 
@@ -166,13 +163,14 @@ async def test_late_whatsapp_reply_after_a_day_falls_back_to_welcome_back(
                          body="hi", profile_name="Ana")
     twilio.sim.record_inbound_time(Channel.WHATSAPP, user=USER, bot=BOT_NUMBER)
     clock.advance(timedelta(hours=30))
-    deliver = runtime.extras["rest_deliver"]
+    deliver = runtime.rest_deliver
+    assert deliver is not None
     from bot.messages import Reply, TurnResult
     from bot.storage import ConversationState
 
     state = ConversationState.new(WA_KEY)
     state.last_inbound_at = clock.timestamp() - 30 * 3600
     answer = await deliver(msg, TurnResult(replies=(Reply(text="late answer"),)), state)
-    assert answer == EMPTY_TWIML
+    assert answer == ""  # all went by REST: nothing for the webhook's answer (it serves <Response/>)
     [message] = twilio.sent()
     assert dict(message.content_variables) == {"1": "Ana"}

@@ -71,7 +71,7 @@ async def test_a_turn_job_for_an_answered_message_does_nothing(queued_runtime: R
     await outbox.submit_turn(msg, delay=0)
     await run_burst(queued_runtime)
     assert [m.body for m in twilio.sent()] == ["echo: hi"]  # unanswered: the job ran it
-    await queued_runtime.engine.handle(msg, deliver=queued_runtime.extras["rest_deliver"])
+    await queued_runtime.engine.handle(msg, deliver=queued_runtime.rest_deliver)
     assert len(twilio.sent()) == 1  # and now it is answered for good
     assert queued_runtime.metrics.jobs.labels("run_turn", "answered")._value.get() == 1
 
