@@ -15,8 +15,7 @@ Two configurations run side by side: the default ``LLM_TIMEOUT_SECONDS`` (8,
 so the model times out and the offline fallback goes by REST) and a timeout
 above the model's 20 s (the model's own answer goes by REST).
 
-Needs the Outbound parts (``runtime.extras["outbox"]`` and
-``["rest_deliver"]``); without them it reports "not available".
+Needs the REST path (``runtime.rest_deliver``); without it it reports "not available".
 """
 
 from __future__ import annotations
@@ -65,10 +64,8 @@ async def _scenario(redis: RedisServer, twilio: LocalTwilio, *, users: int, pref
 
     model = SlowFakeChatModel(responses=[ANSWER], sleep=MODEL_SECONDS)
     async with InProcessBot(redis.url, twilio_api=twilio.url, chat_model=model, **settings) as bot:
-        extras = bot.services.extras
-        missing = [name for name in ("outbox", "rest_deliver") if name not in extras]
-        if missing:
-            return {"status": f"not available: runtime.extras has no {', '.join(missing)} (Outbound not in place)"}
+        if bot.services.rest_deliver is None:
+            return {"status": "not available: the runtime has no REST deliverer (runtime.rest_deliver)"}
         people = [(Channel.WHATSAPP if i % 2 else Channel.SMS, f"+1{prefix}{i:07d}") for i in range(users)]
         addresses = {channel.address(user) for channel, user in people}
         rest_at: dict[str, float] = {}
