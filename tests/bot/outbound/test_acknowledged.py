@@ -57,8 +57,8 @@ async def test_a_late_turn_that_nobody_would_own_is_answered_503_and_sends_nothi
     handler = Echo(delay=0.5)
     app = make_app(handler=handler, settings=make_settings(reply_budget_seconds=0.2, outbound_backoff_seconds=0.0))
     services = app.state.services
-    working = services.extras["outbox"]
-    broken = services.extras["outbox"] = BrokenRecovery(working)
+    working = services.outbound.outbox
+    broken = services.outbound.outbox = BrokenRecovery(working)
     client = signed_client(app)
     form = inbound_form(Channel.SMS, USER, BOT_NUMBER, "slow one")
 
@@ -68,7 +68,7 @@ async def test_a_late_turn_that_nobody_would_own_is_answered_503_and_sends_nothi
     assert handler.runs == ["slow one"] and twilio.sent() == []  # given back before any send
 
     # Twilio's fallback (here: the same app, Redis back) gets the same message.
-    services.extras["outbox"] = working
+    services.outbound.outbox = working
     accepted = await client.post("/twilio/messages", form)
     assert accepted.status_code == 200
     await settle(app)
