@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 
@@ -55,6 +56,8 @@ def test_a_custom_handler_runs_without_a_business_file(make_settings: Callable[.
         async def handle(self, ctx: object) -> object:
             raise NotImplementedError
 
+    # Everything of the intents folder but the business file.
+    shutil.copytree(Path(make_settings().intents_dir) / "consent", tmp_path / "consent")
     runtime = build_runtime(make_settings(intents_dir=str(tmp_path)), store=MemoryStore(), handler=Quiet())
     assert runtime.business is None and runtime.handler is not None
 
