@@ -1549,8 +1549,8 @@ class ReplayRunner:
                 self.settings,
                 templates=ReplyTemplates(Path(self.settings.prompts_dir)),
                 clock=_ScopedClock(),
-                store=cast(ConversationStore, _ScopedStore()),
-                chat_model=_ScopedChatModel() if has_model else None,
+                store=_scoped_store(),
+                chat_model=(self.chat_model or _ScopedChatModel()) if has_model else None,
                 notify_staff=_ScopedStaffNotifier(),
             )
         return self.handler_factory(
