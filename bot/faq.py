@@ -45,6 +45,8 @@ MIN_SCORE = 0.5
 UNKNOWN_MIN_SCORE = 0.85
 #: How many unknown words make a message "about something else" (as the classifier's check).
 UNKNOWN_WORDS = 2
+#: Texts whose scores are remembered per book (a few hundred bytes each).
+MEMO_SIZE = 4096
 #: How much closer than every intent example an FAQ question must be when the
 #: classifier is sure the message is a request (a flow's intent).
 REQUEST_MARGIN = 0.1
@@ -82,6 +84,7 @@ class FaqBook:
         self._n_questions = len(questions)
         self._matrix = self._vectors(texts, fit=True) if texts else None
         self._vocabulary = DomainVocabulary([]).with_words([*texts, *_business_words(business)])
+        self._memo: dict[str, tuple[int, float, float, int]] = {}
 
     @classmethod
     def build(cls, business: Business, catalog: IntentCatalog, templates: ReplyTemplates) -> FaqBook:
@@ -115,6 +118,24 @@ class FaqBook:
         norms[norms == 0] = 1.0
         return joined.multiply(1 / norms[:, None]).tocsr()
 
+    def _scores(self, prepared: str) -> tuple[int, float, float, int]:
+        """(best question, its similarity, the best intent example's, unknown words) for a prepared text.
+
+        Memoised per book: vectorising costs milliseconds and the same short
+        texts ("hi", "yes", "what are your hours") come again and again.
+        """
+        found = self._memo.get(prepared)
+        if found is None:
+            sims = (self._matrix @ self._vectors([prepared]).T).toarray().ravel()
+            faq_sims, example_sims = sims[: self._n_questions], sims[self._n_questions :]
+            best = int(np.argmax(faq_sims))
+            rival = float(example_sims.max()) if example_sims.size else 0.0
+            found = (best, float(faq_sims[best]), rival, len(self._vocabulary.unknown_words(prepared)))
+            if len(self._memo) >= MEMO_SIZE:
+                self._memo.pop(next(iter(self._memo)))  # the oldest first
+            self._memo[prepared] = found
+        return found
+
     def match(self, text: str, *, margin: float = 0.0) -> FaqMatch | None:
         """The FAQ ``text`` asks, or None (too far from every question, or closer to an intent).
 
@@ -129,12 +150,7 @@ class FaqBook:
         prepared = prepare(text)
         if self._matrix is None or not self._n_questions or not prepared:
             return None
-        sims = (self._matrix @ self._vectors([prepared]).T).toarray().ravel()
-        faq_sims, example_sims = sims[: self._n_questions], sims[self._n_questions :]
-        best = int(np.argmax(faq_sims))
-        score = float(faq_sims[best])
-        rival = float(example_sims.max()) if example_sims.size else 0.0
-        unknown = len(self._vocabulary.unknown_words(prepared))
+        best, score, rival, unknown = self._scores(prepared)
         floor = UNKNOWN_MIN_SCORE if unknown >= UNKNOWN_WORDS else MIN_SCORE
         # A tie goes to the FAQ: "are you open today" is both an hours example and an FAQ.
         if score < floor or score < rival + margin - 1e-9:
