@@ -22,6 +22,7 @@ from datetime import date, datetime
 from typing import Any, Final, Protocol
 
 from bot.business import Business
+from bot.flows.when import fmt_when
 from bot.mail.activity import ActivityLog
 from bot.mail.compose import StaffMailComposer, mask_contacts
 from bot.mail.events import HANDOFF_REASONS, StaffEvent
@@ -93,8 +94,7 @@ class StaffMail:
         return "sent"
 
     def _when(self, moment: datetime) -> str:
-        local = moment.astimezone(self.business.tz)
-        return local.strftime("%a %b %d, %I:%M %p").replace(" 0", " ")
+        return fmt_when(moment, self.business.tz)  # as the bot writes times to patients
 
     def _service(self, name: str) -> str:
         found = self.business.service(name)

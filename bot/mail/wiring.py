@@ -22,6 +22,7 @@ from typing import Any
 
 from bot.business import Business
 from bot.clock import Clock
+from bot.flows.when import fmt_when
 from bot.mail.activity import ActivityLog
 from bot.mail.compose import StaffMailComposer
 from bot.mail.events import HANDOFF_REASONS, StaffEvent
@@ -62,7 +63,7 @@ class StaffMailParts:
     async def appointment_changed(self, change: str, appt: Any, at: datetime) -> None:
         """An appointment-book observer: bookings, reschedules and cancellations for the digest."""
         found = self.mail.business.service(appt.service)
-        when = appt.start.astimezone(self.mail.business.tz).strftime("%a %b %d, %I:%M %p").replace(" 0", " ")
+        when = fmt_when(appt.start, self.mail.business.tz)
         label = found.label if found is not None else appt.service
         await self.activity.record(change, at=at, ident=f"{appt.id}:{int(appt.start.timestamp())}",
                                    text=f"{label}, {when}, {mask_phone(appt.user)}")

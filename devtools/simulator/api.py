@@ -140,7 +140,7 @@ def create_simulator_app(sim: Simulator, *, close_on_shutdown: bool = True) -> F
 
 def _authenticate(sim: Simulator, request: Request, account_sid: str) -> Response | None:
     """Basic auth as Twilio checks it: AccountSid and AuthToken, constant time."""
-    username, password = _basic_credentials(request.headers.get("authorization", ""))
+    username, password = basic_credentials(request.headers.get("authorization", ""))
     # Compare both halves even when the first fails, so timing says nothing.
     good_user = secrets.compare_digest(username.encode(), sim.account_sid.encode())
     good_token = secrets.compare_digest(password.encode(), sim.auth_token.encode())
@@ -154,7 +154,7 @@ def _authenticate(sim: Simulator, request: Request, account_sid: str) -> Respons
     return None
 
 
-def _basic_credentials(header: str) -> tuple[str, str]:
+def basic_credentials(header: str) -> tuple[str, str]:
     scheme, _, encoded = header.partition(" ")
     if scheme.lower() != "basic":
         return "", ""
