@@ -28,8 +28,8 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Awaitable, Callable
-from datetime import timedelta
+from collections.abc import Awaitable, Callable, Mapping
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from bot.business import Business
@@ -60,6 +60,22 @@ NOTICE_LINES = 5
 _UNTIL = "handoff_until"
 _LAST = "handoff_last"  # when the user last wrote during the hand-off
 _ACKED = "handoff_acked"  # whether this hand-off was acknowledged since its last quiet spell
+
+
+def staff_until(data: Mapping[str, Any], now: datetime) -> datetime | None:
+    """Until when staff have a conversation (its state's ``data``); None when the bot has it.
+
+    The hand-off also ends at the next message after this time (:meth:`Handoff.status`).
+
+    >>> staff_until({"handoff_until": 1772550000.0}, datetime(2026, 3, 3, tzinfo=UTC))
+    datetime.datetime(2026, 3, 3, 15, 0, tzinfo=datetime.timezone.utc)
+    >>> staff_until({}, datetime(2026, 3, 3, tzinfo=UTC)) is None
+    True
+    """
+    until = data.get(_UNTIL)
+    if until is None or now.timestamp() >= float(until):
+        return None
+    return datetime.fromtimestamp(float(until), UTC)
 
 
 def release_word(text: str) -> bool:

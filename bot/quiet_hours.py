@@ -209,8 +209,18 @@ class Hold:
 
     def text(self) -> str:
         """``until 08:00 America/New_York (Tue Mar 3)``: what people are shown."""
-        local = self.local_release()
-        return f"until {local:%H:%M} {self.zone} ({local:%a %b} {local.day})"
+        return until_text(self.release_at, self.zone)
+
+
+def until_text(release_at: datetime, zone: str) -> str:
+    """When a held message goes, in the recipient's zone (the one wording logs, CLI and dev phone share).
+
+    >>> from datetime import UTC
+    >>> until_text(datetime(2026, 3, 3, 13, 0, tzinfo=UTC), "America/New_York")
+    'until 08:00 America/New_York (Tue Mar 3)'
+    """
+    local = release_at.astimezone(ZoneInfo(zone))
+    return f"until {local:%H:%M} {zone} ({local:%a %b} {local.day})"
 
 
 class QuietHoursPolicy:

@@ -7,7 +7,8 @@ message the bot sends through the REST API (to a local Twilio API, never the
 real one) are printed.
 
 With ``--record FILE`` the session is written as a transcript whose
-expectations hold exactly what the bot did (:mod:`devtools.replay.record`); the
+expectations hold exactly what the bot did (a ``/button N`` press as a
+``button:`` step with the button's payload) (:mod:`devtools.replay.record`); the
 clock is frozen at the start of the session and kept as ``now:``, so the file
 replays green as written (``bot replay FILE``).
 
@@ -152,8 +153,8 @@ async def run_chat(
                     print(f"     [media] {url}", file=out)
             if recorder is not None and press is None:
                 recorder.add(text, seen.outcome)
-            elif recorder is not None:
-                print("note: button presses are not recorded; add a `button:` step by hand", file=out)
+            elif recorder is not None and press is not None:
+                recorder.add_button(press, seen.outcome)  # replays as a `button:` step
             out.flush()
 
     if recorder is not None and record is not None:

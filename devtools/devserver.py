@@ -24,20 +24,26 @@ from __future__ import annotations
 
 import threading
 import webbrowser
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import typer
 from fastapi import FastAPI
 from pydantic import SecretStr
 
-from bot.clock import Clock
+from bot.clock import Clock, FrozenClock
+from bot.outbound.broadcast import QueueReport, Recipient, queue_broadcast
+from bot.outbound.outbox import InlineOutbox
+from bot.runtime import Runtime
 from bot.settings import Settings
 from bot.storage import ConversationStore
 from devtools.simulator import ContentTemplate, SimulatorConfig, create_simulator_router
 from devtools.simulator.content import register_content_templates
 from devtools.simulator.devphone import DevPhone, DevSimulator, TurnLog, install_devphone
+from devtools.simulator.devphone.clock import DevClock
+from devtools.simulator.devphone.schedule import DEV_BROADCAST_RATE, SchedulePanel, create_schedule_router
 from devtools.simulator.devphone.staff import create_staff_router
 from devtools.simulator.sendgrid import LocalSendGrid, create_sendgrid_router
 from devtools.simulator.verify import LocalVerify, create_verify_router
@@ -95,6 +101,8 @@ def create_dev_app(
         update={"environment": "development", "twilio_api_base_url": base, "public_base_url": base,
                 "sendgrid_api_base_url": base, **dev_mail}
     )
+    # One clock for the bot and the simulator, which the dev phone's Clock panel moves.
+    clock = clock if clock is not None else DevClock()
     app = create_app(settings, store=store, clock=clock, chat_model=chat_model)
     services = app.state.services
 
@@ -103,6 +111,7 @@ def create_dev_app(
         webhook_url=f"{base}/twilio/messages",
         config=SimulatorConfig(step_delay=step_delay),
         templates=templates,
+        clock=clock,
     )
     assert isinstance(sim, DevSimulator)  # from_settings builds ``cls``
     outbound = services.require_outbound()
@@ -113,7 +122,8 @@ def create_dev_app(
     if settings.twilio_messaging_service_sid:
         # Sends "from" the configured Messaging Service come from the phones' bot number.
         sim.register_messaging_service(settings.twilio_messaging_service_sid, [bot])
-    phone = DevPhone(sim, bot=bot, base_url=base, delivery_state=outbound.tracker.state)
+    staff = settings.staff_number or (services.business.phone_e164 if services.business is not None else None)
+    phone = DevPhone(sim, bot=bot, base_url=base, delivery_state=outbound.tracker.state, staff_number=staff)
     turn_log = TurnLog(turns_per_conversation=turns_per_conversation)
     services.engine.observers.append(turn_log.observe)
 
@@ -123,13 +133,14 @@ def create_dev_app(
     sendgrid = LocalSendGrid(api_key=settings.sendgrid_api_key.get_secret_value())
     verify = LocalVerify(account_sid=settings.twilio_account_sid,
                          auth_token=settings.twilio_auth_token.get_secret_value(),
-                         clock=clock if clock is not None else sim.clock)
+                         clock=clock)
     app.include_router(create_sendgrid_router(sendgrid))
     app.include_router(create_verify_router(verify))
     app.include_router(create_staff_router(sendgrid, verify))
     app.state.sendgrid = sendgrid
     app.state.verify = verify
-    install_devphone(app, phone, turn_log, services.store)
+    install_devphone(app, phone, turn_log, services.store, clock=clock)
+    app.include_router(create_schedule_router(_schedule_panel(services, clock, bot)))
     app.state.simulator = sim
     app.state.devphone = phone
     app.state.turn_log = turn_log
@@ -149,6 +160,29 @@ def create_dev_app(
 
     app.router.lifespan_context = lifespan
     return app
+
+
+def _schedule_panel(services: Runtime, clock: Clock, bot: str) -> SchedulePanel:
+    """The Clock panel's parts: the clock, the quiet-hours gate's held list, the in-process outbox."""
+    outbound = services.require_outbound()
+    gate = outbound.sender.quiet
+    outbox = outbound.outbox
+
+    async def broadcast(recipients: Sequence[Recipient], template: str, campaign: str) -> QueueReport:
+        return await queue_broadcast(outbound, recipients, template=template, campaign=campaign,
+                                     rate=DEV_BROADCAST_RATE, bot=bot)
+
+    return SchedulePanel(
+        clock=clock,
+        # A system clock the caller gave cannot be moved; the dev and frozen clocks can.
+        advance=clock.advance if isinstance(clock, (DevClock, FrozenClock)) else None,
+        held=gate.held if gate is not None else None,
+        release_due=outbox.release_due if isinstance(outbox, InlineOutbox) else None,
+        broadcast=broadcast,
+        jobs=services.jobs,
+        bot=bot,
+        business_tz=services.business.tz if services.business is not None else ZoneInfo("UTC"),
+    )
 
 
 def dev(host: str = "127.0.0.1", port: int = 8000, open_browser: bool = False) -> None:

@@ -32,7 +32,7 @@ from bot.clock import Clock
 from bot.observability import Metrics, mask_phone
 from bot.outbound.ledger import ref_for
 from bot.outbound.models import SendRequest
-from bot.quiet_hours import Hold, QuietHoursPolicy
+from bot.quiet_hours import Hold, QuietHoursPolicy, until_text
 from bot.storage.backend import Records
 from bot.storage.base import ConversationKey, ConversationStore
 
@@ -59,6 +59,10 @@ class HeldMessage:
     reason: str
     zone: str
     preview: str
+
+    def until(self) -> str:
+        """``until 08:00 America/New_York (Tue Mar 3)``."""
+        return until_text(self.release_at, self.zone)
 
 
 class QuietGate:

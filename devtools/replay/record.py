@@ -1,7 +1,8 @@
 """Writing a conversation down as a transcript (``bot chat --record FILE``).
 
-Each thing the texter sent becomes a ``user:`` step whose ``expect`` holds
-exactly what the bot did, so the file replays green as written and is ready
+Each thing the texter sent becomes a ``user:`` step (a quick-reply press,
+``/button N`` in ``bot chat``, a ``button:`` step with its payload) whose
+``expect`` holds exactly what the bot did, so the file replays green as written and is ready
 to be loosened by hand:
 
 - one message: ``reply:`` with its text;
@@ -49,15 +50,18 @@ __all__ = ["RecordedTurn", "TranscriptRecorder", "dump_transcript", "expectation
 
 @dataclass(frozen=True, slots=True)
 class RecordedTurn:
-    """One message the texter sent and what the bot did about it.
+    """One message the texter sent (or the button they pressed) and what the bot did about it.
 
     Example::
 
         RecordedTurn("hi", StepOutcome(sent=(SentMessage("+14155550123", "Hi!"),), intent="greet"))
+        RecordedTurn("yes", outcome, button=True)     # a quick-reply press, payload "yes"
     """
 
     text: str
     outcome: StepOutcome
+    #: ``text`` is the payload of a pressed quick-reply button (a ``button:`` step).
+    button: bool = False
 
 
 def expectation_for(outcome: StepOutcome, *, user: str) -> dict[str, Any]:
@@ -129,7 +133,7 @@ def dump_transcript(
         lines.append(f"now: {_str(now.isoformat())}")
     lines.append("turns:")
     for turn in turns:
-        lines.append(f"  - user: {_str(turn.text)}")
+        lines.append(f"  - {'button' if turn.button else 'user'}: {_str(turn.text)}")
         lines.append("    expect:")
         for key, value in expectation_for(turn.outcome, user=user).items():
             if isinstance(value, list):
@@ -180,6 +184,10 @@ class TranscriptRecorder:
     def add(self, text: str, outcome: StepOutcome) -> None:
         """Record that the texter sent ``text`` and the bot did ``outcome``."""
         self.turns.append(RecordedTurn(text, outcome))
+
+    def add_button(self, payload: str, outcome: StepOutcome) -> None:
+        """Record that the texter pressed the quick-reply button ``payload`` and the bot did ``outcome``."""
+        self.turns.append(RecordedTurn(payload, outcome, button=True))
 
     def dump(self) -> str:
         """The transcript as YAML text (see :func:`dump_transcript`)."""

@@ -158,6 +158,7 @@ class DevPhone:
     is reachable (sample images are served from it, so the bot can fetch them).
     ``delivery_state(sid)``, when given, reads what the bot recorded from the
     status callbacks it received; the feed adds it to ``callback.sent`` events.
+    ``staff_number`` is where the bot texts hand-off notices (the page offers its phone).
     Call :meth:`start` inside the event loop that serves the page and
     :meth:`aclose` when it stops.
 
@@ -175,8 +176,11 @@ class DevPhone:
         bot: str,
         base_url: str,
         delivery_state: Callable[[str], Awaitable[str | None]] | None = None,
+        staff_number: str | None = None,
     ) -> None:
         self.sim = sim
+        # Where hand-off notices go by SMS (STAFF_NUMBER, else the business's phone).
+        self.staff_number = staff_number
         # The bot's own record of a message's status (its DeliveryTracker),
         # shown beside each status callback.
         self.delivery_state = delivery_state
@@ -364,6 +368,7 @@ class DevPhone:
         """What the page needs to draw its controls."""
         return {
             "bot": self.bot,
+            "staff_number": self.staff_number,
             "base_url": self.base_url,
             "presets": list(PRESET_USERS),
             "channels": [c.value for c in Channel],

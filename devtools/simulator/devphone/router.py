@@ -39,10 +39,13 @@ from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
 from sse_starlette import EventSourceResponse
 
+from bot.clock import Clock, SystemClock
+from bot.handoff import staff_until
 from bot.messages import Channel, Choice, Location
 from bot.storage.base import ConversationKey, ConversationState, ConversationStore
 from devtools.simulator.devphone.calls import create_call_router
 from devtools.simulator.devphone.phone import DevPhone, Feed, PhoneError
+from devtools.simulator.devphone.seen import delivered_per_turn
 from devtools.simulator.devphone.turns import TurnLog
 
 STATIC_DIR = Path(__file__).parent / "static"
@@ -84,27 +87,34 @@ class FailureIn(BaseModel):
     status: Literal["failed", "undelivered"] = "undelivered"
 
 
-def install_devphone(app: FastAPI, phone: DevPhone, turns: TurnLog, store: ConversationStore) -> None:
+def install_devphone(
+    app: FastAPI, phone: DevPhone, turns: TurnLog, store: ConversationStore, *, clock: Clock | None = None
+) -> None:
     """Add the dev phone, its static files and the conversation view to ``app``.
+
+    ``clock`` is the bot's (a hand-off's end is read against it).
 
     Example::
 
-        install_devphone(app, phone, turn_log, app.state.services.store)
+        install_devphone(app, phone, turn_log, app.state.services.store, clock=app.state.services.clock)
     """
-    app.include_router(create_devphone_router(phone, turns, store))
+    app.include_router(create_devphone_router(phone, turns, store, clock=clock))
     app.include_router(create_call_router(phone))
     app.mount("/dev/static", StaticFiles(directory=STATIC_DIR), name="devphone-static")
 
 
-def create_devphone_router(phone: DevPhone, turns: TurnLog, store: ConversationStore) -> APIRouter:
+def create_devphone_router(
+    phone: DevPhone, turns: TurnLog, store: ConversationStore, *, clock: Clock | None = None
+) -> APIRouter:
     """The dev phone's and the conversation view's routes (static files excluded).
 
     Example::
 
-        app.include_router(create_devphone_router(phone, turn_log, store))
+        app.include_router(create_devphone_router(phone, turn_log, store, clock=clock))
     """
     router = APIRouter(include_in_schema=False)
     pages = _page_templates()
+    clock = clock or SystemClock()
 
     @router.get("/")
     @router.get("/dev")
@@ -122,8 +132,13 @@ def create_devphone_router(phone: DevPhone, turns: TurnLog, store: ConversationS
     @router.get("/dev/api/phones/{channel}/{user}")
     async def phone_snapshot(channel: Channel, user: str) -> dict[str, Any]:
         snapshot = phone.snapshot(channel, user)
+        key = ConversationKey(channel, bot=phone.bot, user=user)
         # Twilio's opt-out list is the simulator's; the bot keeps its own (WhatsApp STOP).
-        snapshot["bot_opted_out"] = await store.is_opted_out(ConversationKey(channel, bot=phone.bot, user=user))
+        snapshot["bot_opted_out"] = await store.is_opted_out(key)
+        # Why the bot went quiet: staff have the conversation (until this time, or "bot").
+        state = await store.load(key)
+        until = staff_until(state.data, clock.now()) if state is not None else None
+        snapshot["with_staff"] = {"until": until.isoformat()} if until is not None else None
         return snapshot
 
     @router.post("/dev/api/send")
@@ -190,7 +205,7 @@ def create_devphone_router(phone: DevPhone, turns: TurnLog, store: ConversationS
 
     @router.get("/dev/api/conversations/{channel}/{bot}/{user}")
     async def conversation_json(channel: Channel, bot: str, user: str) -> dict[str, Any]:
-        return await _conversation(turns, store, ConversationKey(channel, bot=bot, user=user))
+        return await _conversation(phone, turns, store, ConversationKey(channel, bot=bot, user=user))
 
     @router.get("/dev/conversations")
     async def conversations_page() -> HTMLResponse:
@@ -200,10 +215,11 @@ def create_devphone_router(phone: DevPhone, turns: TurnLog, store: ConversationS
     @router.get("/dev/conversations/{channel}/{bot}/{user}")
     async def conversation_page(channel: Channel, bot: str, user: str) -> HTMLResponse:
         key = ConversationKey(channel, bot=bot, user=user)
-        data = await _conversation(turns, store, key)
+        data = await _conversation(phone, turns, store, key)
         html = pages.get_template("conversation.html").render(
             key=key,
             turns=turns.turns(key),
+            seen={t["message_sid"]: t["seen"] for t in data["turns"]},
             state_json=json.dumps(data["state"], indent=2, ensure_ascii=False) if data["state"] else None,
             opted_out=data["opted_out"],
         )
@@ -217,13 +233,17 @@ async def _close_on(event: anyio.Event, feed: Feed) -> None:
     feed.close()
 
 
-async def _conversation(turns: TurnLog, store: ConversationStore, key: ConversationKey) -> dict[str, Any]:
+async def _conversation(
+    phone: DevPhone, turns: TurnLog, store: ConversationStore, key: ConversationKey
+) -> dict[str, Any]:
     state = await store.load(key)
+    seen = delivered_per_turn(phone.sim.conversation(key.channel, user=key.user, bot=key.bot), phone.sim.templates)
     return {
         "channel": key.channel.value,
         "bot": key.bot,
         "user": key.user,
-        "turns": [t.to_dict() for t in turns.turns(key)],
+        "turns": [{**t.to_dict(), "seen": [s.to_dict() for s in seen.get(t.message_sid, ())]}
+                  for t in turns.turns(key)],
         "state": _state_dict(state) if state else None,
         "opted_out": await store.is_opted_out(key),
     }
@@ -245,6 +265,8 @@ def _page_templates() -> jinja2.Environment:
     )
     env.filters["when"] = _when
     env.globals["channel_names"] = {"sms": "SMS", "whatsapp": "WhatsApp"}
+    env.globals["option_labels"] = {"numbered": "Options the user saw (numbered lines)",
+                                    "buttons": "Quick-reply buttons the user saw", "list": "List the user saw"}
     env.filters["tojson_pretty"] = lambda value: json.dumps(value, ensure_ascii=False, sort_keys=True)
     return env
 

@@ -70,6 +70,32 @@ async def test_a_recorded_whatsapp_session_keeps_the_profile_name(settings: Sett
     assert report.ok, report.results[0].failure
 
 
+async def test_a_recorded_button_press_replays_as_the_same_press(settings: Settings, tmp_path: Path) -> None:
+    path = tmp_path / "booking.yaml"
+    out = io.StringIO()
+    await run_chat(settings, whatsapp=True, user=USER, bot=DEV_BOT_NUMBER, profile_name="Ana",
+                   lines=["book a cleaning tomorrow at 3pm\n", "/button 1\n"], interactive=False, out=out,
+                   record=path, now=datetime.fromisoformat("2026-03-02T09:00:00-05:00"))
+    assert out.getvalue().splitlines()[-1] == f"recorded 2 steps to {path}"
+    assert "not recorded" not in out.getvalue()
+
+    [transcript] = load_transcripts([path])
+    assert [step.describe() for step in transcript.turns] == [
+        'user: "book a cleaning tomorrow at 3pm"', 'button: "yes"'
+    ]
+    offer, pressed = (step.expect for step in transcript.turns)
+    assert offer is not None and offer.template == "quick_reply_2"
+    assert pressed is not None and pressed.reply is not None and pressed.reply.startswith("You're booked!")
+    report = await ReplayRunner(settings).run([transcript])
+    assert report.ok, report.results[0].failure
+
+    # The press is what replays: pressing "No" instead books nothing, and the recording says so.
+    edited = tmp_path / "edited.yaml"
+    edited.write_text(path.read_text(encoding="utf-8").replace('button: "yes"', 'button: "no"'), encoding="utf-8")
+    report = await ReplayRunner(settings).run(load_transcripts([edited]))
+    assert not report.ok
+
+
 async def test_recording_refuses_to_overwrite_a_file(settings: Settings, tmp_path: Path) -> None:
     path = tmp_path / "kept.yaml"
     path.write_text("precious")

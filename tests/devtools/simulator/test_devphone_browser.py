@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -80,6 +81,18 @@ class DevServer:
         return data
 
 
+#: How long an ``expect`` waits for the page: the dev server does real work (webhooks, status
+#: steps, callbacks), which on a loaded CI machine takes longer than Playwright's 5 s default.
+EXPECT_TIMEOUT_MS = 20_000
+
+
+@pytest.fixture(autouse=True)
+def patient_expect() -> Iterator[None]:
+    expect.set_options(timeout=EXPECT_TIMEOUT_MS)
+    yield
+    expect.set_options(timeout=5_000)  # Playwright's default
+
+
 # Module scope, not session: while Playwright's sync API is open, its event
 # loop counts as running in this thread, and async tests after this module
 # could not start theirs. One browser and one server serve every test here.
@@ -97,8 +110,9 @@ def browser() -> Iterator[Browser]:
         chromium.close()
 
 
-@pytest.fixture(scope="module")
-def dev_server() -> Iterator[DevServer]:
+@contextmanager
+def serve_dev_app(clock: FrozenClock, templates: Sequence[ContentTemplate] = ()) -> Iterator[DevServer]:
+    """``create_dev_app`` (memory store, quick status steps) under uvicorn at a free port."""
     settings = load_settings(
         twilio_account_sid=ACCOUNT_SID, twilio_auth_token=AUTH_TOKEN, environment="test", allow_test_environment=True,
         redis_url="",
@@ -108,26 +122,39 @@ def dev_server() -> Iterator[DevServer]:
         settings,
         base_url=f"http://127.0.0.1:{port}",
         store=MemoryStore(),
-        clock=FrozenClock(MONDAY_MORNING),
-        templates=[REMINDER],
+        clock=clock,
+        templates=templates,
         step_delay=0.05,
     )
     with run_app(app, port=port) as url:
         yield DevServer(url, app)
 
 
-@pytest.fixture
-def page(browser: Browser, dev_server: DevServer) -> Iterator[Page]:
+@contextmanager
+def open_dev_phone(browser: Browser, url: str) -> Iterator[Page]:
+    """The dev phone in a fresh browser context, live; no page error or console error allowed."""
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     page = context.new_page()
     problems: list[str] = []
     page.on("pageerror", lambda error: problems.append(f"page error: {error}"))
     page.on("console", lambda msg: problems.append(f"console: {msg.text}") if msg.type == "error" else None)
-    page.goto(f"{dev_server.url}/dev/")
+    page.goto(f"{url}/dev/")
     expect(page.locator("#live")).to_have_attribute("data-state", "live")
     yield page
     context.close()  # before the server stops: it waits for open event streams
     assert problems == []
+
+
+@pytest.fixture(scope="module")
+def dev_server() -> Iterator[DevServer]:
+    with serve_dev_app(FrozenClock(MONDAY_MORNING), templates=[REMINDER]) as server:
+        yield server
+
+
+@pytest.fixture
+def page(browser: Browser, dev_server: DevServer) -> Iterator[Page]:
+    with open_dev_phone(browser, dev_server.url) as page:
+        yield page
 
 
 def add_phone(page: Page, channel: str, number: str) -> Locator:

@@ -15,6 +15,7 @@ const STATUS_VIEW = {
 const CHANNEL_NAME = { sms: "SMS", whatsapp: "WhatsApp" };
 const SAVED = "devphone.phones";
 const E164 = /^\+[1-9][0-9]{6,14}$/;
+const HELD_POLL_MS = 2000;
 
 let config = null;
 const phones = new Map(); // "sms:+14155550100" -> phone
@@ -65,7 +66,10 @@ function addPhone(channel, user) {
     return;
   }
   const el = $("#phone-template").content.firstElementChild.cloneNode(true);
-  const phone = { key, channel, user, el, items: new Map(), optedOut: false, botOptedOut: false, failure: null };
+  const phone = {
+    key, channel, user, el, items: new Map(), optedOut: false, botOptedOut: false, failure: null,
+    withStaff: null, held: [],
+  };
   const name = `${CHANNEL_NAME[channel]} phone ${user}`;
   el.dataset.key = key;
   el.dataset.channel = channel;
@@ -96,6 +100,7 @@ function addPhone(channel, user) {
   });
 
   $("#phones").append(el);
+  followThread(phone);
   phones.set(key, phone);
   savePhones();
   loadPhone(phone);
@@ -126,6 +131,8 @@ async function act(phone, action) {
       await api("DELETE", `/dev/api/failures/${phonePath(phone)}`);
       phone.failure = null;
       renderHead(phone);
+    } else if (action === "staff-phone") {
+      addPhone("sms", config.staff_number); // the hand-off notices staff got by SMS
     }
   } catch (error) {
     showError(phone, error);
@@ -181,13 +188,37 @@ async function loadPhone(phone) {
   for (const rejection of snapshot.rejections) addRejection(phone, rejection);
   setFlags(phone, snapshot);
   renderThread(phone);
+  loadHeld(phone);
 }
 
 function setFlags(phone, snapshot) {
   phone.optedOut = snapshot.opted_out;
   phone.botOptedOut = snapshot.bot_opted_out;
   phone.failure = snapshot.failure;
+  phone.withStaff = snapshot.with_staff;
   renderHead(phone);
+}
+
+// Messages the bot holds for quiet hours reach Twilio only at their release
+// time, so no simulator event tells of them: the page asks (on load, and often).
+async function loadHeld(phone) {
+  try {
+    phone.held = (await api("GET", `/dev/api/held/${phonePath(phone)}`)).held;
+  } catch {
+    return; // the server restarts under --reload; the next poll catches up
+  }
+  renderHeld(phone);
+}
+
+function renderHeld(phone) {
+  const list = $(".held-list", phone.el);
+  list.hidden = phone.held.length === 0;
+  list.replaceChildren(...phone.held.map((m) => h("li", { class: "msg msg-held", "data-status": "held" },
+    h("div", { class: "bubble" },
+      h("p", { class: "from" }, `Held for quiet hours (${m.purpose})`),
+      h("p", { class: "body" }, m.preview)),
+    h("p", { class: "meta" }, h("time", { datetime: m.release_at }, `held ${m.until}`)))));
+  keepAtBottom(phone);
 }
 
 function upsertMessage(phone, message) {
@@ -249,26 +280,56 @@ function renderHead(phone) {
   note.textContent = phone.optedOut
     ? "You opted out: Twilio blocks the bot's messages to you (error 21610) until you send START."
     : "You opted out: the bot sends you nothing until you send START.";
+  const staff = phone.withStaff;
+  $(".badge-staff", el).hidden = !staff;
+  $(".staff-note", el).hidden = !staff;
+  if (staff) {
+    $(".staff-text", el).textContent = `With staff until ${clock(Date.parse(staff.until))}: the bot passes `
+      + "your messages to staff and stays quiet (one short note at most). It answers again after that, "
+      + "or at once if you text \"bot\".";
+  }
   const failure = phone.failure;
   $(".failure-state", el).textContent = failure ? `· failing with ${failure.error_code}` : "";
   el.classList.toggle("is-failing", Boolean(failure));
+}
+
+// A thread follows the newest message while its reader is at the bottom. Whether
+// they are is decided when *they* scroll, not when a message arrives: a picture
+// grows the thread after it was drawn (and scrolled to), which must not count as
+// the reader scrolling away.
+const NEAR_BOTTOM = 40; // px
+
+function followThread(phone) {
+  const thread = $(".thread", phone.el);
+  phone.following = true;
+  thread.addEventListener("scroll", () => {
+    phone.following = thread.scrollHeight - thread.scrollTop - thread.clientHeight < NEAR_BOTTOM;
+  });
+  // "load" does not bubble: listen while it travels down (capture) for every image in the thread.
+  thread.addEventListener("load", () => keepAtBottom(phone), true);
+}
+
+function keepAtBottom(phone) {
+  if (!phone.following) return;
+  const thread = $(".thread", phone.el);
+  thread.scrollTop = thread.scrollHeight;
 }
 
 function renderThread(phone) {
   const items = [...phone.items.values()].sort((a, b) => a.t - b.t || a.order - b.order);
   const thread = $(".thread", phone.el);
   thread.replaceChildren(...items.map((item) => (item.el = renderItem(item))));
-  thread.scrollTop = thread.scrollHeight;
+  phone.following = true;
+  keepAtBottom(phone);
 }
 
 function drawItem(phone, item) {
   const thread = $(".thread", phone.el);
-  const atBottom = thread.scrollHeight - thread.scrollTop - thread.clientHeight < 40;
   const el = renderItem(item);
   if (item.el && item.el.isConnected) item.el.replaceWith(el);
   else thread.append(el);
   item.el = el;
-  if (atBottom) thread.scrollTop = thread.scrollHeight;
+  keepAtBottom(phone);
 }
 
 function renderItem(item) {
@@ -404,6 +465,8 @@ async function start() {
   });
   for (const { channel, user } of savedPhones()) addPhone(channel, user);
   connect();
+  startClock(); // static/clock.js
+  setInterval(() => { for (const phone of phones.values()) loadHeld(phone); }, HELD_POLL_MS);
 }
 
 start().catch((error) => setLive("down", `Could not start: ${error.message}`));
