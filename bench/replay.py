@@ -38,7 +38,9 @@ from typing import Any
 if __package__ in (None, ""):  # run as a file: make the repository importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from devtools.replay.runner import DEFAULT_CONCURRENCY, ReplayReport, ReplayRunner, replay_settings
+from devtools.replay.config import DEFAULT_CONCURRENCY, replay_settings
+from devtools.replay.report import ReplayReport
+from devtools.replay.runner import ReplayRunner
 from devtools.replay.transcript import load_transcripts
 
 ROOT = Path(__file__).resolve().parents[1]

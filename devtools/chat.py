@@ -2,7 +2,7 @@
 
 Each line is sent as a Twilio-signed form POST to ``/twilio/messages`` of an
 in-process app, exactly as transcript replay does it
-(:class:`~devtools.replay.runner.InProcessConversation`): the TwiML answer and any
+(:class:`~devtools.replay.inprocess.InProcessConversation`): the TwiML answer and any
 message the bot sends through the REST API (to a local Twilio API, never the
 real one) are printed.
 
@@ -42,8 +42,9 @@ from bot.errors import TranscriptError
 from bot.messages import Channel
 from bot.runtime import build_store
 from bot.settings import Settings
+from devtools.replay.inprocess import InProcessConversation
 from devtools.replay.record import TranscriptRecorder
-from devtools.replay.runner import InProcessConversation, StepObservation
+from devtools.replay.report import StepObservation
 from devtools.replay.transcript import ButtonStep, CallStep, DigitsStep, HangupStep, Step, UserStep
 
 

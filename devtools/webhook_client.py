@@ -26,7 +26,7 @@ from twilio.request_validator import RequestValidator
 from bot.messages import Channel, Choice, Location, Media
 from devtools.simulator.inbound import build_inbound_form
 from devtools.simulator.inbound import parse_twiml as parse_messages
-from devtools.simulator.state import SimMessage
+from devtools.simulator.message import SimMessage
 
 FormFields = Mapping[str, str] | Sequence[tuple[str, str]]
 

@@ -32,7 +32,9 @@ from typing import TextIO
 
 from bot.errors import BotError, TranscriptError
 from bot.settings import Settings
-from devtools.replay.runner import DEFAULT_CONCURRENCY, ConversationResult, ReplayRunner, replay_settings
+from devtools.replay.config import DEFAULT_CONCURRENCY, replay_settings
+from devtools.replay.report import ConversationResult
+from devtools.replay.runner import ReplayRunner
 from devtools.replay.transcript import load_transcripts, select
 
 __all__ = ["replay_command"]

@@ -43,7 +43,9 @@ from bot.errors import TranscriptError
 from bot.messages import Channel
 from bot.nlu.model import build_chat_model
 from bot.settings import Settings
-from devtools.replay.runner import DEFAULT_CONCURRENCY, ConversationResult, ReplayRunner
+from devtools.replay.config import DEFAULT_CONCURRENCY
+from devtools.replay.report import ConversationResult
+from devtools.replay.runner import ReplayRunner
 from devtools.replay.transcript import ButtonStep, UserStep, load_transcripts, select
 
 __all__ = ["EvalReport", "ModelMeter", "evaluate"]

@@ -23,7 +23,8 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, TypeAlias
 
 from bot.messages import Channel
-from devtools.replay.transcript import Expect, Step, Transcript, _quote
+from devtools.replay.text import quote
+from devtools.replay.transcript import Expect, Step, Transcript
 
 __all__ = ["SentMessage", "StepOutcome", "Via", "check", "format_failure"]
 
@@ -65,7 +66,7 @@ class SentMessage:
             tags.append(f"template {self.template}")
         if self.segments is not None:
             tags.append(f"{self.segments} segment{'s' if self.segments != 1 else ''}")
-        line = f"[{', '.join(tags)}] {_quote(self.body)}"
+        line = f"[{', '.join(tags)}] {quote(self.body)}"
         if self.media:
             line += f" + media {', '.join(self.media)}"
         return line
@@ -104,7 +105,7 @@ def check(expect: Expect, outcome: StepOutcome, *, user: str | None = None) -> l
     failures: list[str] = []
 
     if expect.reply is not None and text.strip() != expect.reply.strip():
-        failure = f"expected reply {_quote(expect.reply.strip())}, but {_sent_text(sent, text)}"
+        failure = f"expected reply {quote(expect.reply.strip())}, but {_sent_text(sent, text)}"
         if sent:
             failure += f" (they differ from character {_first_difference(expect.reply, text)})"
         failures.append(failure)
@@ -113,7 +114,7 @@ def check(expect: Expect, outcome: StepOutcome, *, user: str | None = None) -> l
         folded = text.casefold()
         missing = [part for part in expect.reply_contains if part.casefold() not in folded]
         if missing:
-            wanted = " and ".join(_quote(part) for part in missing)
+            wanted = " and ".join(quote(part) for part in missing)
             failures.append(f"expected reply containing {wanted}, but {_sent_text(sent, text)}")
 
     if expect.reply_matches is not None and expect.reply_matches.search(text) is None:
@@ -135,8 +136,8 @@ def check(expect: Expect, outcome: StepOutcome, *, user: str | None = None) -> l
     for name, value in expect.slots:
         read = outcome.entities.get(name)
         if read is None or str(read) != value:
-            shown = _quote(str(read)) if read is not None else "none"
-            failures.append(f"expected slot {name} {_quote(value)}, got {shown}")
+            shown = quote(str(read)) if read is not None else "none"
+            failures.append(f"expected slot {name} {quote(value)}, got {shown}")
 
     if expect.template is not None and not any(m.template == expect.template for m in sent):
         templates = sorted({m.template for m in sent if m.template is not None})
@@ -181,7 +182,7 @@ def format_failure(
     """
     number = step_index + 1
     lines = [
-        f"{transcript.path}:{step.line}: {_quote(transcript.name)} failed at step {number} of {len(transcript.turns)}",
+        f"{transcript.path}:{step.line}: {quote(transcript.name)} failed at step {number} of {len(transcript.turns)}",
         f"  step {number}: {step.describe()}",
     ]
     lines.extend(f"  - {failure}" for failure in failures)
@@ -237,7 +238,7 @@ def _bodies(sent: Sequence[SentMessage]) -> str:
 def _snippet(text: str) -> str:
     if len(text) > _SNIPPET:
         text = text[: _SNIPPET - 1] + "…"
-    return _quote(text)
+    return quote(text)
 
 
 def _count(sent: Sequence[SentMessage]) -> str:

@@ -38,7 +38,9 @@ from typing import Any
 import pytest
 
 from bot.errors import TranscriptError
-from devtools.replay.runner import ConversationResult, ReplayRunner, replay_settings
+from devtools.replay.config import replay_settings
+from devtools.replay.report import ConversationResult
+from devtools.replay.runner import ReplayRunner
 from devtools.replay.transcript import Transcript, load_transcripts
 
 __all__ = ["TranscriptFailure", "TranscriptFile", "TranscriptItem", "pytest_collect_file"]

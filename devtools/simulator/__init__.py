@@ -27,21 +27,15 @@ Example::
 from __future__ import annotations
 
 from devtools.simulator.api import create_simulator_app, create_simulator_router
+from devtools.simulator.config import SimulatorConfig
+from devtools.simulator.errors import TwilioApiError
+from devtools.simulator.events import EventKind, SimulatorEvent, Subscription
+from devtools.simulator.failures import FailureRule, Outcome
 from devtools.simulator.inbound import InboundResult, build_inbound_form, send_inbound
-from devtools.simulator.state import (
-    ContentTemplate,
-    CreateMessageRequest,
-    EventKind,
-    FailureRule,
-    MessageOrigin,
-    Outcome,
-    SimMessage,
-    Simulator,
-    SimulatorConfig,
-    SimulatorEvent,
-    Subscription,
-    TwilioApiError,
-)
+from devtools.simulator.message import MessageOrigin, SimMessage
+from devtools.simulator.request import CreateMessageRequest
+from devtools.simulator.state import Simulator
+from devtools.simulator.templates import ContentTemplate
 
 __all__ = [
     "ContentTemplate",

@@ -17,13 +17,12 @@ from __future__ import annotations
 
 import random
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
-from email.utils import format_datetime
+from datetime import datetime
 from typing import Any
 
 from bot.clock import Clock
-
-API_VERSION = "2010-04-01"
+from devtools.simulator.message import rfc2822
+from devtools.simulator.rules import API_VERSION
 
 # Form field (as Twilio names it) -> resource property, for an IncomingPhoneNumber update.
 NUMBER_FIELDS = {
@@ -49,10 +48,6 @@ SERVICE_FIELDS = {
     "UseInboundWebhookOnNumber": "use_inbound_webhook_on_number",
 }
 METHODS = frozenset({"GET", "POST"})
-
-
-def _rfc2822(moment: datetime) -> str:
-    return format_datetime(moment.astimezone(UTC).replace(microsecond=0))
 
 
 @dataclass
@@ -86,8 +81,8 @@ class SimNumber:
             "api_version": API_VERSION,
             "beta": False,
             "capabilities": {"voice": True, "sms": True, "mms": True, "fax": False},
-            "date_created": _rfc2822(self.created),
-            "date_updated": _rfc2822(self.updated),
+            "date_created": rfc2822(self.created),
+            "date_updated": rfc2822(self.updated),
             "friendly_name": self.friendly_name or self.phone_number,
             "identity_sid": None,
             "phone_number": self.phone_number,

@@ -20,9 +20,9 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
-from devtools.simulator.account import API_VERSION
 from devtools.simulator.api import _authenticate, _error, _int, _not_found
-from devtools.simulator.state import TwilioApiError
+from devtools.simulator.errors import TwilioApiError
+from devtools.simulator.rules import API_VERSION
 
 if TYPE_CHECKING:
     from devtools.simulator.state import Simulator

@@ -37,7 +37,11 @@ from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from devtools.simulator.state import API_VERSION, CreateMessageRequest, SimMessage, Simulator, TwilioApiError
+from devtools.simulator.errors import TwilioApiError
+from devtools.simulator.message import SimMessage
+from devtools.simulator.request import CreateMessageRequest
+from devtools.simulator.rules import API_VERSION
+from devtools.simulator.state import Simulator
 
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 1000

@@ -38,7 +38,8 @@ from urllib.parse import urlencode, urljoin, urlsplit
 
 import httpx
 
-from devtools.simulator.state import API_VERSION, Simulator
+from devtools.simulator.rules import API_VERSION
+from devtools.simulator.state import Simulator
 
 #: What the staff phone does when the bot ``<Dial>``s it (Twilio's ``DialCallStatus``).
 DIAL_OUTCOMES: Final = frozenset({"completed", "busy", "no-answer", "failed", "canceled"})

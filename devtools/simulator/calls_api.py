@@ -29,7 +29,9 @@ from fastapi.responses import JSONResponse
 
 from devtools.simulator.api import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, _authenticate, _error, _int, _not_found
 from devtools.simulator.calls import CallBook, SimCall
-from devtools.simulator.state import API_VERSION, Simulator, TwilioApiError
+from devtools.simulator.errors import TwilioApiError
+from devtools.simulator.rules import API_VERSION
+from devtools.simulator.state import Simulator
 
 
 def create_calls_router(sim: Simulator) -> APIRouter:

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 from bot.messages import Choice
 from bot.outbound.templates import ContentTemplates
-from devtools.simulator.state import ContentTemplate, Simulator
+from devtools.simulator.state import Simulator
+from devtools.simulator.templates import ContentTemplate
 
 
 def simulator_templates(registry: ContentTemplates) -> list[ContentTemplate]:

@@ -1,6 +1,6 @@
 """HTTP-level faults for the simulated Messages API: what Twilio's edge does on a bad day.
 
-:class:`~devtools.simulator.state.FailureRule` fails messages *after* Twilio
+:class:`~devtools.simulator.failures.FailureRule` fails messages *after* Twilio
 accepted them (status callbacks). This module fails the *create call*
 itself, as an ASGI wrapper around the simulator app, so a client sees what
 it would see from api.twilio.com under load or in an outage:
@@ -33,7 +33,7 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from devtools.simulator.state import MORE_INFO
+from devtools.simulator.errors import MORE_INFO
 
 
 @dataclass(frozen=True, slots=True)

@@ -32,7 +32,11 @@ import phonenumbers
 from bot.compliance import keyword_type
 from bot.messages import Channel, Choice, Location, Media, OptOutType
 from bot.sms.segments import MAX_BODY_CHARS, body_length
-from devtools.simulator.state import API_VERSION, EventKind, MessageOrigin, Outcome, SimMessage, Simulator
+from devtools.simulator.events import EventKind
+from devtools.simulator.failures import Outcome
+from devtools.simulator.message import MessageOrigin, SimMessage
+from devtools.simulator.rules import API_VERSION
+from devtools.simulator.state import Simulator
 
 # Twilio's debugger codes for a webhook that went wrong.
 HTTP_RETRIEVAL_FAILURE = 11200

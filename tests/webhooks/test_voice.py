@@ -20,7 +20,7 @@ from bot.settings import Settings
 from bot.storage import MemoryStore
 from bot.storage.stores import Stores
 from bot.voice.calls import CallLog
-from devtools.replay.runner import SimulatorHttpClient
+from devtools.replay.transport import SimulatorHttpClient
 from devtools.simulator import Simulator, create_simulator_app
 from devtools.simulator.calls import CallBook, CallPlayer
 from devtools.webhook_client import WebhookClient

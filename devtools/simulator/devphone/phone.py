@@ -39,19 +39,13 @@ from typing import Any, Final
 import phonenumbers
 
 from bot.messages import Channel, Choice, Location, Media
+from devtools.simulator.errors import ERROR_MESSAGES, TwilioApiError
+from devtools.simulator.events import EventKind, EventStream, SimulatorEvent, Subscription
+from devtools.simulator.failures import FailureRule
 from devtools.simulator.inbound import InboundResult, send_inbound
-from devtools.simulator.state import (
-    ERROR_MESSAGES,
-    CreateMessageRequest,
-    EventKind,
-    EventStream,
-    FailureRule,
-    SimMessage,
-    Simulator,
-    SimulatorEvent,
-    Subscription,
-    TwilioApiError,
-)
+from devtools.simulator.message import SimMessage
+from devtools.simulator.request import CreateMessageRequest
+from devtools.simulator.state import Simulator
 
 log = logging.getLogger(__name__)
 

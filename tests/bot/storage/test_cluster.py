@@ -14,7 +14,8 @@ from bot.storage.appointments import _CLAIM, _RELEASE
 from bot.storage.jobs import _NEXT_SLOT
 from bot.storage.ledger import _ADVANCE, _TALLY
 from bot.storage.redis import _ABORT, _BEGIN, _COMMIT
-from devtools.replay.runner import ReplayRunner, replay_settings
+from devtools.replay.config import replay_settings
+from devtools.replay.runner import ReplayRunner
 from devtools.replay.transcript import load_transcripts
 from tests.bot.storage.conftest import slots_of
 

@@ -21,7 +21,9 @@ from bot.messages import Reply, TurnResult
 from bot.settings import Settings
 from bot.storage import MemoryStore
 from bot.storage.base import ConversationKey, TurnStart
-from devtools.replay.runner import PUBLIC_URL, ConversationResult, ReplayRunner, StepResult
+from devtools.replay.config import PUBLIC_URL
+from devtools.replay.report import ConversationResult, StepResult
+from devtools.replay.runner import ReplayRunner
 from devtools.replay.scripted_model import ScriptedChatModel
 from devtools.replay.transcript import load_transcripts, parse_transcripts
 from tests.support.servers import run_app
@@ -474,7 +476,7 @@ async def test_webhooks_are_signed_like_twilio(replay_settings: Settings) -> Non
     # Checked with the official SDK's validator, over the public URL replay declares.
     runner = ReplayRunner(replay_settings, handler_factory=lambda settings, **parts: Recorder())
     [transcript] = parse_transcripts('name: x\nuser: "+14155550123"\nturns:\n  - user: "hi"\n')
-    from devtools.replay.runner import InProcessConversation
+    from devtools.replay.inprocess import InProcessConversation
 
     async with InProcessConversation(replay_settings, channel=transcript.channel, user=transcript.user) as conv:
         assert conv.webhooks is not None

@@ -24,7 +24,7 @@ from devtools.simulator import (
     send_inbound,
 )
 from devtools.simulator.inbound import DOCUMENT_PARSE_FAILURE, HTTP_RETRIEVAL_FAILURE, INVALID_CONTENT_TYPE, parse_twiml
-from devtools.simulator.state import DEFAULT_KEYWORD_REPLIES
+from devtools.simulator.rules import DEFAULT_KEYWORD_REPLIES
 from devtools.webhook_client import inbound_form as plain_inbound_form
 from tests.devtools.simulator.conftest import AUTH_TOKEN, BOT, REMINDER, SERVICE, STATUS, USER, WEBHOOK, FakeBot
 
