@@ -23,11 +23,12 @@ import json
 import secrets
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass, replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, Protocol
 
 from bot.business import DEFAULT_RESOURCE
 from bot.channels import records_key
+from bot.confirmations.status import UPCOMING, Source, Status, StatusChange, check_transition
 from bot.errors import BotError
 from bot.messages import Channel
 from bot.storage.appointments import AppointmentStore
@@ -53,8 +54,10 @@ class Appointment:
     start: datetime
     duration_minutes: int
     name: str | None = None
-    status: str = "booked"  # booked | cancelled
+    status: Status = Status.BOOKED  # bot/confirmations/status.py
     resource: str = DEFAULT_RESOURCE  # the chair, provider or stylist it holds
+    #: Every status change, oldest first: the status, when, and who (patient, button, staff, job).
+    changes: tuple[StatusChange, ...] = ()
 
     @property
     def key(self) -> ConversationKey:
@@ -64,10 +67,26 @@ class Appointment:
     def end(self) -> datetime:
         return self.start + timedelta(minutes=self.duration_minutes)
 
+    @property
+    def upcoming(self) -> bool:
+        """Booked or confirmed: still to come (its time may have passed, its outcome not known yet)."""
+        return self.status in UPCOMING
+
+    def changed_to(self, status: Status) -> StatusChange | None:
+        """The latest change to ``status``, if it ever had it."""
+        return next((c for c in reversed(self.changes) if c.status == status), None)
+
+    def with_status(self, status: Status, *, at: datetime, source: Source) -> Appointment:
+        """This appointment with ``status``, the change recorded (raises on a move the model forbids)."""
+        check_transition(self.status, status)
+        return replace(self, status=status, changes=(*self.changes, StatusChange(status, at.timestamp(), source)))
+
     def to_json(self) -> str:
         raw: dict[str, Any] = asdict(self)
         raw["channel"] = self.channel.value
+        raw["status"] = self.status.value
         raw["start"] = self.start.astimezone(UTC).isoformat()
+        raw["changes"] = [c.to_list() for c in self.changes]
         return json.dumps(raw, separators=(",", ":"))
 
     @classmethod
@@ -75,6 +94,8 @@ class Appointment:
         data = json.loads(raw)
         data["channel"] = Channel(data["channel"])
         data["start"] = datetime.fromisoformat(data["start"])
+        data["status"] = Status(data.get("status", Status.BOOKED))
+        data["changes"] = tuple(StatusChange.from_list(c) for c in data.get("changes", ()))
         return cls(**data)
 
 
@@ -179,6 +200,7 @@ class AppointmentBook:
         duration_minutes: int,
         name: str | None = None,
         now: datetime,
+        source: Source = Source.REPLY,
     ) -> Appointment:
         """Book on a free resource able to do ``service``, or raise :class:`SlotTakenError`.
 
@@ -192,6 +214,7 @@ class AppointmentBook:
         appt = Appointment(
             id=secrets.token_hex(6), channel=key.channel, bot=key.bot, user=key.user,
             service=service, start=start.astimezone(UTC), duration_minutes=duration_minutes, name=name,
+            changes=(StatusChange(Status.BOOKED, now.timestamp(), source),),
         )
         # The record first: a crash before the claim leaves an unindexed
         # record that expires, never a claimed slot without a record.
@@ -204,12 +227,20 @@ class AppointmentBook:
             appt = replace(appt, resource=resource)
             await self.store.put(appt.id, appt.to_json(), ttl=self._ttl(appt, now))
         await self.store.index(_owner(appt.key), appt.id, appt.start.timestamp())
+        await self.store.log_day(self._day(appt.start), appt.id, appt.start.timestamp())
         await self._tell("booked", appt, now)
         return appt
 
-    async def move(self, appt: Appointment, start: datetime, *, now: datetime) -> Appointment:
-        """Reschedule ``appt`` to ``start`` (same service and duration; its resource if free)."""
+    async def move(
+        self, appt: Appointment, start: datetime, *, now: datetime, source: Source = Source.REPLY
+    ) -> Appointment:
+        """Reschedule ``appt`` to ``start`` (same service and duration; its resource if free).
+
+        A confirmed appointment is ``booked`` again: the confirmation was for the old time.
+        """
         moved = replace(appt, start=start.astimezone(UTC))
+        if moved.status == Status.CONFIRMED:
+            moved = moved.with_status(Status.BOOKED, at=now, source=source)
         able = self.resources_for(appt.service)
         preferred = (appt.resource, *[r for r in able if r != appt.resource]) if appt.resource in able else able
         resource = await self._claim(moved, preferred)
@@ -222,16 +253,46 @@ class AppointmentBook:
         await self.store.put(moved.id, moved.to_json(), ttl=self._ttl(moved, now))
         await self.store.unindex(_owner(appt.key), appt.id, appt.start.timestamp())
         await self.store.index(_owner(moved.key), moved.id, moved.start.timestamp())
+        if self._day(appt.start) != self._day(moved.start):
+            await self.store.unlog_day(self._day(appt.start), appt.id)
+        await self.store.log_day(self._day(moved.start), moved.id, moved.start.timestamp())
         await self._tell("rescheduled", moved, now)
         return moved
 
-    async def cancel(self, appt: Appointment, *, now: datetime) -> Appointment:
-        cancelled = replace(appt, status="cancelled")
+    async def cancel(self, appt: Appointment, *, now: datetime, source: Source = Source.REPLY) -> Appointment:
+        cancelled = appt.with_status(Status.CANCELLED, at=now, source=source)
         await self.store.release(_calendar(appt.bot, appt.start, self.tz), appt.id)
         await self.store.unindex(_owner(appt.key), appt.id, appt.start.timestamp())
         await self.store.put(appt.id, cancelled.to_json(), ttl=self._ttl(appt, now))
         await self._tell("cancelled", cancelled, now)
         return cancelled
+
+    async def set_status(self, appt: Appointment, status: Status, *, now: datetime, source: Source) -> Appointment:
+        """Change ``appt``'s status (recorded with ``source`` and ``now``); the same status changes nothing.
+
+        Cancelling frees its time (:meth:`cancel`); a move the status model
+        forbids raises :class:`~bot.confirmations.status.StatusChangeError`.
+
+        Example::
+
+            appt = await book.set_status(appt, Status.CONFIRMED, now=clock.now(), source=Source.BUTTON)
+            appt.changes[-1].source    # Source.BUTTON
+        """
+        if status == appt.status:
+            return appt
+        if status == Status.CANCELLED:
+            return await self.cancel(appt, now=now, source=source)
+        changed = appt.with_status(status, at=now, source=source)
+        await self.store.put(changed.id, changed.to_json(), ttl=self._ttl(changed, now))
+        await self._tell(status.value, changed, now)
+        return changed
+
+    async def on_date(self, day: date, *, status: Status | None = None) -> list[Appointment]:
+        """Every appointment of the business-local ``day`` (cancelled ones too), earliest first;
+        only those with ``status`` when given (``bot appointments list``)."""
+        raws = await self.store.get_many(await self.store.day_log(day.isoformat()))
+        found = [Appointment.from_json(raw) for raw in raws if raw is not None]
+        return [a for a in found if status is None or a.status == status]
 
     @staticmethod
     def belongs_to(appt: Appointment, key: ConversationKey) -> bool:
@@ -248,13 +309,16 @@ class AppointmentBook:
     async def _load(self, ids: list[str]) -> list[Appointment]:
         raws = await self.store.get_many(ids)
         found = [Appointment.from_json(raw) for raw in raws if raw is not None]
-        return [a for a in found if a.status == "booked"]
+        return [a for a in found if a.upcoming]
 
     async def _claim(self, appt: Appointment, resources: Sequence[str]) -> str | None:
         return await self.store.claim(
             _calendar(appt.bot, appt.start, self.tz), appt.id, appt.start.timestamp(), appt.end.timestamp(),
             resources,
         )
+
+    def _day(self, start: datetime) -> str:
+        return start.astimezone(self.tz).date().isoformat()
 
     @staticmethod
     def _ttl(appt: Appointment, now: datetime) -> float:

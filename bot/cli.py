@@ -233,6 +233,7 @@ def serves_voice() -> bool:
 def _register_optional_commands() -> None:
     # Explicit registration of the feature commands (no discovery).
     from bot.compliance.cli import consent_app
+    from bot.confirmations.cli import appointments_app
     from bot.golive.cli import connect_command, doctor_command
     from bot.outbound.cli import broadcast, broadcast_status, worker
 
@@ -242,6 +243,7 @@ def _register_optional_commands() -> None:
     app.command("connect")(connect_command)
     app.command("doctor")(doctor_command)
     app.add_typer(consent_app, name="consent")
+    app.add_typer(appointments_app, name="appointments")
 
 
 _register_optional_commands()

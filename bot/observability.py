@@ -212,3 +212,7 @@ class Metrics:
         )
         # Staff email (bot/mail): sent, retry (429/5xx/network, tried again), failed (4xx or out of tries), duplicate.
         self.emails = Counter("bot_emails", "Staff emails by result", ["result"], registry=r)
+        # Appointment statuses (bot/confirmations): each change counted once, by the status it reached.
+        self.appointments = Counter(
+            "bot_appointments", "Appointment status changes, by the status reached", ["status"], registry=r,
+        )

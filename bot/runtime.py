@@ -30,6 +30,7 @@ from bot.business import Business, load_business
 from bot.clock import Clock, SystemClock
 from bot.compliance import Compliance, RevocationMatcher
 from bot.compliance.ledger import AddressHasher, ConsentLedger, build_consent_ledger
+from bot.confirmations.figures import status_counter
 from bot.contacts.wiring import build_contact_verification, verified_consent
 from bot.engine import Deliver, Engine, TurnHandler
 from bot.errors import ConfigError
@@ -192,6 +193,7 @@ class Runtime:
         )
         runtime.jobs["reminders"] = outbound.reminders.run
         if isinstance(handler, Brain):
+            handler.book.observers.append(status_counter(metrics.appointments))
             stores = Stores.beside(store)
             arq = outbound.outbox.redis if isinstance(outbound.outbox, ArqOutbox) else None
             runtime.staff_mail = build_staff_mail(settings, store=store, ledger=stores.ledger, book=handler.book,

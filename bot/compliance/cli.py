@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Annotated, TypeVar
 import phonenumbers
 import typer
 
+from bot.cli_support import fail as _fail
 from bot.errors import BotError
 
 if TYPE_CHECKING:
@@ -42,11 +43,6 @@ T = TypeVar("T")
 ChannelOption = Annotated[
     str, typer.Option("--channel", help="sms, whatsapp or all.", case_sensitive=False)
 ]
-
-
-def _fail(message: str) -> typer.Exit:
-    typer.echo(f"error: {message}", err=True)
-    return typer.Exit(2)
 
 
 def _settings() -> Settings:

@@ -16,7 +16,10 @@ Keys (Redis) and their hash tags, so every script touches one cluster slot:
 - ``appts:user:{<channel>:<bot>:<user>}``: a texter's appointments by start
   (per conversation);
 - ``appts:due:{<minute>}``: appointments by start, one bucket per start
-  minute (epoch minutes), for reminders: no single hot key holds them all.
+  minute (epoch minutes), for reminders: no single hot key holds them all;
+- ``appts:day:{<date>}``: every appointment of a business-local day by start,
+  cancelled ones included (``bot appointments list``, the figures), kept
+  :data:`DAY_LOG_SECONDS`.
 
 Two implementations, memory and Redis, held to
 ``tests/bot/storage/test_appointments_contract.py``.
@@ -42,6 +45,8 @@ from bot.storage.backend import MemoryValues, RedisBackend
 SEP: Final = "|"
 #: Seconds per reminder bucket (``appts:due:{<minute>}``).
 DUE_BUCKET_SECONDS: Final = 60
+#: How long a day's log of appointments is kept after its last change (a year and a bit, for the figures).
+DAY_LOG_SECONDS: Final = 400 * 24 * 3600
 
 # KEYS: calendar. ARGV: ident, start, end, member prefix ('<ident>|'),
 # then the candidate resources in order of preference. Members are
@@ -125,6 +130,10 @@ def due_key(bucket: int) -> str:
     return "appts:due:{" + str(bucket) + "}"
 
 
+def day_key(day: str) -> str:
+    return "appts:day:{" + day + "}"
+
+
 class AppointmentStore(Protocol):
     """Storage for appointments. Implementations: memory, Redis."""
 
@@ -171,6 +180,18 @@ class AppointmentStore(Protocol):
 
     async def due(self, low: float, high: float) -> list[str]:
         """Every indexed appointment id starting in ``[low, high]``, earliest first."""
+        ...
+
+    async def log_day(self, day: str, ident: str, start: float) -> None:
+        """List ``ident`` under its business-local ``day`` (``2026-03-03``), whatever becomes of it."""
+        ...
+
+    async def unlog_day(self, day: str, ident: str) -> None:
+        """Undo :meth:`log_day` (an appointment moved to another day)."""
+        ...
+
+    async def day_log(self, day: str) -> list[str]:
+        """Every appointment id logged under ``day``, earliest start first."""
         ...
 
     async def ping(self) -> None: ...
@@ -246,6 +267,19 @@ class RedisAppointmentStore:
         found: list[list[tuple[str, float]]] = await self.backend.call(pipe.execute())
         return [ident for ident, _ in sorted((pair for pairs in found for pair in pairs), key=lambda p: (p[1], p[0]))]
 
+    async def log_day(self, day: str, ident: str, start: float) -> None:
+        pipe = self.backend.client.pipeline(transaction=False)
+        pipe.zadd(day_key(day), {ident: start})
+        pipe.expire(day_key(day), DAY_LOG_SECONDS)
+        await self.backend.call(pipe.execute())
+
+    async def unlog_day(self, day: str, ident: str) -> None:
+        await self.backend.call(self.backend.client.zrem(day_key(day), ident))
+
+    async def day_log(self, day: str) -> list[str]:
+        members: list[str] = await self.backend.call(self.backend.client.zrange(day_key(day), 0, -1))
+        return members
+
     async def ping(self) -> None:
         await self.backend.ping()
 
@@ -261,6 +295,7 @@ class MemoryAppointmentStore:
         self._calendars: dict[str, dict[str, float]] = {}
         self._owners: dict[str, dict[str, float]] = {}
         self._due: dict[int, dict[str, float]] = {}
+        self._days: dict[str, dict[str, float]] = {}
 
     async def claim(self, calendar: str, ident: str, start: float, end: float, resources: Sequence[str]) -> str | None:
         for resource in resources:
@@ -311,6 +346,15 @@ class MemoryAppointmentStore:
     async def due(self, low: float, high: float) -> list[str]:
         found = {i: s for bucket in due_buckets(low, high) for i, s in self._due.get(bucket, {}).items()}
         return _in_range(found, low, high)
+
+    async def log_day(self, day: str, ident: str, start: float) -> None:
+        self._days.setdefault(day, {})[ident] = start
+
+    async def unlog_day(self, day: str, ident: str) -> None:
+        self._days.get(day, {}).pop(ident, None)
+
+    async def day_log(self, day: str) -> list[str]:
+        return _in_range(self._days.get(day, {}), float("-inf"), float("inf"))
 
     async def ping(self) -> None:
         return None

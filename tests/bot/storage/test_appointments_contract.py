@@ -110,3 +110,20 @@ async def test_indexes_find_by_owner_and_by_start(appts: AppointmentStore) -> No
     await appts.index(ben, "b1", base + 7200)
     assert await appts.due(base, base + 86_400) == ["a1", "b1", "b2"]
     assert await appts.owned(ben, base, float("inf")) == ["b1", "b2"]
+
+
+async def test_the_day_log_keeps_every_appointment_of_a_day(appts: AppointmentStore) -> None:
+    base = 1_772_000_000.0
+    await appts.log_day("2026-03-03", "b2", base + 600)
+    await appts.log_day("2026-03-03", "a1", base + 60)
+    await appts.log_day("2026-03-04", "c3", base + 86_400)
+    await appts.log_day("2026-03-03", "a1", base + 60)  # logged again: once
+    assert await appts.day_log("2026-03-03") == ["a1", "b2"]
+    assert await appts.day_log("2026-03-04") == ["c3"]
+    assert await appts.day_log("2026-03-05") == []
+    # Moved to another day: listed there only.
+    await appts.unlog_day("2026-03-03", "b2")
+    await appts.log_day("2026-03-04", "b2", base + 86_000)
+    assert await appts.day_log("2026-03-03") == ["a1"]
+    assert await appts.day_log("2026-03-04") == ["b2", "c3"]
+    await appts.unlog_day("2026-03-09", "zz")  # nothing there: no error
