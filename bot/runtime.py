@@ -248,7 +248,9 @@ def load_business_file(settings: Settings, *, required: bool) -> Business | None
     """
     path = Path(settings.intents_dir) / "business.yaml"
     try:
-        return load_business(path)
+        # Memoised by the file's fingerprint: parsing the YAML took ~65 ms, once per
+        # app (a replay builds one per conversation); the model is frozen.
+        return memo(("business", fingerprint(path)), lambda: load_business(path))
     except ConfigError:
         if required:
             raise

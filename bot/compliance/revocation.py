@@ -55,6 +55,8 @@ _JOINED_HYPHEN = re.compile(r"(?<=[a-z])-(?=[a-z])")
 #: Shortest word compared by spelling distance to a keyword (short words are too alike).
 _FUZZY_MIN = 7
 _GAP = 3
+#: Texts whose verdicts are remembered (every inbound message is matched; "stop", "hi", "yes" repeat).
+MEMO_SIZE = 4096
 
 
 def normalize(text: str) -> str:
@@ -127,6 +129,14 @@ class LanguageRules:
         self.help = frozenset(" ".join(seq) for seq in words("help"))
         self.phrases = [(str(p), _compile(str(p), groups, source)) for p in data.get("phrases") or ()]
         self._fuzzy = sorted({w for seq in self.keywords for w in seq if len(w) >= _FUZZY_MIN})
+        # Precomputed for speed (every inbound message is matched): the keyword and
+        # filler units by their first word, in their order; and per phrase the words
+        # one of which a sentence must hold for it to match (its first required word).
+        self._units: dict[str, list[tuple[Tokens, bool]]] = {}
+        for unit, is_keyword in [*((k, True) for k in self.keywords), *((f, False) for f in self.filler)]:
+            if unit:
+                self._units.setdefault(unit[0], []).append((unit, is_keyword))
+        self._phrases = [(pattern, _needed(pattern)) for _text, pattern in self.phrases]
 
     def tokens(self, text: str) -> list[_Sentence]:
         """``text`` as sentences of clauses of words, typos mended."""
@@ -187,7 +197,7 @@ class LanguageRules:
             here = reach[i]
             if here is None:
                 continue
-            for unit, is_keyword in [*((k, True) for k in self.keywords), *((f, False) for f in self.filler)]:
+            for unit, is_keyword in self._units.get(tokens[i], ()):
                 j = i + len(unit)
                 if j <= n and tokens[i:j] == unit:
                     seen = here[0] or is_keyword
@@ -201,9 +211,12 @@ class LanguageRules:
     def _phrase(self, sentences: Sequence[_Sentence]) -> Revocation | None:
         for sentence in sentences:
             tokens = sentence.tokens
-            if any(_contains(tokens, q) for q in self.questions):
+            present = set(tokens)
+            if any(q[0] in present and _contains(tokens, q) for q in self.questions if q):
                 continue
-            for _text, pattern in self.phrases:
+            for pattern, needed in self._phrases:
+                if needed is not None and needed.isdisjoint(present):
+                    continue  # a word it requires is missing: it cannot match anywhere
                 for start in range(len(tokens)):
                     end = self._match_at(pattern, 0, tokens, start)
                     if end is None or self._negated(sentence, start):
@@ -257,6 +270,11 @@ def _contains(tokens: Sequence[str], seq: Tokens) -> bool:
     return n > 0 and any(tuple(tokens[i : i + n]) == seq for i in range(len(tokens) - n + 1))
 
 
+def _needed(pattern: Sequence[_Element]) -> frozenset[str] | None:
+    """The words of the pattern's first required word (a match consumes one of them), or None."""
+    return next((e.words for e in pattern if isinstance(e, _Alt) and not e.optional), None)
+
+
 def _compile(phrase: str, groups: Mapping[str, frozenset[str]], source: str) -> list[_Element]:
     elements: list[_Element] = []
     for part in phrase.split():
@@ -291,6 +309,9 @@ class RevocationMatcher:
 
     def __init__(self, languages: Iterable[LanguageRules]) -> None:
         self.languages = tuple(languages)
+        # Verdicts by body: the rules are a pure function of the text.
+        self._matches: dict[str, Revocation | None] = {}
+        self._helps: dict[str, str | None] = {}
 
     @classmethod
     def from_dir(cls, folder: Path) -> RevocationMatcher:
@@ -314,17 +335,24 @@ class RevocationMatcher:
         >>> m.match("Stop. I meant friday") is None, m.match("ya no me manden mensajes").language
         (True, 'es')
         """
+        if body in self._matches:
+            return self._matches[body]
         text = normalize(body)
-        for rules in self.languages:
-            found = rules.match(rules.tokens(text))
-            if found is not None:
-                return found
-        return None
+        found = next((m for rules in self.languages if (m := rules.match(rules.tokens(text))) is not None), None)
+        _remember(self._matches, body, found)
+        return found
 
     def is_help(self, body: str) -> str | None:
         """The language whose help word ``body`` is alone ("ayuda"), or None."""
+        if body in self._helps:
+            return self._helps[body]
         text = normalize(body)
-        for rules in self.languages:
-            if rules.is_help(rules.tokens(text)):
-                return rules.language
-        return None
+        language = next((rules.language for rules in self.languages if rules.is_help(rules.tokens(text))), None)
+        _remember(self._helps, body, language)
+        return language
+
+
+def _remember(memo: dict[str, Any], key: str, value: Any) -> None:
+    if len(memo) >= MEMO_SIZE:
+        memo.pop(next(iter(memo)))  # the oldest first
+    memo[key] = value

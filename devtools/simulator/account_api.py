@@ -33,7 +33,6 @@ MAX_PAGE_SIZE = 1000
 def create_account_router(sim: Simulator) -> APIRouter:
     """Numbers, Messaging Services, WhatsApp senders and content approvals of ``sim``'s account."""
     router = APIRouter()
-    account = sim.account
     numbers_path = f"/{API_VERSION}/Accounts/{{account_sid}}/IncomingPhoneNumbers"
 
     @router.get(numbers_path + ".json")
@@ -44,7 +43,7 @@ def create_account_router(sim: Simulator) -> APIRouter:
         wanted = query.get("PhoneNumber", "")
         page_size = min(max(_int(query.get("PageSize"), 50), 1), MAX_PAGE_SIZE)
         page = max(_int(query.get("Page"), 0), 0)
-        matching = [n for n in account.numbers.values() if not wanted or wanted in n.phone_number]
+        matching = [n for n in sim.account.numbers.values() if not wanted or wanted in n.phone_number]
         items = matching[page * page_size : (page + 1) * page_size]
         path = f"/{API_VERSION}/Accounts/{account_sid}/IncomingPhoneNumbers.json"
 
@@ -69,19 +68,19 @@ def create_account_router(sim: Simulator) -> APIRouter:
     async def fetch_number(request: Request, account_sid: str, sid: str) -> Response:
         if (denied := _authenticate(sim, request, account_sid)) is not None:
             return denied
-        number = account.numbers.get(sid)
+        number = sim.account.numbers.get(sid)
         return JSONResponse(number.resource()) if number else _not_found(request)
 
     @router.post(numbers_path + "/{sid}.json")
     async def update_number(request: Request, account_sid: str, sid: str) -> Response:
         if (denied := _authenticate(sim, request, account_sid)) is not None:
             return denied
-        number = account.numbers.get(sid)
+        number = sim.account.numbers.get(sid)
         if number is None:
             return _not_found(request)
         form = {key: str(value) for key, value in (await request.form()).items()}
         try:
-            account.update_number(number, form)
+            sim.account.update_number(number, form)
         except ValueError as exc:
             return _error(TwilioApiError(21402 if "URL" in str(exc) else 20001, str(exc)))
         return JSONResponse(number.resource())
@@ -90,19 +89,19 @@ def create_account_router(sim: Simulator) -> APIRouter:
     async def fetch_service(request: Request, sid: str) -> Response:
         if (denied := _authenticate(sim, request, sim.account_sid)) is not None:
             return denied
-        service = account.services.get(sid)
+        service = sim.account.services.get(sid)
         return JSONResponse(service.resource()) if service else _not_found(request)
 
     @router.post("/v1/Services/{sid}")
     async def update_service(request: Request, sid: str) -> Response:
         if (denied := _authenticate(sim, request, sim.account_sid)) is not None:
             return denied
-        service = account.services.get(sid)
+        service = sim.account.services.get(sid)
         if service is None:
             return _not_found(request)
         form = {key: str(value) for key, value in (await request.form()).items()}
         try:
-            account.update_service(service, form)
+            sim.account.update_service(service, form)
         except ValueError as exc:
             return _error(TwilioApiError(21402, str(exc)))
         return JSONResponse(service.resource())
@@ -114,7 +113,7 @@ def create_account_router(sim: Simulator) -> APIRouter:
         channel = request.query_params.get("Channel", "")
         if channel.lower() != "whatsapp":
             return _error(TwilioApiError(20001, "Channel must be whatsapp"))
-        senders = [s.resource() for s in account.senders.values()]
+        senders = [s.resource() for s in sim.account.senders.values()]
         url = "https://messaging.twilio.com/v2/Channels/Senders?Channel=whatsapp&PageSize=50"
         return JSONResponse({"senders": senders, "meta": _meta("senders", url)})
 
@@ -122,14 +121,14 @@ def create_account_router(sim: Simulator) -> APIRouter:
     async def fetch_sender(request: Request, sid: str) -> Response:
         if (denied := _authenticate(sim, request, sim.account_sid)) is not None:
             return denied
-        sender = account.senders.get(sid)
+        sender = sim.account.senders.get(sid)
         return JSONResponse(sender.resource()) if sender else _not_found(request)
 
     @router.post("/v2/Channels/Senders/{sid}")
     async def update_sender(request: Request, sid: str) -> Response:
         if (denied := _authenticate(sim, request, sim.account_sid)) is not None:
             return denied
-        sender = account.senders.get(sid)
+        sender = sim.account.senders.get(sid)
         if sender is None:
             return _not_found(request)
         try:
@@ -149,7 +148,7 @@ def create_account_router(sim: Simulator) -> APIRouter:
             return denied
         contents = []
         for template in sim.templates.values():
-            status = account.approvals.get(template.sid, "approved")
+            status = sim.account.approvals.get(template.sid, "approved")
             approval: dict[str, Any] = {} if status == "unsubmitted" else {
                 "name": template.name, "category": "UTILITY", "content_type": template.content_type,
                 "status": status, "rejection_reason": "" if status != "rejected" else "INVALID_FORMAT",

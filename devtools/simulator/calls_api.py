@@ -38,7 +38,6 @@ def create_calls_router(sim: Simulator) -> APIRouter:
     """The Calls endpoints at Twilio's paths, bound to ``sim``'s :class:`CallBook`."""
     router = APIRouter()
     account = f"/{API_VERSION}/Accounts/{{account_sid}}"
-    book = CallBook.of(sim)
 
     @router.post(account + "/Calls.json", status_code=201)
     async def create_call(request: Request, account_sid: str) -> Response:
@@ -54,8 +53,8 @@ def create_calls_router(sim: Simulator) -> APIRouter:
         if not (twiml or url or form.get("ApplicationSid")):
             return _error(TwilioApiError(21205, "Url parameter is required"))
         now = sim.clock.now()
-        call = book.add(SimCall(sid=sim.new_sid("CA"), account_sid=account_sid, from_=from_, to=to,
-                                direction="outbound-api", status="queued", created=now))
+        call = CallBook.of(sim).add(SimCall(sid=sim.new_sid("CA"), account_sid=account_sid, from_=from_, to=to,
+                                            direction="outbound-api", status="queued", created=now))
         if twiml:
             try:
                 root = ET.fromstring(twiml)  # noqa: S314 -- the caller's own TwiML, in development
@@ -71,13 +70,13 @@ def create_calls_router(sim: Simulator) -> APIRouter:
     async def list_calls(request: Request, account_sid: str) -> Response:
         if (denied := _authenticate(sim, request, account_sid)) is not None:
             return denied
-        return JSONResponse(_page(book, request, account_sid))
+        return JSONResponse(_page(CallBook.of(sim), request, account_sid))
 
     @router.get(account + "/Calls/{sid}.json")
     async def fetch_call(request: Request, account_sid: str, sid: str) -> Response:
         if (denied := _authenticate(sim, request, account_sid)) is not None:
             return denied
-        call = book.get(sid)
+        call = CallBook.of(sim).get(sid)
         if call is None or call.account_sid != account_sid:
             return _not_found(request)
         return JSONResponse(call.resource())
@@ -86,12 +85,12 @@ def create_calls_router(sim: Simulator) -> APIRouter:
     async def update_call(request: Request, account_sid: str, sid: str) -> Response:
         if (denied := _authenticate(sim, request, account_sid)) is not None:
             return denied
-        call = book.get(sid)
+        call = CallBook.of(sim).get(sid)
         if call is None or call.account_sid != account_sid:
             return _not_found(request)
         status = ((await request.form()).get("Status") or "")
         if status in ("completed", "canceled"):
-            player = book.players.get(sid)
+            player = CallBook.of(sim).players.get(sid)
             if player is not None:
                 await player.hang_up()
             elif call.status in ("queued", "ringing", "in-progress"):
