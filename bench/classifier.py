@@ -10,9 +10,15 @@ appears in the training examples (after normalisation).
 to compare models and pick the threshold; the held-out set is never used
 for tuning.
 
+``--language es`` scores another language the business answers in: its
+examples (``intents/es/intents.yaml``), its business words and its held-out
+set (``bench/data/heldout.es.yaml``), read as the bot reads that language
+(accents optional).
+
 Usage::
 
     .venv/bin/python -m bench.classifier [--json out.json]
+    .venv/bin/python -m bench.classifier --language es
     .venv/bin/python bench/classifier.py --cv
 """
 
@@ -37,6 +43,8 @@ import yaml
 
 from bot.business import load_business
 from bot.clock import FrozenClock
+from bot.languages.business import localized_business
+from bot.languages.profile import DEFAULT_LANGUAGE, fold_accents
 from bot.nlu.classifier import IntentClassifier
 from bot.nlu.intents import FALLBACK, IntentCatalog, load_intents
 from bot.nlu.text import prepare
@@ -219,14 +227,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--intents", type=Path, default=ROOT / "intents", help="directory with intents.yaml and business.yaml"
     )
-    parser.add_argument("--heldout", type=Path, default=ROOT / "bench" / "data" / "heldout.yaml")
+    parser.add_argument("--heldout", type=Path, help="default: bench/data/heldout.yaml (heldout.<language>.yaml)")
+    parser.add_argument("--language", default=DEFAULT_LANGUAGE, help="a language of business.yaml (en, es)")
     parser.add_argument("--json", type=Path, help="also write the results as JSON here")
     parser.add_argument("--threshold", type=float, help="override the threshold from intents.yaml")
     parser.add_argument("--repeat", type=int, default=20, help="timing passes over the held-out set")
     parser.add_argument("--cv", action="store_true", help="cross-validate on training data instead")
     args = parser.parse_args(argv)
+    english = args.language == DEFAULT_LANGUAGE
+    folder = args.intents if english else args.intents / args.language
+    if args.heldout is None:
+        name = "heldout.yaml" if english else f"heldout.{args.language}.yaml"
+        args.heldout = ROOT / "bench" / "data" / name
 
-    catalog = load_intents(args.intents / "intents.yaml")
+    catalog = load_intents(folder / "intents.yaml")
     if args.cv:
         business = load_business(args.intents / "business.yaml")
         results = cross_validate(catalog, business_words(business))
@@ -238,10 +252,13 @@ def main(argv: list[str] | None = None) -> int:
             args.json.write_text(json.dumps(results, indent=2), encoding="utf-8")
         return 0
 
-    business = load_business(args.intents / "business.yaml")
+    business = (load_business(args.intents / "business.yaml") if english
+                else localized_business(args.intents / "business.yaml", args.language))
     examples = load_heldout(args.heldout, catalog)
     started = time.perf_counter()
-    nlu = NLU(catalog, business, clock=FrozenClock(NOW), threshold=args.threshold)
+    # Other languages are read as the bot reads them: accents optional (bot/brain.py, _translation).
+    nlu = NLU(catalog, business, clock=FrozenClock(NOW), threshold=args.threshold,
+              reader=None if english else fold_accents)
     classifier = nlu.classifier
     train_seconds = time.perf_counter() - started
 
@@ -255,6 +272,7 @@ def main(argv: list[str] | None = None) -> int:
         }
     )
 
+    print(f"language:            {args.language}")
     print(f"held-out utterances: {report['n']} ({report['oos_n']} out of scope); "
           f"trained on {report['train_examples']} examples in {train_seconds:.2f}s; threshold {classifier.threshold}")
     print(f"accuracy:            {report['accuracy']:.1%}")

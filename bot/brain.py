@@ -46,6 +46,7 @@ from typing import Any
 
 from bot.appointments import AppointmentBook
 from bot.business import Business, load_business
+from bot.channels import profile_of
 from bot.clock import Clock
 from bot.compound import split_requests
 from bot.contacts.flow import ContactVerification
@@ -59,6 +60,10 @@ from bot.flows.table import TableFlow
 from bot.flows.when import fmt_date
 from bot.handlers import Handler, Handlers, directions_url, media_kind
 from bot.handoff import Handoff, StaffNotifier, outbox_staff_notifier
+from bot.languages.business import localized_business
+from bot.languages.choose import Languages
+from bot.languages.detect import LanguageDetector
+from bot.languages.profile import fold_accents, profile_for
 from bot.memo import memo
 from bot.messages import Reply, TurnResult
 from bot.nlu.classifier import IntentClassifier
@@ -116,7 +121,11 @@ class Brain:
         self.faq = faq
         self.safety = safety
         #: Reminder contacts verified through Twilio Verify (bot/contacts); None when Verify is not configured.
-        self.contacts: ContactVerification | None = None
+        self._contacts: ContactVerification | None = None
+        #: The business's languages and how a conversation's is chosen (None: one language).
+        self.languages: Languages | None = None
+        #: The same brain in each other language (its NLU, business words, FAQ, replies), by code.
+        self.translations: dict[str, Brain] = {}
         self.template_context: dict[str, Any] = handoff.context
         self.answers = Handlers(business=business, templates=templates, book=book, settings=settings)
         a = self.answers
@@ -157,6 +166,17 @@ class Brain:
     def notify_staff(self, notifier: StaffNotifier | None) -> None:
         self.handoff.notify_staff = notifier
 
+    @property
+    def contacts(self) -> ContactVerification | None:
+        """Reminder contacts verified through Twilio Verify (bot/contacts); None when not configured."""
+        return self._contacts
+
+    @contacts.setter
+    def contacts(self, contacts: ContactVerification | None) -> None:
+        self._contacts = contacts
+        for translation in self.translations.values():
+            translation.contacts = contacts
+
     def check_intents(self, names: tuple[str, ...], source: object) -> None:
         """Every intent of ``intents.yaml`` must have a handler: a start-up error names the first that has none."""
         for name in names:
@@ -167,6 +187,14 @@ class Brain:
                 )
 
     async def handle(self, ctx: TurnContext) -> TurnResult:
+        if self.languages is not None:
+            # The conversation's language (bot/languages): its brain answers the turn.
+            choice = self.languages.choose(ctx.message, ctx.state)
+            brain = self.translations.get(choice.code, self)
+            if choice.asked:
+                return await brain._switched(ctx)
+            if brain is not self:
+                return await brain.handle(ctx)
         state, msg = ctx.state, ctx.message
         text = msg.button_text or msg.body if msg.button_payload else msg.body
         understanding = self.nlu.classify(text, now=ctx.now)
@@ -194,10 +222,20 @@ class Brain:
         result = await self._answer(turn, text, offered, offer)
         if handoff == "returned" and result.replies:
             # Staff went quiet: say the bot is back, in the same message.
-            line = self.handoff.returned_line(msg.channel.value)
+            line = self.handoff.returned_line(msg.channel.value, self.templates)
             first = result.replies[0]
             result = replace(result, replies=(replace(first, text=f"{line} {first.text}"), *result.replies[1:]))
         return result
+
+    async def _switched(self, ctx: TurnContext) -> TurnResult:
+        """ "english please", "en español": say so in that language, and where a flow stood."""
+        understanding = self.nlu.classify("", now=ctx.now)
+        turn = self._turn(ctx, understanding, recall(ctx.state.data, _where(ctx.state)))
+        replies = [turn.say("language_switched")]
+        flow = self.flows.get(ctx.state.flow or "")
+        if flow is not None:
+            replies = self._resume(turn, flow, replies, await flow.prompt(turn))
+        return self._result(turn, replies, "language")
 
     async def _answer(
         self, turn: Turn, text: str, offered: list[Offered], offer: Mapping[str, Any] | None
@@ -324,6 +362,14 @@ class Brain:
             remember(state.data, turn.offered, _where(state))
         elif isinstance(state.data.get("choices"), list) or not recall(state.data, _where(state)):
             state.data.pop("choices", None)  # moved on (or the older one-turn form)
+        if profile_of(turn.ctx.message.channel).counts_segments:
+            # SMS in a language with letters GSM-7 lacks: written without them when that keeps it GSM-7.
+            speaking = profile_for(self.business.language)
+            replies = [
+                replace(r, text=speaking.for_sms(r.text),
+                        choices=tuple(replace(c, title=speaking.for_sms(c.title)) for c in r.choices))
+                for r in replies
+            ]
         return TurnResult(
             replies=tuple(replies),
             intent=intent,
@@ -357,7 +403,7 @@ class Brain:
             flow=flow.name,
             step=turn.ctx.state.step,
             service=service.label.lower() if service else None,
-            day=fmt_date(date.fromisoformat(str(day))) if day else None,
+            day=fmt_date(date.fromisoformat(str(day)), self.business.language) if day else None,
             question=last.text,
             repeat=repeat,
             **self.template_context,
@@ -513,4 +559,35 @@ def build_handler(
         safety=safety,
     )
     brain.check_intents(catalog.names, catalog.source or intents_dir / "intents.yaml")
+    for code in business.languages[1:]:
+        # The same brain in another language: its words, examples, FAQ and replies; the same
+        # appointments, flows, hand-off, safety rules and model (docs/languages.md).
+        brain.translations[code] = _translation(brain, code, intents_dir, clock, catalog.names)
+    if brain.translations:
+        brain.languages = Languages(
+            business.languages, detector=LanguageDetector(business.languages), by_number=business.language_numbers
+        )
     return brain
+
+
+def _translation(brain: Brain, code: str, intents_dir: Path, clock: Clock, names: tuple[str, ...]) -> Brain:
+    """``brain`` speaking ``code``: ``intents/<code>/``, ``prompts/replies/<code>/``.
+
+    A missing translation (an intent, a service, an FAQ entry, a reply) is a start-up error naming it.
+    """
+    business = localized_business(intents_dir / "business.yaml", code)
+    catalog = load_intents(intents_dir / code / "intents.yaml")
+    missing = [name for name in names if name not in catalog.names]
+    if missing:
+        raise ConfigError(f"{catalog.source}: intents missing in {code!r}: {', '.join(missing)} (every intent of "
+                          f"{intents_dir / 'intents.yaml'} needs examples in each language)")
+    brain.check_intents(catalog.names, catalog.source or intents_dir / code / "intents.yaml")
+    templates = brain.templates.in_language(code)
+    templates.check_languages([code])
+    classifier = memo(("classifier", repr(catalog)), lambda: IntentClassifier.train(catalog))
+    nlu = NLU(catalog, business, clock=clock, classifier=classifier, reader=fold_accents)
+    faq = memo(("faq", repr(business), repr(catalog)), lambda: FaqBook.build(business, catalog, templates))
+    return Brain(
+        settings=brain.settings, nlu=nlu, business=business, templates=templates, book=brain.book,
+        flows=brain.flows, handoff=brain.handoff, model=brain.model, faq=faq, safety=brain.safety,
+    )

@@ -20,7 +20,7 @@ Example::
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from decimal import Decimal
@@ -41,6 +41,7 @@ from pydantic import (
 )
 
 from bot.errors import ConfigError
+from bot.languages.profile import DEFAULT_LANGUAGE, PROFILES
 from bot.quiet_hours import QuietHours
 
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
@@ -248,9 +249,13 @@ class Service(BaseModel):
     @property
     def price_text(self) -> str:
         """The price as people read it: ``$120``, ``from $150``."""
+        return f"from {self.price_amount}" if self.price_from else self.price_amount
+
+    @property
+    def price_amount(self) -> str:
+        """The amount alone, ``$150``: another language's template says its own "from" ("desde")."""
         symbol = _CURRENCY_SYMBOLS.get(self.currency, f"{self.currency} ")
-        amount = f"{self.price:,.2f}".removesuffix(".00")
-        return f"from {symbol}{amount}" if self.price_from else f"{symbol}{amount}"
+        return f"{symbol}{self.price:,.2f}".removesuffix(".00")
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -342,8 +347,17 @@ class Business(BaseModel):
     resources: Mapping[str, Resource] = Field(default_factory=dict)
     # When messages the bot starts may reach a phone (bot/quiet_hours.py).
     quiet_hours: QuietHours = Field(default_factory=QuietHours)
+    # The languages the business answers in, its files' own (English) first;
+    # the others are read from intents/<code>/ and prompts/replies/<code>/ (docs/languages.md).
+    languages: tuple[str, ...] = ("en",)
+    # A bot number whose conversations start in another language (WhatsApp, voice): {"+15005550007": es}.
+    language_numbers: Mapping[str, str] = Field(default_factory=dict)
 
     _tz: ZoneInfo = PrivateAttr()
+    # The language this view of the business speaks (labels, FAQ): see bot/languages/business.py.
+    _language: str = PrivateAttr(default="en")
+    # Reads the language's date and time words the way slot extraction does (None: English).
+    _slot_reader: Callable[[str], str] | None = PrivateAttr(default=None)
     _by_name: dict[str, Service] = PrivateAttr()
     _finder: re.Pattern[str] = PrivateAttr()
 
@@ -386,6 +400,26 @@ class Business(BaseModel):
         return {key: {"label": str(key), **(spec or {}), "key": str(key)} if isinstance(spec, dict | None) else spec
                 for key, spec in value.items()}
 
+    @field_validator("languages")
+    @classmethod
+    def _languages(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        known = ", ".join(PROFILES)
+        if not value or value[0] != DEFAULT_LANGUAGE:
+            raise ValueError(f"must start with {DEFAULT_LANGUAGE!r}, the language of the business's own files")
+        for code in value:
+            if code not in PROFILES:
+                raise ValueError(f"unknown language {code!r} (known: {known})")
+        if len(set(value)) != len(value):
+            raise ValueError("a language is listed twice")
+        return value
+
+    @model_validator(mode="after")
+    def _number_languages(self) -> Business:
+        for number, code in self.language_numbers.items():
+            if code not in self.languages:
+                raise ValueError(f"language_numbers.{number}: {code!r} is not in languages {list(self.languages)}")
+        return self
+
     @model_validator(mode="after")
     def _known_resources(self) -> Business:
         for svc in self.services.values():
@@ -418,6 +452,22 @@ class Business(BaseModel):
     def tz(self) -> ZoneInfo:
         """The business time zone."""
         return self._tz
+
+    @property
+    def language(self) -> str:
+        """The language of this view's labels and FAQ (``"en"``; ``"es"`` for the Spanish view)."""
+        return self._language
+
+    @property
+    def slot_reader(self) -> Callable[[str], str] | None:
+        """How slot extraction reads this language's date words (None: as written, English)."""
+        return self._slot_reader
+
+    def speaking(self, language: str, slot_reader: Callable[[str], str] | None) -> Business:
+        """This business marked as the view for ``language`` (used once, when a view is built)."""
+        self._language = language
+        self._slot_reader = slot_reader
+        return self
 
     @property
     def resource_keys(self) -> tuple[str, ...]:

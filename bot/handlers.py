@@ -12,6 +12,7 @@ Example::
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
 
@@ -104,7 +105,7 @@ class Handlers:
 
     async def my_appointments(self, turn: Turn) -> list[Reply]:
         upcoming = await self.book.upcoming_for(turn.ctx.state.key, now=turn.now)
-        items = [{"service": self.label(a.service), "when": fmt_when(a.start, self.business.tz)} for a in upcoming]
+        items = [{"service": self.label(a.service), "when": self.when(a.start)} for a in upcoming]
         if not items:
             turn.offer("book")  # "You have no upcoming appointments. Want to book one?"
         return [turn.say("my_appointments", appointments=items)]
@@ -137,7 +138,7 @@ class Handlers:
         appt = upcoming[0]
         return [
             turn.say(
-                "appointment_confirmed", service=self.label(appt.service), when=fmt_when(appt.start, self.business.tz)
+                "appointment_confirmed", service=self.label(appt.service), when=self.when(appt.start)
             )
         ]
 
@@ -158,6 +159,10 @@ class Handlers:
         origin = f"{round(where.latitude, 6)},{round(where.longitude, 6)}" if where is not None else ""
         link = directions_url(self.business.address, origin=origin)
         return [turn.say("location_shared", directions=link)]
+
+    def when(self, moment: datetime) -> str:
+        """``moment`` as the bot writes times, in the business's zone and this view's language."""
+        return fmt_when(moment, self.business.tz, self.business.language)
 
     def label(self, service_key: str) -> str:
         service = self.business.service(service_key)

@@ -198,9 +198,9 @@ class Handoff:
         data[_ACKED] = True
         return [turn.say("handoff_ack", opening=opening_status(self.context["business"], ctx.now))]
 
-    def returned_line(self, channel: str) -> str:
-        """The line that says the bot is back after staff went quiet."""
-        return self.templates.render("handoff_returned", channel, **self.context)
+    def returned_line(self, channel: str, templates: ReplyTemplates | None = None) -> str:
+        """The line that says the bot is back after staff went quiet (in ``templates``' language)."""
+        return (templates or self.templates).render("handoff_returned", channel, **self.context)
 
     @staticmethod
     def _end(ctx: TurnContext) -> None:

@@ -159,6 +159,7 @@ class Runtime:
             appointments=handler.book if isinstance(handler, Brain) else None,
             tz=handler.business.tz if isinstance(handler, Brain) else None,
             clock=clock,
+            languages=handler.languages if isinstance(handler, Brain) else None,
         )
         engine = Engine(
             store=store,

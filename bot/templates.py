@@ -11,15 +11,27 @@ or a missing variable is an error, never an empty string) and does not
 autoescape, since SMS and WhatsApp are plain text. User text is data only:
 there is deliberately no API that renders a string as a template.
 
+Languages: the business's own language (English) lives in ``prompts/replies/``;
+every other language it answers in (``languages:`` in ``business.yaml``) has
+the same files under ``prompts/replies/<code>/`` (``es/greeting.j2``,
+``es/booked.whatsapp.j2``). One rule, checked at start-up: every reply file
+has its translation, except the notices to staff (:data:`STAFF_REPLIES`,
+always in the business's language); a missing one stops start-up naming it,
+so nobody gets English by surprise. :meth:`ReplyTemplates.in_language`
+gives the view a conversation in that language renders through.
+
 Example::
 
     templates = ReplyTemplates(Path("prompts"))
     templates.render("greeting", "sms", name=None, business=business)
     # 'Hi! This is Bright Smile Dental. ...'
+    templates.in_language("es").render("greeting", "sms", name=None, business=business)
+    # '¡Hola! Soy el asistente de Bright Smile Dental. ...'
 """
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from types import MappingProxyType
@@ -29,10 +41,16 @@ import jinja2
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from bot.errors import TemplateError
+from bot.languages.profile import DEFAULT_LANGUAGE
 
 REPLIES_DIR = "replies"
 MODEL_DIR = "model"
 SUFFIX = ".j2"
+#: Replies to staff, not to the texter: always in the business's own language, never translated.
+STAFF_REPLIES: frozenset[str] = frozenset({
+    "handoff_forward", "handoff_missed_staff", "handoff_staff", "handoff_staff_complaint",
+    "handoff_staff_urgent", "optout_staff",
+})
 
 
 class ReplyTemplates:
@@ -49,7 +67,7 @@ class ReplyTemplates:
         # 'Sorry, something went wrong on our side. Please try again in a moment.'
     """
 
-    def __init__(self, root: Path, *, required: Iterable[str] = ()) -> None:
+    def __init__(self, root: Path, *, required: Iterable[str] = (), languages: Iterable[str] = ()) -> None:
         if not root.is_dir():
             raise TemplateError(
                 f"template directory {root} does not exist (looked in {root.resolve()}): "
@@ -73,6 +91,45 @@ class ReplyTemplates:
         if missing:
             where = root / REPLIES_DIR
             raise TemplateError(f"missing reply templates in {where}: {', '.join(missing)}")
+        #: The language this view renders in (None: the business's own, ``prompts/replies/``).
+        self.language: str | None = None
+        self.check_languages(languages)
+
+    def check_languages(self, languages: Iterable[str]) -> None:
+        """Every reply file must have its translation for each of ``languages`` (the default skipped).
+
+        Raises :class:`TemplateError` naming the first missing one, e.g.
+        ``missing translation: prompts/replies/es/booked.whatsapp.j2 (of replies/booked.whatsapp.j2)``.
+        """
+        for language in languages:
+            if language == DEFAULT_LANGUAGE:
+                continue
+            for path in sorted(self._templates):
+                parts = path.split("/")
+                if len(parts) != 2 or parts[0] != REPLIES_DIR or parts[1].split(".")[0] in STAFF_REPLIES:
+                    continue
+                wanted = f"{REPLIES_DIR}/{language}/{parts[1]}"
+                if wanted not in self._templates:
+                    raise TemplateError(
+                        f"missing translation: {self._root / wanted} (of {path}); the business answers in "
+                        f"{language!r} (languages: in business.yaml), so every reply needs one"
+                    )
+
+    def in_language(self, language: str) -> ReplyTemplates:
+        """The view that renders replies in ``language`` (``prompts/replies/<language>/``).
+
+        Staff notices (:data:`STAFF_REPLIES`) stay in the business's own
+        language; the default language is this object itself.
+
+        Example::
+
+            templates.in_language("es").render("thanks", "sms")   # '¡De nada! ...'
+        """
+        if language == (self.language or DEFAULT_LANGUAGE):
+            return self
+        view = copy.copy(self)
+        view.language = None if language == DEFAULT_LANGUAGE else language
+        return view
 
     @property
     def names(self) -> frozenset[str]:
@@ -147,7 +204,11 @@ class ReplyTemplates:
             raise TemplateError(f"{origin}, line {exc.lineno}: {exc.message}") from exc
 
     def _lookup(self, name: str, channel: str) -> tuple[str, jinja2.Template] | None:
-        for path in (_reply_path(name, channel), _reply_path(name)):
+        paths = (_reply_path(name, channel), _reply_path(name))
+        if self.language is not None and name not in STAFF_REPLIES:
+            # No fallback to English: a translation's absence is caught at start-up.
+            paths = (_reply_path(name, channel, self.language), _reply_path(name, None, self.language))
+        for path in paths:
             template = self._templates.get(path)
             if template is not None:
                 return path, template
@@ -178,9 +239,10 @@ class DataTemplate:
         return _render(self.origin, self._template, context)
 
 
-def _reply_path(name: str, channel: str | None = None) -> str:
+def _reply_path(name: str, channel: str | None = None, language: str | None = None) -> str:
     variant = f".{channel!s}" if channel else ""
-    return f"{REPLIES_DIR}/{name}{variant}{SUFFIX}"
+    folder = f"{REPLIES_DIR}/{language}" if language else REPLIES_DIR
+    return f"{folder}/{name}{variant}{SUFFIX}"
 
 
 def _is_template(path: str) -> bool:

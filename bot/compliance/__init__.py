@@ -47,6 +47,8 @@ from bot.compliance.keywords import (
 )
 from bot.compliance.ledger import AddressHasher, ConsentEvent, ConsentLedger, Source, latest
 from bot.compliance.revocation import Revocation, RevocationMatcher
+from bot.languages.choose import Languages
+from bot.languages.profile import DEFAULT_LANGUAGE, LanguageProfile, profile_for
 from bot.messages import Channel, Choice, InboundMessage, OptOutType, Reply
 from bot.observability import mask_phone
 from bot.sms.render import pick_choice
@@ -95,6 +97,8 @@ class ReplyRenderer(Protocol):
 
     def render(self, name: str, channel: str, /, **context: Any) -> str: ...
 
+    def in_language(self, language: str) -> ReplyRenderer: ...
+
 
 class UpcomingAppointment(Protocol):
     """An appointment as compliance sees it."""
@@ -137,6 +141,8 @@ class _Found:
     source: Source
     words: str
     twilio_keyword: bool  # Twilio's own filter saw a keyword in this message
+    # The language of the words ("ya no me manden mensajes": es); None for a bare keyword.
+    language: str | None = None
 
 
 def is_revocation(body: str, matcher: RevocationMatcher | None = None) -> bool:
@@ -172,8 +178,11 @@ class Compliance:
         tz: Any = None,
         notify_staff: StaffNotifier | None = None,
         clock: Clock | None = None,
+        languages: Languages | None = None,
     ) -> None:
         self._renderer = renderer
+        #: The business's languages: answers go out in the conversation's (bot/languages).
+        self.languages = languages
         self._keyword_replies = keyword_replies
         self._context = dict(context or {})
         self.matcher = matcher or default_matcher()
@@ -256,13 +265,14 @@ class Compliance:
             return _Found(_ACTIONS[keyword], source, keyword_of(msg.body) or "", twilio_keyword=True)
         if not msg.body.strip():
             return None
-        if self.matcher.is_help(msg.body) is not None:
-            return _Found("help", "bot_keyword", msg.body.strip().lower(), twilio_keyword=False)
+        help_language = self.matcher.is_help(msg.body)
+        if help_language is not None:
+            return _Found("help", "bot_keyword", msg.body.strip().lower(), twilio_keyword=False, language=help_language)
         revocation = self.matcher.match(msg.body)
         if revocation is None:
             return None
         source = "bot_keyword" if revocation.rule == "keyword" else "natural_language"
-        return _Found("opt_out", source, revocation.words, twilio_keyword=False)
+        return _Found("opt_out", source, revocation.words, twilio_keyword=False, language=revocation.language)
 
     @staticmethod
     def _question_answer(msg: InboundMessage, question: Mapping[str, Any]) -> str | None:
@@ -284,7 +294,8 @@ class Compliance:
         changed = new_status is not None and new_status != opted_out
         replies: tuple[Reply, ...] = ()
         if not await self._twilio_answers(msg, found, opted_out=opted_out):
-            text = self._renderer.render(f"compliance_{action}", msg.channel.value, **self._context)
+            speaking = self._language(msg, state, found.language)
+            text = self._say(speaking, f"compliance_{action}", msg, **self._context)
             replies = (Reply(text=text, compliance=True),)
         if new_status is not None:
             _end_what_was_going_on(state)
@@ -348,11 +359,25 @@ class Compliance:
             found.extend(await self.appointments.upcoming_for(ConversationKey(channel, key.bot, key.user), now=now))
         return sorted(found, key=lambda a: a.start)
 
+    def _language(self, msg: InboundMessage, state: ConversationState, words: str | None) -> LanguageProfile:
+        """The language to answer in: the words' own (a Spanish revocation), else the conversation's."""
+        if self.languages is None:
+            return profile_for(DEFAULT_LANGUAGE)
+        code = self.languages.keep(msg, state, words)
+        return profile_for(code)
+
+    def _say(self, speaking: LanguageProfile, template: str, msg: InboundMessage, **values: Any) -> str:
+        text = self._renderer.in_language(speaking.code).render(template, msg.channel.value, **values)
+        # On SMS without the accents GSM-7 lacks, as every reply in that language (bot/languages).
+        return speaking.for_sms(text) if profile_of(msg.channel).counts_segments else text
+
     def _ask(self, msg: InboundMessage, state: ConversationState, appt: UpcomingAppointment) -> ComplianceOutcome:
-        choices = (CANCEL_APPOINTMENT, STOP_MESSAGES)
+        speaking = self._language(msg, state, None)
+        choices = tuple(replace(c, title=speaking.titles.get(c.payload, c.title))
+                        for c in (CANCEL_APPOINTMENT, STOP_MESSAGES))
         state.data[QUESTION] = {"choices": [[c.payload, c.title] for c in choices]}
-        text = self._renderer.render(
-            "consent_cancel_question", msg.channel.value, day=self._day(appt.start), service=appt.service,
+        text = self._say(
+            speaking, "consent_cancel_question", msg, day=self._day(appt.start, speaking), service=appt.service,
             **self._context,
         )
         return ComplianceOutcome("ask", "cancel_or_stop", (Reply(text=text, choices=choices),), None)
@@ -362,9 +387,9 @@ class Compliance:
         pressed = replace(msg, button_payload=CANCEL_APPOINTMENT.payload, button_text=CANCEL_APPOINTMENT.title)
         return ComplianceOutcome("ask", "cancel", (), None, forward=pressed)
 
-    def _day(self, start: datetime) -> str:
+    def _day(self, start: datetime, speaking: LanguageProfile | None = None) -> str:
         local = start.astimezone(self.tz) if self.tz is not None else start
-        return f"{local:%a, %b} {local.day}"
+        return (speaking or profile_for(DEFAULT_LANGUAGE)).fmt_date(local.date())
 
 
 def _end_what_was_going_on(state: ConversationState) -> None:

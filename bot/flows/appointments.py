@@ -39,6 +39,7 @@ from bot.flows.when import (
     read_date,
     read_time,
     start_time,
+    when_text,
 )
 from bot.messages import Reply
 from bot.nlu.slots import Slots, extract_slots
@@ -63,9 +64,9 @@ def appointment_values(turn: Turn) -> Mapping[str, Any]:
     slots = turn.slots
     values: dict[str, Any] = {"service": label(turn, slots.get("service"))}
     if slots.get("date") and slots.get("time"):
-        values["when"] = fmt_when(start_time(turn), turn.business.tz)
+        values["when"] = when_text(turn, start_time(turn))
     elif slots.get("was"):
-        values["when"] = fmt_when(datetime.fromisoformat(str(slots["was"])), turn.business.tz)
+        values["when"] = when_text(turn, datetime.fromisoformat(str(slots["was"])))
     return values
 
 
@@ -93,7 +94,7 @@ _WHICH = re.compile(r"\b(?:the|my|our)\s+((?:[\w:]+\s+){0,2}?[\w:]+)\s+(?:one|ap
 
 def _appointment_option(turn: Turn, appt: Appointment) -> Offered:
     tz = turn.business.tz
-    title = f"{label(turn, appt.service)} {fmt_when(appt.start, tz)}"
+    title = f"{label(turn, appt.service)} {when_text(turn, appt.start)}"
     start = appt.start.astimezone(tz)
     return Offered(f"appt:{appt.id}", button_title(turn, title, appt.start, tz), appt.service, start)
 
@@ -131,7 +132,7 @@ async def offer_appointments(turn: Turn) -> Offer | list[Reply]:
     if len(same) == 1:
         return Offer(fill={"appt": same[0].payload.partition(":")[2]})
     shown = (same or offered)[:MAX_OPTIONS]
-    listed = [{"service": label(turn, o.service), "when": fmt_when(o.at, turn.business.tz)} for o in shown if o.at]
+    listed = [{"service": label(turn, o.service), "when": when_text(turn, o.at)} for o in shown if o.at]
     return Offer(offered=shown, values={"action": turn.ctx.state.flow, "appointments": listed})
 
 
@@ -157,7 +158,7 @@ async def book_it(turn: Turn) -> list[Reply]:
         now=turn.now,
     )
     turn.leave()
-    return [turn.say("booked", service=label(turn, appt.service), when=fmt_when(appt.start, turn.business.tz))]
+    return [turn.say("booked", service=label(turn, appt.service), when=when_text(turn, appt.start))]
 
 
 async def _on_appointment(turn: Turn, act: Callable[[Appointment], Awaitable[Appointment]], said: str) -> list[Reply]:
@@ -167,7 +168,7 @@ async def _on_appointment(turn: Turn, act: Callable[[Appointment], Awaitable[App
         return no_appointments(turn)
     done = await act(appt)
     turn.leave()
-    return [turn.say(said, service=label(turn, done.service), when=fmt_when(done.start, turn.business.tz))]
+    return [turn.say(said, service=label(turn, done.service), when=when_text(turn, done.start))]
 
 
 async def move_it(turn: Turn) -> list[Reply]:

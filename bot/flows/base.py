@@ -17,7 +17,7 @@ Example::
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Final, Protocol
 
@@ -25,6 +25,7 @@ from bot.appointments import AppointmentBook
 from bot.business import Business
 from bot.engine import TurnContext
 from bot.flows.options import Offered
+from bot.languages.profile import profile_for
 from bot.messages import Choice, Reply
 from bot.nlu.slots import Slots
 from bot.nlu.understand import Understanding
@@ -97,6 +98,10 @@ class Turn:
         text = self.templates.render(template, self.ctx.message.channel.value, **{**self.context, **values})
         if offered:
             choices = [o.choice for o in offered]
+        titles = profile_for(self.business.language).titles
+        if titles:
+            # The bot's own choices (Yes/No) in the conversation's language.
+            choices = [replace(c, title=titles.get(c.payload, c.title)) for c in choices]
         if choices:
             self.offered = list(offered) if offered else [Offered(c.payload, c.title) for c in choices]
         return Reply(text=text, choices=tuple(choices))

@@ -25,6 +25,7 @@ from bot.channels import profile_of
 from bot.flows.base import Turn
 from bot.flows.options import Offered
 from bot.flows.table import Invalid, Offer
+from bot.languages.profile import DEFAULT_LANGUAGE, profile_for
 from bot.nlu.slots import Slots
 
 MAX_OPTIONS = 3
@@ -34,18 +35,22 @@ STEP_MINUTES = 30
 LEAD = timedelta(hours=1)
 
 
-def fmt_when(moment: datetime, tz: Any) -> str:
-    """``Tue, Mar 3 at 3:00 PM`` in the business time zone."""
-    local = moment.astimezone(tz)
-    return f"{local:%a, %b} {local.day} at {fmt_time(local.time())}"
+def fmt_when(moment: datetime, tz: Any, language: str = DEFAULT_LANGUAGE) -> str:
+    """``Tue, Mar 3 at 3:00 PM`` in the business time zone (``martes 3 de marzo a las 3:00 pm`` in Spanish)."""
+    return profile_for(language).fmt_when(moment, tz)
 
 
-def fmt_time(moment: time) -> str:
-    return moment.strftime("%I:%M %p").lstrip("0")
+def when_text(turn: Turn, moment: datetime) -> str:
+    """``moment`` as :func:`fmt_when` writes it, in the turn's business zone and language."""
+    return fmt_when(moment, turn.business.tz, turn.business.language)
 
 
-def fmt_date(day: date) -> str:
-    return f"{day:%a, %b} {day.day}"
+def fmt_time(moment: time, language: str = DEFAULT_LANGUAGE) -> str:
+    return profile_for(language).fmt_time(moment)
+
+
+def fmt_date(day: date, language: str = DEFAULT_LANGUAGE) -> str:
+    return profile_for(language).fmt_date(day)
 
 
 def button_title(turn: Turn, title: str, moment: datetime, tz: Any) -> str:
@@ -57,8 +62,7 @@ def button_title(turn: Turn, title: str, moment: datetime, tz: Any) -> str:
     limit = profile_of(turn.ctx.message.channel).button_title_max
     if limit is None or len(title) <= limit:
         return title
-    local = moment.astimezone(tz)
-    return f"{local:%a} {local.month}/{local.day} {fmt_time(local.time())}"
+    return profile_for(turn.business.language).fmt_short(moment, tz)
 
 
 # -- reading ------------------------------------------------------------------
@@ -121,11 +125,11 @@ async def nearest(turn: Turn, wanted: datetime) -> list[datetime]:
 
 def options(turn: Turn, moments: list[datetime], *, with_day: bool) -> list[Offered]:
     """Start times as options: ``Tue, Mar 3 at 3:00 PM`` (or ``3:00 PM`` within one day)."""
-    tz = turn.business.tz
+    tz, lang = turn.business.tz, turn.business.language
     return [
         Offered(
             f"at:{m.isoformat()}",
-            button_title(turn, fmt_when(m, tz), m, tz) if with_day else fmt_time(m.astimezone(tz).time()),
+            button_title(turn, fmt_when(m, tz, lang), m, tz) if with_day else fmt_time(m.astimezone(tz).time(), lang),
             at=m.astimezone(tz),
         )
         for m in moments
@@ -151,14 +155,15 @@ async def offer_times(turn: Turn) -> Offer:
     day = date.fromisoformat(turn.slots["date"])
     free = await candidates(turn, day, _window(turn)) or await candidates(turn, day)
     picks = free[:: max(1, len(free) // MAX_OPTIONS)][:MAX_OPTIONS]
-    return Offer(offered=options(turn, picks, with_day=False), values={"day": fmt_date(day)})
+    return Offer(offered=options(turn, picks, with_day=False), values={"day": fmt_date(day, turn.business.language)})
 
 
 async def check_date(turn: Turn) -> Invalid | None:
     """A past day is said to have passed; a closed or full day offers the nearest free times."""
     day = date.fromisoformat(turn.slots["date"])
     if day < turn.local_now.date():
-        return Invalid("date_past", forget=("date", "time", "window"), values={"day": fmt_date(day)})
+        past = {"day": fmt_date(day, turn.business.language)}
+        return Invalid("date_past", forget=("date", "time", "window"), values=past)
     if turn.slots.get("time"):
         return None  # the time's own check says what is wrong with that moment
     if await candidates(turn, day):
@@ -167,7 +172,7 @@ async def check_date(turn: Turn) -> Invalid | None:
     return Invalid(
         "day_full",
         forget=("date", "window"),
-        values={"day": fmt_date(day), "closed": not turn.business.ranges_on(day)},
+        values={"day": fmt_date(day, turn.business.language), "closed": not turn.business.ranges_on(day)},
         offered=options(turn, await nearest(turn, wanted), with_day=True),
     )
 
@@ -189,6 +194,6 @@ async def check_time(turn: Turn) -> Invalid | None:
     return Invalid(
         "slot_unavailable",
         forget=("time",),
-        values={"when": fmt_when(start, turn.business.tz), "reason": reason},
+        values={"when": when_text(turn, start), "reason": reason},
         offered=options(turn, await nearest(turn, start), with_day=True),
     )

@@ -128,7 +128,7 @@ class _IntentsFile(BaseModel):
     @classmethod
     def _spellings(cls, value: dict[str, str]) -> dict[str, str]:
         for wrong, right in value.items():
-            if not re.fullmatch(r"[a-z0-9']+", wrong) or not right.strip():
+            if not re.fullmatch(r"[a-z0-9'ñ]+", wrong) or not right.strip():
                 raise ValueError(f"spelling {wrong!r}: write one lower-case word and the word it means")
         return value
 

@@ -400,6 +400,9 @@ def extract_slots(
         raise ValueError("extract_slots needs an aware 'now'")
     tz = business.tz
     now_local = now.astimezone(tz)
+    if business.slot_reader is not None:
+        # Another language's date words, written the way the rules below read them (bot/languages).
+        text = business.slot_reader(text)
     # Keep digits as they are ("4" stays a number here, unlike for the
     # classifier) but expand "tmrw", "nxt" and friends.
     clean = expand_sms(normalize(text), numbers=False)

@@ -143,12 +143,15 @@ class NLU:
         clock: Clock | None = None,
         classifier: IntentClassifier | None = None,
         threshold: float | None = None,
+        reader: Callable[[str], str] | None = None,
     ) -> None:
         self.catalog = catalog
         self.business = business
         self.clock: Clock = clock or SystemClock()
         self.rules = RuleMatcher(catalog)
-        self.respell = respeller(catalog.spellings)
+        spell = respeller(catalog.spellings)
+        # ``reader`` first (Spanish: accents optional, bot/languages), then the catalog's spellings.
+        self.respell = spell if reader is None else (lambda text: spell(reader(text)))
         words = business_words(business)
         if classifier is None:
             classifier = IntentClassifier.train(catalog, threshold=threshold, extra_words=words)

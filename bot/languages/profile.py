@@ -1,0 +1,180 @@
+"""Language profiles: everything that differs between languages and is not text, as data.
+
+Reply texts live in ``prompts/replies/<code>/`` and the business's words in
+``intents/<code>/``; a profile holds the rest: how dates and times are
+written, the voice that speaks it on calls, and how people ask for it
+("english please", "en español"). Code asks the profile (:func:`profile_for`)
+and never branches on the language.
+
+Example::
+
+    es = profile_for("es")
+    es.fmt_when(datetime(2026, 3, 3, 15, 0, tzinfo=tz), tz)   # 'martes 3 de marzo a las 3:00 pm'
+    es.voice_language                                        # 'es-US'
+    profile_for("en").fmt_date(date(2026, 3, 3))             # 'Tue, Mar 3'
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, tzinfo
+from types import MappingProxyType
+from typing import Final
+
+from bot.sms.normalize import normalize as normalize_sms
+from bot.sms.segments import is_gsm7
+
+#: The language of the business's own files (``prompts/replies/*.j2``, ``intents/*.yaml``).
+DEFAULT_LANGUAGE: Final = "en"
+
+
+def fold_accents(text: str) -> str:
+    """Lower case without accents, ñ kept: what rules read ("Sí, MAÑANA" -> "si, mañana").
+
+    >>> fold_accents("Sí, envíen MAÑANA")
+    'si, envien mañana'
+    """
+    text = text.lower().replace("ñ", "\0")
+    bare = "".join(c for c in unicodedata.normalize("NFD", text) if not unicodedata.combining(c))
+    return bare.replace("\0", "ñ")
+
+
+@dataclass(frozen=True, slots=True)
+class LanguageProfile:
+    """One language: date words, clock style, voice, and how people ask for it.
+
+    ``asks`` matches a message (lower case, accents folded) that asks for
+    this language ("english please", "en español"); ``name`` is how the
+    language calls itself.
+    """
+
+    code: str
+    name: str
+    weekdays: tuple[str, ...]  # Monday first, written out
+    weekdays_short: tuple[str, ...]
+    months: tuple[str, ...]  # January first
+    months_short: tuple[str, ...]
+    date_pattern: str  # {weekday} {wd} {day} {month} {mon}
+    when_pattern: str  # {date} {time}
+    am_pm: tuple[str, str]
+    voice_language: str
+    voice_name: str
+    asks: re.Pattern[str]
+    # Titles of the bot's own choices (Yes/No buttons) in this language, by payload; none: as written.
+    titles: Mapping[str, str] = field(default_factory=dict)
+    # Letters GSM-7 lacks, as SMS writes them in this language (á -> a): see :meth:`for_sms`.
+    sms_letters: Mapping[str, str] = field(default_factory=dict)
+
+    def fmt_time(self, moment: time) -> str:
+        """``3:00 PM`` / ``3:00 pm``."""
+        hour = moment.hour % 12 or 12
+        return f"{hour}:{moment.minute:02d} {self.am_pm[moment.hour >= 12]}"
+
+    def fmt_date(self, day: date) -> str:
+        """``Tue, Mar 3`` / ``martes 3 de marzo``."""
+        index = day.weekday()
+        return self.date_pattern.format(
+            weekday=self.weekdays[index], wd=self.weekdays_short[index], day=day.day,
+            month=self.months[day.month - 1], mon=self.months_short[day.month - 1],
+        )
+
+    def fmt_when(self, moment: datetime, tz: tzinfo) -> str:
+        """``Tue, Mar 3 at 3:00 PM`` / ``martes 3 de marzo a las 3:00 pm``, in ``tz``."""
+        local = moment.astimezone(tz)
+        return self.when_pattern.format(date=self.fmt_date(local.date()), time=self.fmt_time(local.time()))
+
+    def fmt_short(self, moment: datetime, tz: tzinfo) -> str:
+        """A button-sized form: ``Tue 3/3 10:30 AM`` / ``jue 5 mar 10:30 am``."""
+        local = moment.astimezone(tz)
+        index = local.weekday()
+        if self.code == DEFAULT_LANGUAGE:
+            return f"{self.weekdays_short[index]} {local.month}/{local.day} {self.fmt_time(local.time())}"
+        return f"{self.weekdays_short[index]} {local.day} {self.months_short[local.month - 1]} " \
+               f"{self.fmt_time(local.time())}"
+
+    def for_sms(self, text: str) -> str:
+        """``text`` without the accents GSM-7 lacks, when that makes the whole text GSM-7.
+
+        One "á" turns an SMS into UCS-2 (70 characters a segment instead of
+        160); Spanish texters read "dia" and "mas" without trouble, and é, ñ,
+        ü, ¿ and ¡ are GSM-7 and stay. All or nothing, as Smart Encoding:
+        a reply with an emoji stays as written.
+
+        >>> profile_for("es").for_sms("¿Qué día? Sí, más tarde")
+        '¿Qué dia? Si, mas tarde'
+        """
+        if not self.sms_letters:
+            return text
+        folded = normalize_sms(text).translate({ord(k): v for k, v in self.sms_letters.items()})
+        return folded if is_gsm7(folded) else text
+
+    def asked_for(self, text: str) -> bool:
+        """Whether ``text`` asks to continue in this language.
+
+        >>> profile_for("es").asked_for("en español xfa"), profile_for("en").asked_for("english please")
+        (True, True)
+        """
+        return self.asks.search(fold_accents(text).strip()) is not None
+
+
+_PLEASE = r"(?:\s*,?\s*(?:please|pls|plz|por ?favor|porfa|xfa|plis|pf|thanks|gracias))?"
+_END = r"[\s.!?]*$"
+
+ENGLISH: Final = LanguageProfile(
+    code="en",
+    name="English",
+    weekdays=("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"),
+    weekdays_short=("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"),
+    months=("January", "February", "March", "April", "May", "June", "July", "August", "September",
+            "October", "November", "December"),
+    months_short=("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"),
+    date_pattern="{wd}, {mon} {day}",
+    when_pattern="{date} at {time}",
+    am_pm=("AM", "PM"),
+    voice_language="en-US",
+    voice_name="Polly.Joanna-Neural",
+    asks=re.compile(
+        r"^(?:(?:in|en)\s+)?(?:english|ingles)" + _PLEASE + _END
+        + r"|^(?:can|could)?\s*(?:you|u)?\s*(?:speak|talk|write|text|answer|reply)\s+(?:to me\s+)?(?:in\s+)?english\b"
+        + r"|\b(?:en|in) ingles\b|(?<!no )\bhabl\w* (?:en )?ingles\b|\bdo you speak english\b"
+    ),
+)
+
+SPANISH: Final = LanguageProfile(
+    code="es",
+    name="Español",
+    weekdays=("lunes", "martes", "miércoles", "jueves", "viernes", "sábado", "domingo"),
+    weekdays_short=("lun", "mar", "mié", "jue", "vie", "sáb", "dom"),
+    months=("enero", "febrero", "marzo", "abril", "mayo", "junio", "julio", "agosto", "septiembre",
+            "octubre", "noviembre", "diciembre"),
+    months_short=("ene", "feb", "mar", "abr", "may", "jun", "jul", "ago", "sep", "oct", "nov", "dic"),
+    date_pattern="{weekday} {day} de {month}",
+    when_pattern="{date} a las {time}",
+    am_pm=("am", "pm"),
+    voice_language="es-US",
+    # Amazon Polly's US Spanish neural voice, as Twilio names it.
+    voice_name="Polly.Lupe-Neural",
+    titles=MappingProxyType({"yes": "Sí", "no": "No", "cancel_appointment": "Cancelar la cita",
+                             "stop_messages": "No más mensajes"}),
+    sms_letters=MappingProxyType(dict(zip("áíóúÁÍÓÚ", "aiouAIOU", strict=True))),
+    asks=re.compile(
+        r"^(?:(?:in|en)\s+)?(?:spanish|espa[nñ]ol|espanish)" + _PLEASE + _END
+        + r"|\b(?:en|in) espa[nñ]ol\b|(?<!no )\bhabl\w* (?:en )?espa[nñ]ol\b|\bno habl\w* (?:en )?ingles\b"
+        + r"|\b(?:speak|talk|write|text|reply)\w*\s+(?:to me\s+)?"
+        r"(?:in\s+)?spanish\b|\bspanish please\b"
+    ),
+)
+
+PROFILES: Final[Mapping[str, LanguageProfile]] = MappingProxyType({p.code: p for p in (ENGLISH, SPANISH)})
+
+
+def profile_for(code: str) -> LanguageProfile:
+    """The profile of language ``code`` (``"en"``, ``"es"``); KeyError for one we have none for.
+
+    >>> profile_for("es").name
+    'Español'
+    """
+    return PROFILES[code]
