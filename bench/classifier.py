@@ -44,7 +44,8 @@ import yaml
 from bot.business import load_business
 from bot.clock import FrozenClock
 from bot.languages.business import localized_business
-from bot.languages.profile import DEFAULT_LANGUAGE, fold_accents
+from bot.languages.nlu import language_nlu
+from bot.languages.profile import DEFAULT_LANGUAGE
 from bot.nlu.classifier import IntentClassifier
 from bot.nlu.intents import FALLBACK, IntentCatalog, load_intents
 from bot.nlu.text import prepare
@@ -256,9 +257,9 @@ def main(argv: list[str] | None = None) -> int:
                 else localized_business(args.intents / "business.yaml", args.language))
     examples = load_heldout(args.heldout, catalog)
     started = time.perf_counter()
-    # Other languages are read as the bot reads them: accents optional (bot/brain.py, _translation).
-    nlu = NLU(catalog, business, clock=FrozenClock(NOW), threshold=args.threshold,
-              reader=None if english else fold_accents)
+    # Other languages are read as the bot reads them: accents optional (bot/languages/nlu.py).
+    nlu = (NLU(catalog, business, clock=FrozenClock(NOW), threshold=args.threshold) if english
+           else language_nlu(args.intents, args.language, clock=FrozenClock(NOW)))
     classifier = nlu.classifier
     train_seconds = time.perf_counter() - started
 

@@ -60,10 +60,10 @@ from bot.flows.table import TableFlow
 from bot.flows.when import fmt_date
 from bot.handlers import Handler, Handlers, directions_url, media_kind
 from bot.handoff import Handoff, StaffNotifier, outbox_staff_notifier
-from bot.languages.business import localized_business
 from bot.languages.choose import Languages
 from bot.languages.detect import LanguageDetector
-from bot.languages.profile import fold_accents, profile_for
+from bot.languages.nlu import language_nlu
+from bot.languages.profile import profile_for
 from bot.memo import memo
 from bot.messages import Reply, TurnResult
 from bot.nlu.classifier import IntentClassifier
@@ -317,7 +317,10 @@ class Brain:
     # -- helpers ------------------------------------------------------------
     def _turn(self, ctx: TurnContext, understanding: Understanding, offered: list[Offered]) -> Turn:
         msg = ctx.message
-        picked = pick(msg.body, offered, understanding.slots) if offered and not msg.button_payload else None
+        # Another language's "la primera", "el del viernes" read as the picker's English words (bot/languages).
+        reader = self.business.slot_reader
+        said = reader(msg.body) if reader is not None and offered else msg.body
+        picked = pick(said, offered, understanding.slots) if offered and not msg.button_payload else None
         return Turn(
             ctx=ctx,
             understanding=understanding,
@@ -575,17 +578,11 @@ def _translation(brain: Brain, code: str, intents_dir: Path, clock: Clock, names
 
     A missing translation (an intent, a service, an FAQ entry, a reply) is a start-up error naming it.
     """
-    business = localized_business(intents_dir / "business.yaml", code)
-    catalog = load_intents(intents_dir / code / "intents.yaml")
-    missing = [name for name in names if name not in catalog.names]
-    if missing:
-        raise ConfigError(f"{catalog.source}: intents missing in {code!r}: {', '.join(missing)} (every intent of "
-                          f"{intents_dir / 'intents.yaml'} needs examples in each language)")
+    nlu = language_nlu(intents_dir, code, clock=clock, names=names)
+    business, catalog = nlu.business, nlu.catalog
     brain.check_intents(catalog.names, catalog.source or intents_dir / code / "intents.yaml")
     templates = brain.templates.in_language(code)
     templates.check_languages([code])
-    classifier = memo(("classifier", repr(catalog)), lambda: IntentClassifier.train(catalog))
-    nlu = NLU(catalog, business, clock=clock, classifier=classifier, reader=fold_accents)
     faq = memo(("faq", repr(business), repr(catalog)), lambda: FaqBook.build(business, catalog, templates))
     return Brain(
         settings=brain.settings, nlu=nlu, business=business, templates=templates, book=brain.book,

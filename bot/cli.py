@@ -132,24 +132,48 @@ def _iso_time(value: str) -> datetime:
 
 
 @app.command()
-def classify() -> None:
-    """Classify lines from stdin: one JSON object per line (text, intent, confidence, entities)."""
+def classify(
+    language: Annotated[
+        str, typer.Option(help="A language of business.yaml (en, es), or auto: each line's own (docs/languages.md).")
+    ] = "auto",
+) -> None:
+    """Classify lines from stdin: one JSON object per line (text, intent, confidence, entities).
+
+    With more than one language in business.yaml each line also says the
+    ``language`` it was read in: ``auto`` detects it per line as the bot
+    does for a conversation's first message (English when not sure).
+    """
     import json
     from pathlib import Path
 
     from bot.business import load_business
+    from bot.languages.choose import FIRST_FLOOR
+    from bot.languages.detect import LanguageDetector
+    from bot.languages.nlu import language_nlu
     from bot.nlu.understand import NLU
 
     settings = dev_settings()
     intents_dir = Path(settings.intents_dir)
-    nlu = NLU.from_dir(intents_dir, load_business(intents_dir / "business.yaml"))
+    business = load_business(intents_dir / "business.yaml")
+    if language != "auto" and language not in business.languages:
+        raise typer.BadParameter(f"{language!r} is not in languages {list(business.languages)} of business.yaml",
+                                 param_hint="--language")
+    nlus = {code: NLU.from_dir(intents_dir, business) if code == business.languages[0]
+            else language_nlu(intents_dir, code) for code in business.languages
+            if language in ("auto", code)}
+    detector = LanguageDetector(business.languages) if language == "auto" and len(nlus) > 1 else None
     for line in sys.stdin:
         text = line.rstrip("\n")
         if not text.strip():
             continue
-        u = nlu.classify(text)
-        print(json.dumps({"text": text, "intent": u.intent, "confidence": round(u.confidence, 4),
-                          "entities": dict(u.entities)}, ensure_ascii=False), flush=True)
+        code = language if language != "auto" else business.languages[0]
+        if detector is not None:
+            code = detector.detect(text, floor=FIRST_FLOOR) or code
+        u = nlus[code].classify(text)
+        out = {"text": text, "intent": u.intent, "confidence": round(u.confidence, 4), "entities": dict(u.entities)}
+        if len(business.languages) > 1:
+            out["language"] = code
+        print(json.dumps(out, ensure_ascii=False), flush=True)
 
 
 @app.command("replay")

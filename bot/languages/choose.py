@@ -78,12 +78,14 @@ class Languages:
         return self.by_number.get(msg.bot, self.default)
 
     def keep(self, msg: InboundMessage, state: ConversationState, language: str | None) -> str:
-        """Keep ``language`` (the language of words just recognised, when we speak it) or the kept one.
+        """The conversation's language; on its first message, ``language`` (of words just recognised).
 
-        Compliance answers a revocation in the words' language ("ya no me
-        manden mensajes": Spanish) and keeps it for the conversation.
+        Compliance answers in the conversation's language; a conversation that
+        starts with a Spanish revocation ("ya no me manden mensajes") is a
+        Spanish one, and keeps it.
         """
-        code = language if language in self.codes else self.kept(msg, state)
+        fresh = STATE_KEY not in state.data and state.turns <= 1
+        code = language if fresh and language in self.codes else self.kept(msg, state)
         if code != self.default or STATE_KEY in state.data:
             state.data[STATE_KEY] = code
         return code

@@ -1,4 +1,4 @@
-"""Spanish date and time words, read in the words slot extraction knows.
+"""Spanish date, time and ordinal words, read in the words slot extraction and option picking know.
 
 Slot extraction (:mod:`bot.nlu.slots`) reads English dates and times with
 business context (opening hours decide what a bare "3" means). Rather than
@@ -73,6 +73,11 @@ _REWRITES: Final[tuple[tuple[re.Pattern[str], str | Callable[[re.Match[str]], st
         (r"\b(?P<h>\d{1,2}) y cuarto\b", lambda m: f"{m.group('h')}:15"),
         (r"\b(?:a eso de|como a|tipo a|tipo|como)(?: las?)? ?(?=\d)", "around "),
         (r"\ba las?\b|\bpara las?\b", "at"),
+        # Which of the offered options ("la primera", "el ultimo"): bot/flows/options.py reads English ordinals.
+        (r"\b(?:la |el )?(?:primera|primero|1ra|1ro|1era|1ero)\b", "the first"),
+        (r"\b(?:la |el )?(?:segunda|segundo|2da|2do)\b", "the second"),
+        (r"\b(?:la |el )?(?:tercera|tercero|3ra|3ro|3era|3ero)\b", "the third"),
+        (r"\b(?:la |el )?(?:ultima|ultimo)\b", "the last"),
         (r"\b(?:el )?mismo dia\b", "same day"),
         (r"\b(?:la )?misma hora\b", "same time"),
         (r"\buna hora (?:mas tarde|despues)\b", "an hour later"),

@@ -18,17 +18,13 @@ def test_heldout_set_meets_the_targets(catalog: IntentCatalog, nlu: NLU) -> None
 
 
 def test_spanish_heldout_set_meets_the_targets() -> None:
-    # Spanish as the bot reads it: intents/es/ examples, the Spanish business words, accents optional.
+    # Spanish as the bot reads it (bot/languages/nlu.py): intents/es/ examples, the Spanish business words.
     from bench.classifier import NOW
     from bot.clock import FrozenClock
-    from bot.languages.business import localized_business
-    from bot.languages.profile import fold_accents
-    from bot.nlu.intents import load_intents
+    from bot.languages.nlu import language_nlu
 
-    catalog = load_intents(ROOT / "intents" / "es" / "intents.yaml")
-    business = localized_business(ROOT / "intents" / "business.yaml", "es")
-    examples = load_heldout(ROOT / "bench" / "data" / "heldout.es.yaml", catalog)
+    nlu = language_nlu(ROOT / "intents", "es", clock=FrozenClock(NOW))
+    examples = load_heldout(ROOT / "bench" / "data" / "heldout.es.yaml", nlu.catalog)
     assert len(examples) >= 150
-    nlu = NLU(catalog, business, clock=FrozenClock(NOW), reader=fold_accents)
     report = score(nlu, examples)
     assert report["accuracy"] >= 0.90, report["errors"]
