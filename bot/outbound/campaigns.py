@@ -117,9 +117,16 @@ class Pacer:
     down meets a backlog of due jobs; the pacer keeps even that at the rate.
     Each send takes the next free slot (:meth:`~bot.storage.jobs.JobStore.next_slot`):
     one within two slots (at most ``max_sleep``) is waited for in place; a
-    later one is *held* for this send and the job is deferred to it, so a
-    backlog of N costs N extra job runs, never N squared, and no worker
-    sits on a slot long (a worker runs only so many jobs at once).
+    later one is *held* for this send and the job is deferred to ``lead``
+    seconds before it, then sleeps the rest in place: a queue polls (arq
+    every half second), so a job deferred to its very slot would run up to
+    a poll late, and the sends of one poll would go out together. A backlog
+    of N costs N extra job runs, never N squared, and no worker sits on a
+    slot long (a worker runs only so many jobs at once).
+
+    A held slot missed by more than ``lead`` and two slots (the worker was
+    busy or down again) is given up for a fresh one: late sends going out
+    together would break the rate, and a backlog never goes out at once.
 
     Example::
 
@@ -128,32 +135,32 @@ class Pacer:
             raise SendDeferred(delay)   # the job runs again then, its slot held
     """
 
-    def __init__(self, store: JobStore, *, max_sleep: float = 1.0) -> None:
+    def __init__(self, store: JobStore, *, max_sleep: float = 1.0, lead: float = 0.6) -> None:
         self.store = store
         self.max_sleep = max_sleep
+        self.lead = lead
 
     async def turn(self, ref: str, *, sender: str, rate: float) -> float:
         """0 once this send may go (after a short sleep); else seconds to defer it by."""
         pace = "pace:{" + sender + "}"
         held_key = f"{pace}:held:{ref}"
         max_sleep = min(self.max_sleep, 2.0 / rate)
+        # At most a few sends of one number asleep at once (a worker's job slots are few).
+        lead = min(self.lead, 4.0 / rate)
         held = await self.store.get(held_key)
         now = time.time()
-        if held is not None and now - float(held) > 1.0 / rate:
-            # Run late (a busy worker): a stale slot would bunch up with
-            # the current ones; take a fresh one instead.
+        if held is not None and now - float(held) > lead + 2.0 / rate:
             await self.store.delete(held_key)
             held = None
-        if held is not None:
-            wait = float(held) - now
-        else:
+        if held is None:
             wait = await self.store.next_slot(pace, 1.0 / rate)
             if wait > max_sleep:
                 await self.store.set(held_key, repr(now + wait), ttl=wait + 3600)
-                return wait
-        if wait > max_sleep:
-            return wait
-        if held is not None:
+                return max(wait - lead, 0.001)
+        else:
+            wait = float(held) - now
+            if wait > max(max_sleep, lead) + 0.5:  # run early (a clock step): not its turn yet
+                return wait - lead
             await self.store.delete(held_key)
         if wait > 0:
             await asyncio.sleep(wait)

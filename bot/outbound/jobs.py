@@ -9,7 +9,10 @@ Every job is idempotent, because arq re-runs a job whose worker crashed:
 sends through the ledger (one send per idempotency key), turns through the
 engine's exactly-once check, reminders through their idempotency keys.
 Retryable failures (20429, 5xx, network, Redis) raise arq's ``Retry`` with
-growing delays; after the last try the outcome is recorded as failed.
+growing delays; after the last try the outcome is recorded as failed. A
+broadcast deferred by its pace is no failure: it is queued again for its
+slot as a new job that keeps the try count (:func:`paced_job_id`), so a
+backlog of any length costs no recipient its tries.
 
 Example (how the worker calls them)::
 
@@ -18,20 +21,22 @@ Example (how the worker calls them)::
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Final
 
 from arq import Retry
+from arq.connections import ArqRedis
+from redis.exceptions import RedisError
 
 from bot.errors import ChannelSendError, StoreError
 from bot.outbound.errors import SendDeferred
 from bot.outbound.models import SendRequest, inbound_from_dict
-from bot.outbound.outbox import RETRY_DELAYS, perform_send, perform_turn
+from bot.outbound.outbox import JOB_BROADCAST, RETRY_DELAYS, perform_send, perform_turn
 from bot.runtime import Runtime
 
 #: Tries per job: the first plus one per retry delay.
 MAX_TRIES = len(RETRY_DELAYS) + 1
-#: A broadcast may also be deferred once by its pace (its slot then held).
-BROADCAST_MAX_TRIES = MAX_TRIES + 1
+#: Separates a broadcast job's id from its deferral count: ``broadcast:<ref>:paced:2``.
+PACED: Final = ":paced:"
 
 
 def _runtime(ctx: dict[str, Any]) -> Runtime:
@@ -53,19 +58,40 @@ async def send_job(ctx: dict[str, Any], payload: dict[str, Any]) -> str:
         raise _retry(ctx, exc) from exc
 
 
+def paced_job_id(job_id: str) -> str:
+    """The id of a broadcast job's next run after a deferral by its pace.
+
+    One per deferral, counted, so a job re-run after a crash queues the same
+    next run (arq keeps one) instead of a second one.
+
+    >>> paced_job_id("broadcast:1f2e"), paced_job_id("broadcast:1f2e:paced:1")
+    ('broadcast:1f2e:paced:1', 'broadcast:1f2e:paced:2')
+    """
+    base, _, count = job_id.partition(PACED)
+    return f"{base}{PACED}{int(count or 0) + 1}"
+
+
 async def broadcast_job(ctx: dict[str, Any], payload: dict[str, Any]) -> str:
     """One broadcast recipient: a send at the campaign's pace, its outcome tallied.
 
-    A deferral by the pace (a backlog after worker downtime) reruns the job
-    at its held slot; it uses one of arq's tries, which is why broadcasts get
-    one more (:data:`BROADCAST_MAX_TRIES`).
+    A deferral by the pace (a backlog after worker downtime) is no failed
+    try: this run ends (``deferred``) and the same send is queued again for
+    its held slot, as the same try (arq's ``_job_try``). arq's ``Retry``
+    would count every deferral against the tries, and a long backlog would
+    run late recipients out of them: arq drops such a job unsent.
     """
-    # One try went to a deferral at most: the slot is held across it.
-    last_try = int(ctx.get("job_try", 1)) >= BROADCAST_MAX_TRIES
+    job_try = int(ctx.get("job_try", 1))
     try:
-        return await perform_send(_runtime(ctx).outbox_jobs, SendRequest.from_dict(payload), last_try=last_try)
+        return await perform_send(_runtime(ctx).outbox_jobs, SendRequest.from_dict(payload),
+                                  last_try=job_try >= MAX_TRIES)
     except SendDeferred as deferred:
-        raise Retry(defer=deferred.delay) from None
+        queue: ArqRedis = ctx["redis"]
+        try:
+            await queue.enqueue_job(JOB_BROADCAST, payload, _job_id=paced_job_id(str(ctx["job_id"])),
+                                    _defer_by=deferred.delay, _job_try=job_try)
+        except (RedisError, OSError) as exc:  # not queued again: this run is retried instead
+            raise _retry(ctx, exc) from exc
+        return "deferred"
     except (ChannelSendError, StoreError) as exc:
         raise _retry(ctx, exc) from exc
 

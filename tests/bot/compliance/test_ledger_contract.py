@@ -1,4 +1,4 @@
-"""One contract for every ConsentLedger: memory and Redis behave the same."""
+"""One contract for every ConsentLedger: memory, one Redis and a Redis Cluster behave the same."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from redis.asyncio import Redis
 
 from bot.compliance.ledger import (
     AddressHasher,
@@ -17,6 +16,8 @@ from bot.compliance.ledger import (
     latest,
 )
 from bot.messages import Channel
+from bot.storage.connect import client_for
+from tests.support.slots import SlotCheck
 
 BOT = "+15005550006"
 ANA = "+14155550123"
@@ -25,12 +26,15 @@ T0 = datetime(2026, 3, 2, 14, 0, tzinfo=UTC)
 HASHER = AddressHasher()
 
 
-@pytest.fixture(params=["memory", "redis"])
-async def ledger(request: pytest.FixtureRequest, redis_url: str) -> AsyncIterator[ConsentLedger]:
+@pytest.fixture(params=["memory", "redis", "cluster"])
+async def ledger(request: pytest.FixtureRequest, redis_url: str,
+                 monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[ConsentLedger]:
     if request.param == "memory":
         yield MemoryConsentLedger()
         return
-    client = Redis.from_url(redis_url, decode_responses=True)
+    SlotCheck.install(monkeypatch)  # its script's keys on one slot, on the cluster for real
+    url = redis_url if request.param == "redis" else request.getfixturevalue("cluster_url")
+    client = client_for(url)
     await client.flushdb()
     yield RedisConsentLedger.on(client)
     await client.aclose()

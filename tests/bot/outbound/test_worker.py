@@ -43,8 +43,8 @@ def queued_runtime(make_runtime: Callable[..., Runtime], redis_url: str) -> Runt
 
 
 async def run_burst(runtime: Runtime, **overrides: Any) -> None:
-    worker = build_worker(runtime.settings, runtime=runtime, cron_jobs=False, burst=True, poll_delay=0.02,
-                          handle_signals=False, **overrides)
+    worker = build_worker(runtime.settings, runtime=runtime, cron_jobs=False, burst=True, handle_signals=False,
+                          **{"poll_delay": 0.02, **overrides})
     try:
         await worker.async_run()
     finally:

@@ -1,31 +1,29 @@
-"""On a real 3-master Redis Cluster: every script on one slot, and the spine transcripts pass.
+"""On a real 3-master Redis Cluster: every script and pipeline on one slot, and the spine transcripts pass.
 
 The contract suites run on the cluster too (the ``stores`` fixture's
-``cluster`` backend); this module adds what they cannot show alone.
+``cluster`` backend); this module adds what they cannot show alone: every
+script and every pipeline of ``bot/``, found in its source, ran here.
 """
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
+from bot.compliance.ledger import AddressHasher, ConsentEvent, RedisConsentLedger
 from bot.messages import Channel
 from bot.storage import ConversationKey, ConversationState, Stores, connect
-from bot.storage.appointments import _CLAIM, _RELEASE
-from bot.storage.jobs import _NEXT_SLOT
-from bot.storage.ledger import _ADVANCE, _TALLY
-from bot.storage.redis import _ABORT, _BEGIN, _COMMIT
+from bot.storage.appointments import DUE_BUCKET_SECONDS, due_key, record_key
 from devtools.replay.config import replay_settings
 from devtools.replay.runner import ReplayRunner
 from devtools.replay.transcript import load_transcripts
-from tests.bot.storage.conftest import slots_of
+from tests.support.slots import SlotCheck, bot_pipelines, bot_scripts, slots_of
 
-SCRIPTS = {_BEGIN, _COMMIT, _ABORT, _ADVANCE, _TALLY, _NEXT_SLOT, _CLAIM, _RELEASE}
 KEY = ConversationKey(Channel.SMS, bot="+15005550006", user="+14155550123")
+T0 = 1_772_000_000.0
 
 
-async def test_every_script_runs_with_its_keys_on_one_slot(
-    cluster_url: str, one_slot_per_script: list[tuple[str, tuple[str, ...]]]
-) -> None:
+async def test_every_script_and_pipeline_of_the_bot_runs_on_one_slot(cluster_url: str, slot_check: SlotCheck) -> None:
     stores = Stores.redis(connect(cluster_url))
     await stores.conversations.client.flushdb()  # type: ignore[attr-defined]
     conversations, appts, ledger, jobs = stores.conversations, stores.appointments, stores.ledger, stores.jobs
@@ -40,17 +38,31 @@ async def test_every_script_runs_with_its_keys_on_one_slot(
     day = "+15005550006:2026-03-03"
     assert await appts.claim(day, "a1", 900.0, 960.0, ["chair-1", "chair-2"]) == "chair-1"
     await appts.release(day, "a1")
-    # The pipelines of single-key reads span slots; the cluster client routes each read.
-    await appts.index("sms:+15005550006:+14155550123", "a1", 1_772_000_000.0)
-    assert await appts.due(1_771_990_000.0, 1_772_090_000.0) == ["a1"]
-    assert await appts.get_many(["a1", "b2", "c3"]) == [None, None, None]
+    consent = RedisConsentLedger(stores.conversations.backend)  # type: ignore[attr-defined]
+    event = ConsentEvent.create(action="opt_out", channel=Channel.SMS, bot=KEY.bot, user=KEY.user,
+                                source="twilio_keyword", at=datetime(2026, 3, 2, tzinfo=UTC), hasher=AddressHasher(),
+                                message_sid="SM1", words="STOP")
+    assert await consent.append(event) and not await consent.append(event)
+
+    # The bulk reads: one pipeline over records and reminder buckets that sit on
+    # every node; the cluster client sends each node its part, each command one slot.
+    idents = [f"a{n}" for n in range(12)]
+    for n, ident in enumerate(idents):
+        await appts.put(ident, f'{{"n": {n}}}', ttl=60)
+        await appts.index("sms:+15005550006:+14155550123", ident, T0 + (11 - n) * DUE_BUCKET_SECONDS)
+    nodes = {stores.conversations.client.get_node_from_key(k).name  # type: ignore[attr-defined]
+             for k in [*map(record_key, idents), *(due_key(int(T0 // DUE_BUCKET_SECONDS) + n) for n in range(12))]}
+    assert len(nodes) == 3
+    assert await appts.get_many([*idents, "missing"]) == [*(f'{{"n": {n}}}' for n in range(12)), None]
+    assert await appts.due(T0, T0 + 11 * DUE_BUCKET_SECONDS) == idents[::-1]
     await stores.close()
 
-    called = {source for source, _ in one_slot_per_script}
-    firsts = {source.strip().splitlines()[0] for source in SCRIPTS}
-    assert called <= firsts and len(one_slot_per_script) >= len(SCRIPTS)
-    for _, keys in one_slot_per_script:
-        assert len(slots_of(keys)) == 1
+    scripts = bot_scripts()
+    assert slot_check.scripts_called() == set(scripts), "scripts never run on the cluster: " + ", ".join(
+        name for source, name in scripts.items() if source not in slot_check.scripts_called())
+    assert all(len(slots_of(keys)) == 1 for _, keys in slot_check.scripts)
+    assert slot_check.pipeline_sites() == bot_pipelines()
+    assert slot_check.commands and all(len(slots_of(keys)) == 1 for _, keys in slot_check.commands)
     # Each script's keys share the hash tag that names them (one slot, by design).
     assert len(slots_of((KEY.part("state"), KEY.part("queue"), KEY.opt_out_key, KEY.part("seen")))) == 1
 
