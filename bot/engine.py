@@ -228,8 +228,10 @@ class Engine:
         try:
             await self.store.abort_turn(key, sid, token)
         except StoreError:
-            # The lease lapses on its own; the queue skips us then.
-            log.warning("abort failed; lease will lapse", extra={"fields": {"sid": sid}})
+            # Redis away (a failover): keep trying in the background, so the
+            # conversation is free once it is back, not only when the lease lapses.
+            log.warning("abort failed; retrying until Redis answers", extra={"fields": {"sid": sid}})
+            self._clean_up_later(key, sid, token)
 
     async def _run(
         self,

@@ -22,7 +22,7 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -106,11 +106,8 @@ def redis_cluster(masters: int = 3) -> Iterator[str]:
             stack.enter_context(_server(stack, Path(tmp), port, "--cluster-enabled", "yes",
                                         "--cluster-config-file", "nodes.conf", "--cluster-node-timeout", "2000"))
         _cli("--cluster", "create", *(f"127.0.0.1:{p}" for p in ports), "--cluster-replicas", "0", "--cluster-yes")
-        deadline = time.monotonic() + 20
-        while "cluster_state:ok" not in _cli("-p", str(ports[0]), "cluster", "info"):
-            if time.monotonic() > deadline:
-                raise RuntimeError("the test cluster never reached cluster_state:ok")
-            time.sleep(0.1)
+        _until(lambda: "cluster_state:ok" in _cli("-p", str(ports[0]), "cluster", "info"),
+               time.monotonic() + 30, "the test cluster never reached cluster_state:ok")
         yield "redis+cluster://" + ",".join(f"127.0.0.1:{p}" for p in ports)
 
 
@@ -132,42 +129,49 @@ class SentinelDeployment:
         reply = _cli("-p", str(self.sentinel_port), "sentinel", "get-master-addr-by-name", SERVICE).split()
         return int(reply[1])
 
-    def failover(self, timeout: float = 30) -> int:
+    def failover(self, timeout: float = 60) -> int:
         """A planned failover: promote the replica and wait until the sentinel names it; its port.
 
         As an operator should (docs/scaling.md): writes on the master are
         paused (CLIENT PAUSE WRITE) and the replica catches up first, then
         SENTINEL FAILOVER. Clients' writes meanwhile wait, then fail and are
         retried on the new master; none lands on the old one after the switch.
+        Every step waits on the state it needs (offsets, the sentinel's
+        answer, each server's role), bounded by ``timeout`` in all; the pause
+        outlasts that bound and is lifted only once the old master is a replica.
         """
         before = self.master()
         replica = self.replica_port if before == self.master_port else self.master_port
-        _cli("-p", str(before), "client", "pause", str(int(timeout * 1000)), "write")
         deadline = time.monotonic() + timeout
-        while _offset(before, "master_repl_offset") != _offset(replica, "slave_repl_offset"):
-            if time.monotonic() > deadline:
-                raise RuntimeError("the replica never caught up")
-            time.sleep(0.01)
-        _cli("-p", str(self.sentinel_port), "sentinel", "failover", SERVICE)
-        deadline = time.monotonic() + timeout
-        while self.master() == before:
-            if time.monotonic() > deadline:
-                raise RuntimeError("the sentinel did not fail over in time")
-            time.sleep(0.05)
-        after = self.master()
-        while "role:master" not in _cli("-p", str(after), "info", "replication"):
-            if time.monotonic() > deadline:
-                raise RuntimeError("the promoted replica never became master")
-            time.sleep(0.05)
-        # The old master stays paused until it is a replica of the new one
-        # (the sentinel would do it at its next check, up to 10 s later).
-        _cli("-p", str(before), "replicaof", "127.0.0.1", str(after))
-        while "role:slave" not in _cli("-p", str(before), "info", "replication"):
-            if time.monotonic() > deadline:
-                raise RuntimeError("the old master was never turned into a replica")
-            time.sleep(0.05)
-        _cli("-p", str(before), "client", "unpause")
+        _cli("-p", str(before), "client", "pause", str(int(timeout * 1000) + 10_000), "write")
+        try:
+            _until(lambda: _offset(before, "master_repl_offset") == _offset(replica, "slave_repl_offset"),
+                   deadline, "the replica never caught up")
+            # redis-cli exits 0 on an error reply: read it. The sentinel may refuse
+            # for a moment (NOGOODSLAVE while its view of the replica is stale).
+            _until(lambda: self.master() != before or _cli(
+                "-p", str(self.sentinel_port), "sentinel", "failover", SERVICE).strip() == "OK",
+                   deadline, "the sentinel refused to fail over")
+            _until(lambda: self.master() != before, deadline, "the sentinel did not fail over in time")
+            after = self.master()
+            _until(lambda: "role:master" in _cli("-p", str(after), "info", "replication"),
+                   deadline, "the promoted replica never became master")
+            # The old master stays paused until it is a replica of the new one
+            # (the sentinel would do it at its next check, up to 10 s later).
+            _cli("-p", str(before), "replicaof", "127.0.0.1", str(after))
+            _until(lambda: "role:slave" in _cli("-p", str(before), "info", "replication"),
+                   deadline, "the old master was never turned into a replica")
+        finally:
+            _cli("-p", str(before), "client", "unpause")
         return after
+
+
+def _until(done: Callable[[], bool], deadline: float, failure: str) -> None:
+    """Poll ``done`` (real state) until it holds; RuntimeError(``failure``) past ``deadline``."""
+    while not done():
+        if time.monotonic() > deadline:
+            raise RuntimeError(failure)
+        time.sleep(0.02)
 
 
 def _offset(port: int, field_name: str) -> int:
@@ -191,7 +195,7 @@ def redis_sentinel() -> Iterator[SentinelDeployment]:
         conf.write_text(
             f"port {sentinel}\nbind 127.0.0.1\ndir {workdir}\n"
             f"sentinel monitor {SERVICE} 127.0.0.1 {master} 1\n"
-            f"sentinel down-after-milliseconds {SERVICE} 1000\n"
+            f"sentinel down-after-milliseconds {SERVICE} 5000\n"
             f"sentinel failover-timeout {SERVICE} 5000\n"
             f"sentinel parallel-syncs {SERVICE} 1\n",
             encoding="utf-8",
@@ -200,13 +204,11 @@ def redis_sentinel() -> Iterator[SentinelDeployment]:
                                 stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
         try:
             _wait_port(proc, sentinel)
-            deadline = time.monotonic() + 20
             # Ready when the replica is in sync and the sentinel knows it (it can then promote it).
-            while ("master_link_status:up" not in _cli("-p", str(replica), "info", "replication")
-                   or "num-slaves\n1" not in _cli("-p", str(sentinel), "sentinel", "master", SERVICE)):
-                if time.monotonic() > deadline:
-                    raise RuntimeError("the test sentinel never saw its replica")
-                time.sleep(0.1)
+            # The sentinel reads its master's INFO every 10 s: it may take that long to see the replica.
+            _until(lambda: "master_link_status:up" in _cli("-p", str(replica), "info", "replication")
+                   and "num-slaves\n1" in _cli("-p", str(sentinel), "sentinel", "master", SERVICE),
+                   time.monotonic() + 40, "the test sentinel never saw its replica")
             deployment.procs[sentinel] = proc
             yield deployment
         finally:
