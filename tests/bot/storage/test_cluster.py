@@ -55,6 +55,8 @@ async def test_every_script_and_pipeline_of_the_bot_runs_on_one_slot(cluster_url
     assert len(nodes) == 3
     assert await appts.get_many([*idents, "missing"]) == [*(f'{{"n": {n}}}' for n in range(12)), None]
     assert await appts.due(T0, T0 + 11 * DUE_BUCKET_SECONDS) == idents[::-1]
+    await appts.log_day("2026-03-03", "a1", T0)
+    assert await appts.day_log("2026-03-03") == ["a1"]
     await stores.close()
 
     scripts = bot_scripts()
