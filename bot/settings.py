@@ -112,6 +112,9 @@ class Settings(BaseSettings):
     # A worker job (a send, a late turn) is cancelled after this; a crashed
     # worker's job runs again once it has passed (plus arq's grace).
     worker_job_timeout_seconds: float = Field(default=120.0, ge=1, le=3600)
+    # `bot worker` serves its own metrics (sends, jobs, held messages) at
+    # http://0.0.0.0:<port>/metrics for Prometheus; unset: not served.
+    worker_metrics_port: int | None = Field(default=None, ge=1, le=65535)
     # Appointment reminders go out this long before the start.
     reminder_lead_hours: float = Field(default=24.0, gt=0, le=24 * 14)
     # Broadcast pace per sending number (US long code: 1 segment/s).

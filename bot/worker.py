@@ -18,6 +18,11 @@ picks the queued jobs up where they were. While it waits, its health record
 in Redis lapses, so ``bot worker --check`` (the compose/Kubernetes probe)
 fails until it is back.
 
+With ``WORKER_METRICS_PORT`` set it serves its metrics registry (sends, jobs,
+``bot_outbound_held_total``, late turns: what happens in the worker and not
+in the web app) at ``http://0.0.0.0:<port>/metrics`` for Prometheus
+(:func:`serve_metrics`, prometheus_client's own threaded server).
+
 Example::
 
     settings = load_settings()
@@ -34,10 +39,12 @@ import signal
 import socket
 import time
 from typing import Any, Final
+from wsgiref.simple_server import WSGIServer
 
 from arq import cron
 from arq.connections import ArqRedis, RedisSettings
 from arq.worker import Worker, func
+from prometheus_client import CollectorRegistry, start_http_server
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
@@ -185,6 +192,8 @@ async def supervise(
     own_runtime = runtime is None
     runtime = runtime or build_runtime(settings)
     stop = stop or asyncio.Event()
+    metrics_server = (serve_metrics(settings.worker_metrics_port, runtime.metrics.registry)
+                      if settings.worker_metrics_port else None)
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
@@ -222,8 +231,28 @@ async def supervise(
         for signum in (signal.SIGTERM, signal.SIGINT):
             with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
                 loop.remove_signal_handler(signum)
+        if metrics_server is not None:
+            metrics_server.shutdown()
+            metrics_server.server_close()
         if own_runtime:
             await runtime.aclose()
+
+
+def serve_metrics(port: int, registry: CollectorRegistry, *, addr: str = "0.0.0.0") -> WSGIServer:
+    """Serve ``registry`` at ``http://<addr>:<port>/metrics`` (Prometheus text) from a daemon thread.
+
+    The worker has no web app of its own; prometheus_client's server is enough
+    (a scrape only reads counters). Stop it with ``shutdown()``.
+
+    Example::
+
+        server = serve_metrics(9101, runtime.metrics.registry)
+        ...                                   # curl localhost:9101/metrics
+        server.shutdown()
+    """
+    server, _thread = start_http_server(port, addr=addr, registry=registry)
+    log.info("worker metrics served", extra={"fields": {"port": port}})
+    return server
 
 
 async def _close(worker: Worker, run: asyncio.Future[None]) -> None:

@@ -114,3 +114,13 @@ async def test_every_dashboard_query_names_metrics_and_labels_the_app_exports(
         seen = set().union(*(samples[n] for n in names))
         if seen:
             assert used <= seen | {"le"}, f"{expr}: labels {sorted(used - seen)} are not on {sorted(names)}"
+
+
+def test_prometheus_scrapes_every_worker_on_the_port_compose_gives_it() -> None:
+    services = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
+    port = int(services["worker"]["environment"]["WORKER_METRICS_PORT"])
+    scrape = yaml.safe_load((MONITORING / "prometheus" / "prometheus.yml").read_text())["scrape_configs"]
+    worker = next(job for job in scrape if job["job_name"] == "twilio-bot-worker")
+    assert worker["metrics_path"] == "/metrics"
+    # DNS service discovery: the service name resolves to every worker container (--scale worker=N).
+    assert worker["dns_sd_configs"] == [{"names": ["worker"], "type": "A", "port": port}]
