@@ -85,6 +85,8 @@ class StepOutcome:
     intent: str | None = None
     # The slots (entities) the turn read: ``{"service": "cleaning", "time": "15:00"}``.
     entities: Mapping[str, Any] = field(default_factory=dict)
+    # Messages to the texter held for quiet hours by the step: ``until 08:00 America/New_York (Tue Mar 3)``.
+    held: tuple[str, ...] = ()
 
 
 def check(expect: Expect, outcome: StepOutcome, *, user: str | None = None) -> list[str]:
@@ -154,6 +156,10 @@ def check(expect: Expect, outcome: StepOutcome, *, user: str | None = None) -> l
 
     if expect.segments is not None:
         failures.extend(_check_segments(expect.segments, sent))
+
+    if expect.held is not None and not any(h.startswith(f"until {expect.held} ") for h in outcome.held):
+        got = "; ".join(f"held {h}" for h in outcome.held) if outcome.held else "nothing was held"
+        failures.append(f"expected a message held for quiet hours until {expect.held}, but {got}")
 
     return failures
 

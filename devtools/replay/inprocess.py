@@ -31,6 +31,7 @@ from bot.outbound.outbox import InlineOutbox
 from bot.settings import Settings
 from bot.storage import ConversationStore, MemoryStore, RedisStore, Stores
 from bot.storage.base import ConversationKey, ConversationState
+from devtools.replay.bot_started import held_now, queue_broadcast_step
 from devtools.replay.config import BOT_NUMBER, DEFAULT_NOW, MESSAGES_PATH, PUBLIC_URL, STATUS_PATH, TWILIO_API_URL
 from devtools.replay.conversation import Conversation, Mark, http_problem
 from devtools.replay.errors import ReplayError
@@ -41,6 +42,7 @@ from devtools.replay.scripted_model import ModelCall, ModelScript
 from devtools.replay.text import quote, short
 from devtools.replay.transcript import (
     AdvanceStep,
+    BroadcastStep,
     CallStep,
     DigitsStep,
     DuplicateStep,
@@ -292,10 +294,15 @@ class InProcessConversation(Conversation):
         if isinstance(step, AdvanceStep):
             if not isinstance(self.clock, FrozenClock):
                 raise ReplayError("advance needs a frozen clock")
+            mark = self._mark()
             self.clock.advance(step.delta)
-            return StepObservation()
+            # What the clock released (messages held for quiet hours) is this step's.
+            await self._settle()
+            return self._observe(mark, await self._rest_since(mark), intent=None)
         if isinstance(step, RunStep):
             return await self._run_job(step.job)
+        if isinstance(step, BroadcastStep):
+            return await self._broadcast(step)
         if isinstance(step, StatusStep):
             return await self._status(step)
         raise ReplayError(f"unknown step {step.describe()}")
@@ -306,15 +313,27 @@ class InProcessConversation(Conversation):
         if job is None:
             known = ", ".join(sorted(jobs)) if jobs else "none (runtime.jobs is empty)"
             return StepObservation(problems=(f"unknown job {quote(name)}; this app's scheduled jobs: {known}",))
+        return await self._bot_started(job, f"job {quote(name)}")
+
+    async def _broadcast(self, step: BroadcastStep) -> StepObservation:
+        key = ConversationKey(self.channel, self.bot, self.user)
+        return await self._bot_started(lambda: queue_broadcast_step(self.services, step, key), "broadcast")
+
+    async def _bot_started(self, start: Callable[[], Awaitable[Any]], what: str) -> StepObservation:
+        """Run something that makes the bot send on its own; its messages and its quiet-hours holds."""
+        key = ConversationKey(self.channel, self.bot, self.user)
+        held_before = await held_now(self.services, key)
         mark = self._mark()
         problems: list[str] = []
         try:
-            await job()
+            await start()
         except Exception as exc:
-            problems.append(f"job {quote(name)} raised {type(exc).__name__}: {exc}")
+            problems.append(f"{what} raised {type(exc).__name__}: {exc}")
         await self._settle()
         ran, intent = self._turn(mark)
-        return self._observe(mark, await self._rest_since(mark), intent=intent, problems=problems, ran=ran)
+        held = [until for ref, until in (await held_now(self.services, key)).items() if ref not in held_before]
+        return self._observe(mark, await self._rest_since(mark), intent=intent, problems=problems, ran=ran,
+                             held=held)
 
     async def _status(self, step: StatusStep) -> StepObservation:
         assert self.webhooks is not None
@@ -478,6 +497,7 @@ class InProcessConversation(Conversation):
         http_status: int | None = None,
         webhook: float | None = None,
         ran: bool = False,
+        held: Sequence[str] = (),
     ) -> StepObservation:
         calls: tuple[ModelCall, ...] = ()
         problems = list(problems)
@@ -493,7 +513,7 @@ class InProcessConversation(Conversation):
         turns = self._results[mark.turns :]
         entities = dict(turns[-1].entities) if turns else {}
         return StepObservation(
-            outcome=StepOutcome(sent=tuple(sent), intent=intent, entities=entities),
+            outcome=StepOutcome(sent=tuple(sent), intent=intent, entities=entities, held=tuple(held)),
             problems=tuple(problems),
             http_status=http_status,
             webhook_seconds=webhook,

@@ -30,6 +30,7 @@ from bot.messages import Channel
 from devtools.replay.durations import parse_duration
 from devtools.replay.steps import (
     AdvanceStep,
+    BroadcastStep,
     ButtonStep,
     CallStep,
     DigitsStep,
@@ -95,7 +96,9 @@ class _Map:
 _Node: TypeAlias = _Scalar | _Seq | _Map
 
 _TOP_KEYS = ("name", "channel", "user", "profile_name", "now", "llm", "turns", "dial_status")
-_STEP_KEYS = ("user", "button", "duplicate", "advance", "status", "run", "call", "digits", "hangup", "text")
+_STEP_KEYS = (
+    "user", "button", "duplicate", "advance", "status", "run", "broadcast", "call", "digits", "hangup", "text",
+)
 _STEP_EXTRA = ("media", "location", "confidence", "expect")
 _DIAL_STATUSES = ("completed", "busy", "no-answer", "failed", "canceled")
 _EXPECT_KEYS = (
@@ -109,7 +112,9 @@ _EXPECT_KEYS = (
     "media",
     "segments",
     "slots",
+    "held",
 )
+_HH_MM = re.compile(r"(?:[01]\d|2[0-3]):[0-5]\d")
 # Twilio's message statuses a status callback can report for an outbound message.
 _STATUSES = (
     "accepted",
@@ -417,8 +422,9 @@ class Reader:
 
     def voice_step(self, kind: str, m: _Map, where: str, earlier: Sequence[Step]) -> None:
         """Checks for a step of a call: speech and keys need a call in progress."""
-        if kind in ("button", "status") or m.get("media") is not None or m.get("location") is not None:
-            what = kind if kind in ("button", "status") else ("media" if m.get("media") is not None else "location")
+        texting_only = ("button", "status", "broadcast")
+        if kind in texting_only or m.get("media") is not None or m.get("location") is not None:
+            what = kind if kind in texting_only else ("media" if m.get("media") is not None else "location")
             raise self.error(m.key_line(what), f"{where}: {what} does not exist on a call")
         in_call = False
         for step in earlier:
@@ -474,7 +480,22 @@ class Reader:
         if kind == "status":
             status, error_code = self.status(value, channel)
             return StatusStep(status, error_code, line=m.line)
+        if kind == "broadcast":
+            return self.broadcast(value, m.line)
         return RunStep(self.text(value, "run"), line=m.line)
+
+    def broadcast(self, node: _Node, line: int) -> BroadcastStep:
+        """``broadcast: {template: welcome_back, variables: {name: Ana}}``."""
+        m = self.mapping(node, "broadcast")
+        self.check_keys(m, ("template", "variables"), "broadcast")
+        template = m.get("template")
+        if template is None:
+            raise self.error(m.line, "broadcast needs a template: broadcast: {template: welcome_back}")
+        variables: tuple[tuple[str, str], ...] = ()
+        if (n := m.get("variables")) is not None:
+            named = self.mapping(n, "broadcast.variables")
+            variables = tuple((key, self.text(value, f"variables.{key}")) for key, _, value in named.entries)
+        return BroadcastStep(self.text(template, "broadcast.template"), variables, line=line)
 
     def media(self, node: _Node | None) -> tuple[str, ...]:
         if node is None:
@@ -582,6 +603,12 @@ class Reader:
                 raise self.error(named.line, "slots is empty; name at least one slot, e.g. slots: {service: cleaning}")
             slots = tuple((key, self.text(value, f"slots.{key}")) for key, _, value in named.entries)
 
+        held = None
+        if (n := m.get("held")) is not None:
+            held = self.text(n, "held")
+            if not _HH_MM.fullmatch(held):
+                raise self.error(n.line, f'held is a local time "HH:MM" (e.g. held: "08:00"), got {quote(held)}')
+
         # Expectations that can never hold together are a transcript bug.
         if no_reply:
             for key, given in (
@@ -608,6 +635,7 @@ class Reader:
             media=media,
             segments=segments,
             slots=slots,
+            held=held,
             line=m.line,
         )
 

@@ -45,6 +45,8 @@ class Expect:
     segments: int | None = None
     # Extension: slot values the turn must have read, e.g. (("service", "cleaning"), ("time", "15:00")).
     slots: tuple[tuple[str, str], ...] = ()
+    # Extension: a message of the step was held for quiet hours until this local time ("08:00").
+    held: str | None = None
     line: int = 0
 
 
@@ -177,6 +179,25 @@ class RunStep(_StepBase):
 
 
 @dataclass(frozen=True, slots=True)
+class BroadcastStep(_StepBase):
+    """``bot broadcast`` of one content template to this transcript's texter (extension).
+
+    Example::
+
+        BroadcastStep("welcome_back", (("name", "Ana"),), expect=Expect(held="08:00"))
+    """
+
+    template: str
+    variables: tuple[tuple[str, str], ...] = ()
+
+    kind: ClassVar[str] = "broadcast"
+
+    def describe(self) -> str:
+        values = ", ".join(f"{name}: {quote(value)}" for name, value in self.variables)
+        return f"broadcast: {{template: {self.template}" + (f", variables: {{{values}}}}}" if values else "}")
+
+
+@dataclass(frozen=True, slots=True)
 class CallStep(_StepBase):
     """Place a call to the bot (``channel: voice``); its replies are the greeting.
 
@@ -241,7 +262,7 @@ class TextStep(_StepBase):
 
 
 Step: TypeAlias = (
-    UserStep | ButtonStep | DuplicateStep | AdvanceStep | StatusStep | RunStep
+    UserStep | ButtonStep | DuplicateStep | AdvanceStep | StatusStep | RunStep | BroadcastStep
     | CallStep | DigitsStep | HangupStep | TextStep
 )
 #: Steps that exist only on a call (``channel: voice``).
@@ -288,7 +309,7 @@ class Transcript:
         a running server (``--url``) owns none of them, so:
 
         - ``advance`` needs the frozen clock;
-        - ``run`` needs in-process access to the scheduled jobs;
+        - ``run`` needs in-process access to the scheduled jobs, ``broadcast`` to the outbound parts;
         - ``status`` needs the SID of the bot's last outbound message, which
           only the in-process recorder sees;
         - with ``now:`` set, every step needs the frozen clock (replies about
@@ -310,6 +331,8 @@ class Transcript:
             return f"needs the frozen clock ({step.describe()})"
         if isinstance(step, RunStep):
             return f"needs in-process replay to run a scheduled job ({step.describe()})"
+        if isinstance(step, BroadcastStep):
+            return f"needs in-process replay to queue a broadcast ({step.describe()})"
         if isinstance(step, StatusStep):
             return "needs the SID of the bot's last outbound message, seen only in-process (status)"
         if self.now is not None:

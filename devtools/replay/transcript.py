@@ -32,6 +32,7 @@ from devtools.replay.durations import format_duration, parse_duration
 from devtools.replay.reader import Reader
 from devtools.replay.steps import (
     AdvanceStep,
+    BroadcastStep,
     ButtonStep,
     CallStep,
     DigitsStep,
@@ -50,6 +51,7 @@ from devtools.replay.text import quote
 # The format's model, re-exported: callers load transcripts and read their steps from one place.
 __all__ = [
     "AdvanceStep",
+    "BroadcastStep",
     "ButtonStep",
     "CallStep",
     "DigitsStep",

@@ -35,7 +35,7 @@ from bot.messages import Channel
 from bot.outbound.broadcast import QueueReport, Recipient
 from bot.outbound.held import HeldMessage
 from bot.storage.base import ConversationKey
-from devtools.replay.transcript import parse_duration
+from devtools.replay.durations import parse_duration
 from devtools.simulator.devphone.phone import PhoneError, check_number
 
 #: Queues a broadcast (``queue_broadcast`` over the bot's outbound parts).
