@@ -318,7 +318,7 @@ def test_unknown_key_lists_what_is_allowed() -> None:
     message = error(TURNS + "  - user: hi\n    expect: {zzz: hi}\n")
     assert message == (
         "t.yaml:5: unknown key 'zzz' in expect (allowed: reply, reply_contains, "
-        "reply_matches, no_reply, replies, intent, template, media, segments, slots)"
+        "reply_matches, no_reply, replies, intent, template, media, segments, slots, held)"
     )
 
 
