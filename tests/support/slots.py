@@ -2,7 +2,8 @@
 
 :func:`bot_scripts` and :func:`bot_pipelines` read ``bot/`` (its syntax
 tree, so a script or pipeline added later cannot be missed): every
-``register_script(<CONSTANT>)`` and every ``.pipeline(...)`` call.
+``register_script(<CONSTANT>)`` and every ``.pipeline(...)`` call;
+:func:`bot_multi_key_commands` every direct command over several keys.
 :class:`SlotCheck` wraps redis-py for one test: each script call must name
 keys of one slot, each pipeline the bot opens must be non-transactional (a
 cluster runs no MULTI across nodes) and, on a cluster, each of its commands
@@ -70,6 +71,31 @@ def bot_pipelines() -> set[str]:
     """Every place ``bot/`` opens a Redis pipeline, as ``path:line``."""
     return {f"{path}:{node.lineno}" for path, tree in _bot_modules() for node in ast.walk(tree)
             if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "pipeline"}
+
+
+#: redis-py commands over several keys (a cluster runs them only when all share one slot).
+MULTI_KEY_COMMANDS = frozenset({
+    "mget", "mset", "msetnx", "sunion", "sunionstore", "sinter", "sinterstore", "sintercard", "sdiff",
+    "sdiffstore", "zunion", "zunionstore", "zinter", "zinterstore", "zintercard", "zdiff", "zdiffstore",
+    "rename", "renamenx", "smove", "lmove", "blmove", "rpoplpush", "brpoplpush", "lmpop", "blmpop", "zmpop",
+    "bzmpop", "pfmerge", "pfcount", "bitop", "zrangestore", "watch", "transaction", "blpop", "brpop",
+})
+#: Commands that take one key or several: several only count.
+VARIADIC_KEY_COMMANDS = frozenset({"delete", "unlink", "exists", "touch"})
+
+
+def bot_multi_key_commands() -> set[str]:
+    """Every direct multi-key Redis command in ``bot/`` (outside scripts), as ``path:line command``."""
+    found = set()
+    for path, tree in _bot_modules():
+        for node in ast.walk(tree):
+            if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)):
+                continue
+            name = node.func.attr
+            if name in MULTI_KEY_COMMANDS or (name in VARIADIC_KEY_COMMANDS and (
+                    len(node.args) > 1 or any(isinstance(a, ast.Starred) for a in node.args))):
+                found.add(f"{path}:{node.lineno} {name}")
+    return found
 
 
 @dataclass

@@ -17,7 +17,7 @@ from bot.storage.appointments import DUE_BUCKET_SECONDS, due_key, record_key
 from devtools.replay.config import replay_settings
 from devtools.replay.runner import ReplayRunner
 from devtools.replay.transcript import load_transcripts
-from tests.support.slots import SlotCheck, bot_pipelines, bot_scripts, slots_of
+from tests.support.slots import SlotCheck, bot_multi_key_commands, bot_pipelines, bot_scripts, slots_of
 
 KEY = ConversationKey(Channel.SMS, bot="+15005550006", user="+14155550123")
 T0 = 1_772_000_000.0
@@ -67,6 +67,13 @@ async def test_every_script_and_pipeline_of_the_bot_runs_on_one_slot(cluster_url
     assert slot_check.commands and all(len(slots_of(keys)) == 1 for _, keys in slot_check.commands)
     # Each script's keys share the hash tag that names them (one slot, by design).
     assert len(slots_of((KEY.part("state"), KEY.part("queue"), KEY.opt_out_key, KEY.part("seen")))) == 1
+
+
+def test_the_bot_sends_no_multi_key_command_outside_a_script() -> None:
+    # Several keys in one command meet on one slot only by design: in a script
+    # (checked above), never as a loose MGET/DEL a, b/RENAME that works on one
+    # Redis and fails on a cluster.
+    assert bot_multi_key_commands() == set()
 
 
 async def test_the_spine_transcripts_pass_on_the_cluster(cluster_url: str, redis_url: str) -> None:
