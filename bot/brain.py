@@ -61,13 +61,13 @@ from bot.flows.when import fmt_date
 from bot.handlers import Handler, Handlers, directions_url, media_kind
 from bot.handoff import Handoff, StaffNotifier, outbox_staff_notifier
 from bot.languages.choose import Languages
-from bot.languages.detect import LanguageDetector
+from bot.languages.detect import LanguageDetector, distinct_words
 from bot.languages.nlu import language_nlu
 from bot.languages.profile import profile_for
 from bot.memo import memo
 from bot.messages import Reply, TurnResult
 from bot.nlu.classifier import IntentClassifier
-from bot.nlu.intents import FALLBACK, load_intents
+from bot.nlu.intents import FALLBACK, IntentCatalog, load_intents
 from bot.nlu.model import ModelDecision, ModelStep, build_chat_model, with_model_slots
 from bot.nlu.slots import extract_slots
 from bot.nlu.understand import NLU, Understanding
@@ -567,10 +567,20 @@ def build_handler(
         # appointments, flows, hand-off, safety rules and model (docs/languages.md).
         brain.translations[code] = _translation(brain, code, intents_dir, clock, catalog.names)
     if brain.translations:
-        brain.languages = Languages(
-            business.languages, detector=LanguageDetector(business.languages), by_number=business.language_numbers
-        )
+        # Only another language's own words make a message in the default language worth detecting.
+        own = _texts(nlu.catalog, business)
+        theirs = [text for other in brain.translations.values() for text in _texts(other.nlu.catalog, other.business)]
+        detector = LanguageDetector(business.languages, markers=distinct_words(theirs, own))
+        brain.languages = Languages(business.languages, detector=detector, by_number=business.language_numbers)
     return brain
+
+
+def _texts(catalog: IntentCatalog, business: Business) -> list[str]:
+    """What a language's data says: intent examples, spellings, FAQ questions, service names."""
+    spellings = [word for pair in catalog.spellings for word in pair]
+    faq = [q for entry in business.faq.values() for q in entry.questions]
+    names = [name for service in business.services.values() for name in service.names]
+    return [*(e for d in catalog for e in d.examples), *spellings, *faq, *names]
 
 
 def _translation(brain: Brain, code: str, intents_dir: Path, clock: Clock, names: tuple[str, ...]) -> Brain:

@@ -98,11 +98,12 @@ class Languages:
         text = "" if msg.button_payload else msg.body
         code, asked = before, False
         for profile in self.profiles:
-            if text and profile.asked_for(text):
+            if text and profile.asked_for(text):  # a substring check first: cheap for every other message
                 code, asked = profile.code, True
                 break
         else:
-            if text and self.detector is not None:
+            # In the default language, only a message with another language's words is worth detecting.
+            if text and self.detector is not None and (before != self.default or self.detector.may_be_other(text)):
                 # The first message of a conversation has no language to flip.
                 fresh = STATE_KEY not in state.data and state.turns <= 1
                 floor = min(FIRST_FLOOR, self.detector.floor) if fresh else self.detector.floor

@@ -63,6 +63,8 @@ class LanguageProfile:
     voice_language: str
     voice_name: str
     asks: re.Pattern[str]
+    # Every message that asks for the language holds one of these (lower case): the cheap check first.
+    asks_hint: tuple[str, ...]
     # Titles of the bot's own choices (Yes/No buttons) in this language, by payload; none: as written.
     titles: Mapping[str, str] = field(default_factory=dict)
     # Letters GSM-7 lacks, as SMS writes them in this language (á -> a): see :meth:`for_sms`.
@@ -117,6 +119,9 @@ class LanguageProfile:
         >>> profile_for("es").asked_for("en español xfa"), profile_for("en").asked_for("english please")
         (True, True)
         """
+        lower = text.lower()
+        if not any(hint in lower for hint in self.asks_hint):
+            return False
         return self.asks.search(fold_accents(text).strip()) is not None
 
 
@@ -136,6 +141,7 @@ ENGLISH: Final = LanguageProfile(
     am_pm=("AM", "PM"),
     voice_language="en-US",
     voice_name="Polly.Joanna-Neural",
+    asks_hint=("engl", "ingl"),
     asks=re.compile(
         r"^(?:(?:in|en)\s+)?(?:english|ingles)" + _PLEASE + _END
         + r"|^(?:can|could)?\s*(?:you|u)?\s*(?:speak|talk|write|text|answer|reply)\s+(?:to me\s+)?(?:in\s+)?english\b"
@@ -157,6 +163,7 @@ SPANISH: Final = LanguageProfile(
     voice_language="es-US",
     # Amazon Polly's US Spanish neural voice, as Twilio names it.
     voice_name="Polly.Lupe-Neural",
+    asks_hint=("spani", "espa", "ingl"),
     titles=MappingProxyType({"yes": "Sí", "no": "No", "cancel_appointment": "Cancelar la cita",
                              "stop_messages": "No más mensajes"}),
     sms_letters=MappingProxyType(dict(zip("áíóúÁÍÓÚ", "aiouAIOU", strict=True))),

@@ -174,3 +174,14 @@ def test_an_unknown_language_in_business_yaml_is_refused(tmp_path: Path) -> None
 
     with pytest.raises(ConfigError, match="unknown language 'fr'"):
         load_business(path)
+
+
+def test_only_messages_with_spanish_words_are_detected_in_an_english_conversation() -> None:
+    markers = LanguageDetector(("en", "es"), markers=frozenset({"quiero", "cita", "hola"}))
+    languages = Languages(("en", "es"), detector=markers)
+    assert not markers.may_be_other("can i book a cleaning tomorrow")
+    convo = state()
+    assert languages.choose(message("hola, quiero una cita"), convo).code == "es"
+    convo.turns = 2
+    # Back to English: in a Spanish conversation every message is detected, markers or not.
+    assert languages.choose(message("can you tell me what your hours are on saturday"), convo).code == "en"
