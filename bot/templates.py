@@ -15,7 +15,7 @@ Languages: the business's own language (English) lives in ``prompts/replies/``;
 every other language it answers in (``languages:`` in ``business.yaml``) has
 the same files under ``prompts/replies/<code>/`` (``es/greeting.j2``,
 ``es/booked.whatsapp.j2``). One rule, checked at start-up: every reply file
-has its translation, except the notices to staff (:data:`STAFF_REPLIES`,
+has its translation, except the notices to staff (:func:`is_staff_reply`,
 always in the business's language); a missing one stops start-up naming it,
 so nobody gets English by surprise. :meth:`ReplyTemplates.in_language`
 gives the view a conversation in that language renders through.
@@ -47,10 +47,17 @@ REPLIES_DIR = "replies"
 MODEL_DIR = "model"
 SUFFIX = ".j2"
 #: Replies to staff, not to the texter: always in the business's own language, never translated.
-STAFF_REPLIES: frozenset[str] = frozenset({
-    "handoff_forward", "handoff_missed_staff", "handoff_staff", "handoff_staff_complaint",
-    "handoff_staff_urgent", "optout_staff",
-})
+#: Besides these, every reply with the word "staff" in its name (``handoff_staff_urgent``).
+STAFF_REPLIES: frozenset[str] = frozenset({"handoff_forward"})
+
+
+def is_staff_reply(name: str) -> bool:
+    """Whether reply ``name`` goes to staff (never translated).
+
+    >>> is_staff_reply("handoff_staff_urgent"), is_staff_reply("optout_staff"), is_staff_reply("handoff")
+    (True, True, False)
+    """
+    return name in STAFF_REPLIES or "staff" in name.split("_")
 
 
 class ReplyTemplates:
@@ -106,7 +113,7 @@ class ReplyTemplates:
                 continue
             for path in sorted(self._templates):
                 parts = path.split("/")
-                if len(parts) != 2 or parts[0] != REPLIES_DIR or parts[1].split(".")[0] in STAFF_REPLIES:
+                if len(parts) != 2 or parts[0] != REPLIES_DIR or is_staff_reply(parts[1].split(".")[0]):
                     continue
                 wanted = f"{REPLIES_DIR}/{language}/{parts[1]}"
                 if wanted not in self._templates:
@@ -118,7 +125,7 @@ class ReplyTemplates:
     def in_language(self, language: str) -> ReplyTemplates:
         """The view that renders replies in ``language`` (``prompts/replies/<language>/``).
 
-        Staff notices (:data:`STAFF_REPLIES`) stay in the business's own
+        Staff notices (:func:`is_staff_reply`) stay in the business's own
         language; the default language is this object itself.
 
         Example::
@@ -205,7 +212,7 @@ class ReplyTemplates:
 
     def _lookup(self, name: str, channel: str) -> tuple[str, jinja2.Template] | None:
         paths = (_reply_path(name, channel), _reply_path(name))
-        if self.language is not None and name not in STAFF_REPLIES:
+        if self.language is not None and not is_staff_reply(name):
             # No fallback to English: a translation's absence is caught at start-up.
             paths = (_reply_path(name, channel, self.language), _reply_path(name, None, self.language))
         for path in paths:
