@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Iterator
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -276,3 +277,34 @@ def test_conversation_pages_escape_user_text(server: DevServer) -> None:
 def test_home_redirects_to_the_phone(server: DevServer) -> None:
     response = server.http.get("/", follow_redirects=True)
     assert response.status_code == 200 and "Dev phone" in response.text
+
+
+def test_the_clock_panel_refuses_bad_input_with_a_reason(server: DevServer) -> None:
+    for advance in ("soon", "0s", "-1h"):
+        response = server.http.post("/dev/api/clock", json={"advance": advance})
+        assert response.status_code == 422, advance
+    assert "9h30m" in server.http.post("/dev/api/clock", json={"advance": "soon"}).json()["detail"]
+    to = [{"channel": "sms", "user": "+14155550127"}]
+    unknown = server.http.post("/dev/api/broadcast", json={"template": "no_such_template", "to": to})
+    assert unknown.status_code == 422 and "no_such_template" in unknown.json()["detail"]
+    missing = server.http.post("/dev/api/broadcast", json={"template": "welcome_back", "to": to})
+    assert missing.status_code == 422 and "name" in missing.json()["detail"]  # its variable
+    bad_number = server.http.post("/dev/api/broadcast", json={
+        "template": "welcome_back", "variables": {"name": "Ana"}, "to": [{"channel": "sms", "user": "12345"}]})
+    assert bad_number.status_code == 422 and "E.164" in bad_number.json()["detail"]
+    assert server.http.post("/dev/api/broadcast", json={"template": "welcome_back", "to": []}).status_code == 422
+    job = server.http.post("/dev/api/jobs/nope")
+    assert job.status_code == 404 and "reminders" in job.json()["detail"]
+    assert server.http.get("/dev/api/held/sms/%2B14155550127").json() == {"held": []}
+    assert server.snapshot("sms", "+14155550127")["with_staff"] is None
+
+
+def test_the_bot_and_the_simulator_share_one_clock_the_dev_phone_can_move() -> None:
+    app = create_dev_app(dev_settings(), store=MemoryStore())
+    clock = app.state.services.clock
+    assert app.state.simulator.clock is clock
+    before = clock.now()
+    clock.advance(timedelta(hours=9, minutes=30))
+    assert clock.now() - before >= timedelta(hours=9, minutes=30)
+    with pytest.raises(ValueError, match="only moves forward"):
+        clock.advance(timedelta(seconds=-1))
