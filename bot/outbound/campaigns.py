@@ -124,9 +124,10 @@ class Pacer:
     of N costs N extra job runs, never N squared, and no worker sits on a
     slot long (a worker runs only so many jobs at once).
 
-    A held slot missed by more than ``lead`` and two slots (the worker was
-    busy or down again) is given up for a fresh one: late sends going out
-    together would break the rate, and a backlog never goes out at once.
+    A held slot missed by more than one slot (the worker was busy or down
+    again) is given up for a fresh one: late sends going out together would
+    break the rate (no second holds more), and a backlog never goes out at
+    once. Arriving ``lead`` early is what keeps that rare.
 
     Example::
 
@@ -149,7 +150,7 @@ class Pacer:
         lead = min(self.lead, 4.0 / rate)
         held = await self.store.get(held_key)
         now = time.time()
-        if held is not None and now - float(held) > lead + 2.0 / rate:
+        if held is not None and now - float(held) > 1.0 / rate:
             await self.store.delete(held_key)
             held = None
         if held is None:
