@@ -224,6 +224,22 @@ class Resource(BaseModel):
     label: str = Field(min_length=1)
 
 
+class Words(BaseModel):
+    """The business's own words for what the engine talks about (staff emails, the model prompt).
+
+    Example (``business.yaml``)::
+
+        words: {customer: patient, emergency: dental emergency}
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    #: Who texts the bot: a patient, a client, a guest.
+    customer: str = Field(default="customer", min_length=1)
+    #: What an urgent message (``intents/safety.yaml``'s emergency rules) is about.
+    emergency: str = Field(default="emergency", min_length=1)
+
+
 class Service(BaseModel):
     """One bookable service.
 
@@ -328,6 +344,9 @@ class Business(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     name: str = Field(min_length=1)
+    # What the business is, for a sentence about it: "a dental clinic" (the model prompt).
+    kind: str = Field(default="business", min_length=1)
+    words: Words = Field(default_factory=Words)
     timezone: str
     address: str = Field(min_length=1)
     phone: str

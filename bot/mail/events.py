@@ -18,17 +18,32 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any, Final
 
+from bot.business import Words
 from bot.mail.compose import mask_contacts
 from bot.messages import Channel
 from bot.storage import ConversationKey
 
-#: Why a conversation went to staff, as staff read it.
+#: Why a conversation went to staff, as staff read it, in the business's words (``words:`` in business.yaml).
 HANDOFF_REASONS: Final = {
-    "asked": "the patient asked for a person",
-    "urgent": "possible dental emergency",
-    "complaint": "complaint or upset patient",
+    "asked": "the {customer} asked for a person",
+    "urgent": "possible {emergency}",
+    "complaint": "complaint or upset {customer}",
     "unanswered_call": "a call to staff was not answered",
 }
+
+
+def handoff_reason(reason: str, words: Words, default: str | None = None) -> str:
+    """Why a conversation went to staff, as staff read it.
+
+    Example::
+
+        handoff_reason("urgent", Words(customer="patient", emergency="dental emergency"))
+        # 'possible dental emergency'
+    """
+    text = HANDOFF_REASONS.get(reason)
+    if text is None:
+        return default if default is not None else reason
+    return text.format(customer=words.customer, emergency=words.emergency)
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ from bot.business import Business
 from bot.flows.when import fmt_when
 from bot.mail.activity import ActivityLog
 from bot.mail.compose import StaffMailComposer, mask_contacts
-from bot.mail.events import HANDOFF_REASONS, StaffEvent
+from bot.mail.events import StaffEvent, handoff_reason
 from bot.mail.message import EmailSender, EmailSendError
 from bot.observability import mask_phone
 from bot.storage import ConversationKey
@@ -116,10 +116,11 @@ class StaffMail:
         appointments = await self._appointments(key, now)
         if event.kind == "optout":
             return {**base, "patient": patient, "appointments": appointments}
-        turns = [{"who": "Patient" if who == "user" else "Bot", "text": text}
+        customer = self.business.words.customer
+        turns = [{"who": customer.capitalize() if who == "user" else "Bot", "text": text}
                  for who, text in event.turns[-TURNS_SHOWN:]]
-        hint = (f"call or text the patient back from {self.business.phone}; the bot stays quiet while staff "
+        hint = (f"call or text the {customer} back from {self.business.phone}; the bot stays quiet while staff "
                 "have the conversation. Their full number is in the hand-off text sent to the staff phone.")
         return {**base, "patient": patient, "reason": event.reason,
-                "reason_text": HANDOFF_REASONS.get(event.reason, event.reason or "hand-off"),
+                "reason_text": handoff_reason(event.reason, self.business.words, event.reason or "hand-off"),
                 "turns": turns, "appointments": appointments, "answer_hint": hint}

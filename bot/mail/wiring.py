@@ -25,7 +25,7 @@ from bot.clock import Clock
 from bot.flows.when import fmt_when
 from bot.mail.activity import ActivityLog
 from bot.mail.compose import StaffMailComposer
-from bot.mail.events import HANDOFF_REASONS, StaffEvent
+from bot.mail.events import StaffEvent, handoff_reason
 from bot.mail.queue import ArqEmailQueue, EmailQueue, InlineEmailQueue
 from bot.mail.sendgrid_api import SendGridSender
 from bot.mail.staff import StaffMail
@@ -50,7 +50,7 @@ class StaffMailParts:
                                                    profile_name=profile_name, at=at, turns=turns))
         await self.activity.record("handoff", at=at, ident=message_sid,
                                    text=f"{mask_phone(key.user)} ({key.channel.value}): "
-                                        f"{HANDOFF_REASONS.get(reason, reason)}")
+                                        f"{handoff_reason(reason, self.mail.business.words)}")
 
     async def optout(self, key: ConversationKey, *, message_sid: str, at: datetime, has_appointment: bool) -> None:
         """Someone opted out: counted for the digest; emailed at once when they have an upcoming appointment."""

@@ -73,7 +73,7 @@ class MessageReading(BaseModel):
     date: str | None = Field(default=None, description="the day named, as written (e.g. 'next friday')")
     time: str | None = Field(default=None, description="the time named, as written (e.g. '3pm')")
     appointment: str | None = Field(
-        default=None, description="which existing appointment the message means, as written ('the cleaning one')"
+        default=None, description="which existing appointment the message means, as written ('the friday one')"
     )
     answer: str | None = Field(default=None, description="only for fallback: a short answer from the facts")
 
