@@ -1,4 +1,4 @@
-"""Safety and feelings first: dental emergencies and complaints, before any intent.
+"""Safety and feelings first: emergencies and complaints, before any intent.
 
 The words live in ``intents/safety.yaml`` (regexes per kind, English and
 Spanish); this module loads them, checks each message and says which kind

@@ -1,4 +1,4 @@
-"""Staff email: what the clinic's people receive, rendered from ``prompts/email/``
+"""Staff email: what the business's staff receive, rendered from ``prompts/email/``
 and sent through SendGrid's official library from the worker (never on the
 webhook path).
 
