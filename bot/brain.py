@@ -64,6 +64,7 @@ from bot.languages.choose import Languages
 from bot.languages.detect import LanguageDetector, distinct_words
 from bot.languages.nlu import language_nlu
 from bot.languages.profile import profile_for
+from bot.mail.wiring import StaffMailParts
 from bot.memo import memo
 from bot.messages import Reply, TurnResult
 from bot.nlu.classifier import IntentClassifier
@@ -109,6 +110,7 @@ class Brain:
         model: ModelStep | None = None,
         faq: FaqBook | None = None,
         safety: SafetyRules | None = None,
+        contacts: ContactVerification | None = None,
     ) -> None:
         self.settings = settings
         self.nlu = nlu
@@ -121,7 +123,7 @@ class Brain:
         self.faq = faq
         self.safety = safety
         #: Reminder contacts verified through Twilio Verify (bot/contacts); None when Verify is not configured.
-        self._contacts: ContactVerification | None = None
+        self._contacts = contacts
         #: The business's languages and how a conversation's is chosen (None: one language).
         self.languages: Languages | None = None
         #: The same brain in each other language (its NLU, business words, FAQ, replies), by code.
@@ -522,12 +524,18 @@ def build_handler(
     chat_model: Any = None,
     business: Business | None = None,
     notify_staff: StaffNotifier | None = None,
+    book: AppointmentBook | None = None,
+    staff_mail: StaffMailParts | None = None,
+    contacts: ContactVerification | None = None,
 ) -> Brain:
     """The default :class:`Brain` for ``settings``: the demo business unless edited.
 
     ``chat_model`` (a LangChain chat model) overrides ``LLM_MODEL``;
     ``business`` is the loaded ``business.yaml`` (loaded here when not given);
-    ``notify_staff`` tells staff of a hand-off (:mod:`bot.runtime` builds it). Every
+    ``notify_staff`` tells staff of a hand-off, ``staff_mail`` emails them (and
+    hears of every booking change), ``contacts`` verifies reminder contacts and
+    ``book`` is the appointment book (built here when not given); :mod:`bot.runtime`
+    builds them. Every
     intent of ``intents.yaml`` must have a handler (a start-up error names
     one that has none).
     """
@@ -540,8 +548,11 @@ def build_handler(
     nlu = NLU(catalog, business, clock=clock, classifier=classifier)
     model = chat_model if chat_model is not None else build_chat_model(settings)
     step = ModelStep(model, templates, business, timeout=settings.llm_timeout_seconds) if model else None
-    handoff = Handoff(settings, templates, {"business": business})
-    handoff.notify_staff = notify_staff
+    handoff = Handoff(settings, templates, {"business": business}, notify_staff=notify_staff, staff_mail=staff_mail)
+    # The appointment store beside the conversation store (same backend).
+    book = book or AppointmentBook(Stores.beside(store).appointments, business.tz, resources=business)
+    if staff_mail is not None:
+        book.observers.append(staff_mail.appointment_changed)  # the staff digest's bookings and changes
     # Every flow is a table (bot/flows/); the one interpreter runs them all.
     flows: dict[str, Flow] = {
         flow.name: flow for flow in (TableFlow(t) for t in (BOOK, RESCHEDULE, CANCEL, handoff.table))
@@ -553,13 +564,13 @@ def build_handler(
         nlu=nlu,
         business=business,
         templates=templates,
-        # The appointment store beside the conversation store (same backend).
-        book=AppointmentBook(Stores.beside(store).appointments, business.tz, resources=business),
+        book=book,
         flows=flows,
         handoff=handoff,
         model=step,
         faq=faq,
         safety=safety,
+        contacts=contacts,
     )
     brain.check_intents(catalog.names, catalog.source or intents_dir / "intents.yaml")
     for code in business.languages[1:]:
@@ -597,4 +608,5 @@ def _translation(brain: Brain, code: str, intents_dir: Path, clock: Clock, names
     return Brain(
         settings=brain.settings, nlu=nlu, business=business, templates=templates, book=brain.book,
         flows=brain.flows, handoff=brain.handoff, model=brain.model, faq=faq, safety=brain.safety,
+        contacts=brain.contacts,
     )

@@ -117,13 +117,21 @@ def outbox_staff_notifier(settings: Settings, outbox: Outbox, business: Business
 class Handoff:
     """The hand-off: its flow table (no slots, no confirmation), the acknowledgments and the return."""
 
-    def __init__(self, settings: Settings, templates: ReplyTemplates, context: dict[str, Any]) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        templates: ReplyTemplates,
+        context: dict[str, Any],
+        *,
+        notify_staff: StaffNotifier | None = None,
+        staff_mail: StaffMailParts | None = None,
+    ) -> None:
         self.settings = settings
         self.templates = templates
         self.context = context
-        self.notify_staff: StaffNotifier | None = None
+        self.notify_staff = notify_staff
         #: Staff email (bot/mail), when configured: each hand-off is emailed with the conversation.
-        self.staff_mail: StaffMailParts | None = None
+        self.staff_mail = staff_mail
         #: ``human``: the intent starts it at once (there is nothing to ask).
         self.table = FlowTable(name="human", slots=(), done=self.hand_over)
 

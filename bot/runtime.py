@@ -25,12 +25,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Self, TypedDict, Unpack
 
+from bot.appointments import AppointmentBook
 from bot.brain import Brain, build_handler
 from bot.business import Business, load_business
 from bot.clock import Clock, SystemClock
 from bot.compliance import Compliance, RevocationMatcher
 from bot.compliance.ledger import AddressHasher, ConsentLedger, build_consent_ledger
 from bot.confirmations.figures import status_counter
+from bot.contacts.flow import ContactVerification
 from bot.contacts.wiring import build_contact_verification, verified_consent
 from bot.engine import Deliver, Engine, TurnHandler
 from bot.errors import ConfigError
@@ -108,6 +110,8 @@ class Runtime:
     consent_ledger: ConsentLedger | None = None
     # Staff email (docs/staff-email.md); None unless STAFF_EMAIL, SENDGRID_API_KEY and EMAIL_FROM are set.
     staff_mail: StaffMailParts | None = None
+    # Reminder contacts verified through Twilio Verify (bot/contacts); None unless TWILIO_VERIFY_SERVICE_SID is set.
+    contacts: ContactVerification | None = None
 
     def require_outbound(self) -> Outbound:
         """The outbound parts (always built; kept for callers written before they were a plain field)."""
@@ -137,6 +141,23 @@ class Runtime:
         outbound = build_outbound(settings, stores=Stores.beside(store), clock=clock, metrics=metrics,
                                   business=business,
                                   outbox=parts.get("outbox"), twilio=parts.get("twilio"))
+        stores = Stores.beside(store)
+        ledger = parts.get("consent_ledger") or build_consent_ledger(store)
+        hash_key = settings.consent_hash_key
+        hasher = AddressHasher(hash_key.get_secret_value() if hash_key else None)
+        # The parts the Brain is built with (and the runtime keeps, for compliance and the worker).
+        book = AppointmentBook(stores.appointments, business.tz, resources=business) if business else None
+        arq = outbound.outbox.redis if isinstance(outbound.outbox, ArqOutbox) else None
+        staff_mail = (
+            build_staff_mail(settings, store=store, ledger=stores.ledger, book=book, business=business,
+                             clock=clock, metrics=metrics, arq_redis=arq)
+            if business is not None else None
+        )
+        contacts = build_contact_verification(
+            # The client is opened later (Runtime.open): read when a code is sent.
+            settings, store=stores.ledger, twilio=lambda: runtime.twilio,
+            record_consent=verified_consent(ledger, hasher) if ledger is not None else None,
+        )
         if injected is not None:
             handler: TurnHandler = injected
         else:
@@ -145,17 +166,16 @@ class Runtime:
             notify_staff = outbox_staff_notifier(settings, outbound.outbox, business)
             handler = build_handler(settings, templates=templates, clock=clock, store=store,
                                     chat_model=parts.get("chat_model"), business=business,
-                                    notify_staff=notify_staff)
+                                    notify_staff=notify_staff, book=book, staff_mail=staff_mail,
+                                    contacts=contacts)
         consent_dir = Path(settings.intents_dir) / "consent"
-        hash_key = settings.consent_hash_key
-        ledger = parts.get("consent_ledger") or build_consent_ledger(store)
         compliance = Compliance(
             templates,
             keyword_replies=settings.sms_keyword_replies,
             context=getattr(handler, "template_context", {}),
             matcher=memo(("consent", fingerprint(consent_dir)), lambda: RevocationMatcher.from_dir(consent_dir)),
             ledger=ledger,
-            hasher=AddressHasher(hash_key.get_secret_value() if hash_key else None),
+            hasher=hasher,
             appointments=handler.book if isinstance(handler, Brain) else None,
             tz=handler.business.tz if isinstance(handler, Brain) else None,
             clock=clock,
@@ -191,26 +211,17 @@ class Runtime:
             business=business,
             twilio=parts.get("twilio"),
             consent_ledger=ledger,
+            staff_mail=staff_mail,
+            contacts=contacts,
         )
         runtime.jobs["reminders"] = outbound.reminders.run
         if isinstance(handler, Brain):
             handler.book.observers.append(status_counter(metrics.appointments))
-            stores = Stores.beside(store)
-            arq = outbound.outbox.redis if isinstance(outbound.outbox, ArqOutbox) else None
-            runtime.staff_mail = build_staff_mail(settings, store=store, ledger=stores.ledger, book=handler.book,
-                                                  business=handler.business, clock=clock, metrics=metrics,
-                                                  arq_redis=arq)
-            handler.handoff.staff_mail = runtime.staff_mail
-            handler.contacts = build_contact_verification(
-                settings, store=stores.ledger, twilio=lambda: runtime.twilio,
-                record_consent=verified_consent(ledger, compliance.hasher) if ledger is not None else None,
-            )
-            if handler.contacts is not None:
+            if contacts is not None:
                 # A reminder contact's own STOP removes it from every patient it served.
-                compliance.opt_out_observers.append(handler.contacts.contacts.forget)
-            if runtime.staff_mail is not None:
-                compliance.opt_out_observers.append(runtime.staff_mail.opted_out)
-                handler.book.observers.append(runtime.staff_mail.appointment_changed)
+                compliance.opt_out_observers.append(contacts.contacts.forget)
+            if staff_mail is not None:
+                compliance.opt_out_observers.append(staff_mail.opted_out)
         outbound.sender.suppressions.on_opt_out = compliance.platform_opt_out
         if isinstance(handler, Brain):
             # Staff hear of an opt-out by someone with an appointment the same way as of a hand-off.

@@ -165,6 +165,7 @@ class InProcessConversation(Conversation):
             if scope is not None and self.services.business is not None:
                 scope.notify_staff = outbox_staff_notifier(settings, self.services.outbound.outbox,
                                                            self.services.business)
+                scope.staff_mail, scope.contacts = self.services.staff_mail, self.services.contacts
             # The intent of each step comes from the engine, not the HTTP answer.
             self.services.engine.observers.append(self._observe_turn)
             if self.cleanup_store:

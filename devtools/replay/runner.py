@@ -67,6 +67,8 @@ from devtools.replay.scope import (
     ScopedClock,
     ScopedStaffNotifier,
     ScopeLogs,
+    scoped_contacts,
+    scoped_staff_mail,
     scoped_store,
 )
 from devtools.replay.scripted_model import ModelCall, ModelScript, ScriptedChatModel
@@ -368,6 +370,8 @@ class ReplayRunner:
                 store=scoped_store(),
                 chat_model=(self.chat_model or ScopedChatModel()) if has_model else None,
                 notify_staff=ScopedStaffNotifier(),
+                staff_mail=scoped_staff_mail(),
+                contacts=scoped_contacts(),
             )
         return self.handler_factory(
             self.settings,

@@ -18,12 +18,15 @@ from __future__ import annotations
 
 import contextvars
 import logging
+from collections.abc import MutableMapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, cast
 
 from bot.clock import Clock
+from bot.contacts.flow import ContactVerification
 from bot.handoff import StaffNotifier
+from bot.mail.wiring import StaffMailParts
 from bot.storage import AppointmentStore, ConversationStore, JobStore, LedgerStore, Stores
 from bot.storage.base import ConversationKey
 from devtools.replay.errors import ReplayError
@@ -36,8 +39,11 @@ class Scope:
     store: ConversationStore
     script: ModelScript | None
     logs: list[logging.LogRecord] = field(default_factory=list)
-    # The conversation's own app tells staff through its own outbox.
+    # The conversation's own app tells staff through its own outbox, emails
+    # them with its own staff mail and verifies contacts with its own Verify.
     notify_staff: StaffNotifier | None = None
+    staff_mail: StaffMailParts | None = None
+    contacts: ContactVerification | None = None
 
 
 SCOPE: contextvars.ContextVar[Scope | None] = contextvars.ContextVar("bot_replay_scope", default=None)
@@ -104,6 +110,40 @@ class ScopedStaffNotifier:
         if scope is None or scope.notify_staff is None:
             raise ReplayError("the shared bot notified staff outside a replayed conversation")
         await scope.notify_staff(key, notice, message_sid)
+
+
+class ScopedStaffMail:
+    """The current conversation's staff email (nothing when its app has none)."""
+
+    async def handoff(self, key: ConversationKey, **event: Any) -> None:
+        scope = SCOPE.get()
+        if scope is not None and scope.staff_mail is not None:
+            await scope.staff_mail.handoff(key, **event)
+
+    async def appointment_changed(self, change: str, appt: Any, at: datetime) -> None:
+        scope = SCOPE.get()
+        if scope is not None and scope.staff_mail is not None:
+            await scope.staff_mail.appointment_changed(change, appt, at)
+
+
+def scoped_staff_mail() -> StaffMailParts:
+    """Staff email that is the current conversation's, for the shared bot."""
+    return cast(StaffMailParts, ScopedStaffMail())
+
+
+class ScopedContacts:
+    """The current conversation's reminder-contact verification (none: the message is not for it)."""
+
+    async def handle(self, key: ConversationKey, text: str, now: datetime, data: MutableMapping[str, Any]) -> Any:
+        scope = SCOPE.get()
+        if scope is None or scope.contacts is None:
+            return None
+        return await scope.contacts.handle(key, text, now, data)
+
+
+def scoped_contacts() -> ContactVerification:
+    """Reminder-contact verification that is the current conversation's, for the shared bot."""
+    return cast(ContactVerification, ScopedContacts())
 
 
 class ScopeLogs(logging.Handler):
