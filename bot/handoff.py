@@ -93,10 +93,10 @@ def outbox_staff_notifier(settings: Settings, outbox: Outbox, business: Business
     The notice goes through the outbox (retries, the send ledger); its
     idempotency key is the inbound MessageSid, so a retried turn never
     notifies twice. It is sent from ``TWILIO_PHONE_NUMBER`` when set, else
-    from the number the user texted. Wire it where the outbox exists::
+    from the number the user texted. The composition root builds it where the outbox exists::
 
-        brain.notify_staff = outbox_staff_notifier(settings, runtime.require_outbound().outbox,
-                                                   brain.business)
+        notify = outbox_staff_notifier(settings, outbound.outbox, business)
+        brain = build_handler(settings, ..., business=business, notify_staff=notify)
     """
     staff = settings.staff_number or business.phone_e164
 

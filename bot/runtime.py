@@ -178,6 +178,8 @@ class Runtime:
             hasher=hasher,
             appointments=handler.book if isinstance(handler, Brain) else None,
             tz=handler.business.tz if isinstance(handler, Brain) else None,
+            # Staff hear of an opt-out by someone with an appointment the same way as of a hand-off.
+            notify_staff=handler.notify_staff if isinstance(handler, Brain) else None,
             clock=clock,
             languages=handler.languages if isinstance(handler, Brain) else None,
         )
@@ -223,9 +225,6 @@ class Runtime:
             if staff_mail is not None:
                 compliance.opt_out_observers.append(staff_mail.opted_out)
         outbound.sender.suppressions.on_opt_out = compliance.platform_opt_out
-        if isinstance(handler, Brain):
-            # Staff hear of an opt-out by someone with an appointment the same way as of a hand-off.
-            compliance.notify_staff = handler.notify_staff
         return runtime
 
     async def open(self) -> None:

@@ -190,7 +190,7 @@ class Compliance:
         self.hasher = hasher or AddressHasher()
         self.appointments = appointments
         self.tz = tz
-        # Set by the runtime once the outbox exists (the hand-off's staff path).
+        # The hand-off's staff path (the runtime passes the Brain's).
         self.notify_staff = notify_staff
         self.clock = clock
         #: Called on every opt-out with (conversation, event id, time, has an upcoming appointment):
