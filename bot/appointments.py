@@ -173,18 +173,19 @@ class AppointmentBook:
 
     async def free_resources(
         self, bot: str, start: datetime, duration_minutes: int, *, service: str | None = None,
-        ignore: str | None = None,
+        ignore: str | None = None, resources: Sequence[str] | None = None,
     ) -> list[str]:
-        """The resources able to do ``service`` (all known without one) that are free then."""
-        return free_of(await self.busy(bot, start), self._candidates(service), start,
+        """The resources able to do ``service`` (all known without one; ``resources`` when given) free then."""
+        return free_of(await self.busy(bot, start), tuple(resources or self._candidates(service)), start,
                        start + timedelta(minutes=duration_minutes), ignore=ignore)
 
     async def is_free(
         self, bot: str, start: datetime, duration_minutes: int, *, ignore: str | None = None,
-        service: str | None = None,
+        service: str | None = None, resources: Sequence[str] | None = None,
     ) -> bool:
-        """Whether some resource able to do ``service`` is free for the whole time."""
-        return bool(await self.free_resources(bot, start, duration_minutes, service=service, ignore=ignore))
+        """Whether some resource able to do ``service`` (one of ``resources``) is free for the whole time."""
+        return bool(await self.free_resources(bot, start, duration_minutes, service=service, ignore=ignore,
+                                              resources=resources))
 
     def _candidates(self, service: str | None) -> tuple[str, ...]:
         if service is not None or self.plan is None:
@@ -201,8 +202,10 @@ class AppointmentBook:
         name: str | None = None,
         now: datetime,
         source: Source = Source.REPLY,
+        resources: Sequence[str] | None = None,
     ) -> Appointment:
-        """Book on a free resource able to do ``service``, or raise :class:`SlotTakenError`.
+        """Book on a free resource able to do ``service`` (one of ``resources``, in order, when the
+        texter asked for one), or raise :class:`SlotTakenError`.
 
         The overlap check and the hold are one atomic step in the store
         (:meth:`~bot.storage.appointments.AppointmentStore.claim`), so two
@@ -219,7 +222,7 @@ class AppointmentBook:
         # The record first: a crash before the claim leaves an unindexed
         # record that expires, never a claimed slot without a record.
         await self.store.put(appt.id, appt.to_json(), ttl=self._ttl(appt, now))
-        resource = await self._claim(appt, self.resources_for(service))
+        resource = await self._claim(appt, tuple(resources or self.resources_for(service)))
         if resource is None:
             await self.store.delete(appt.id)
             raise SlotTakenError(f"{start.isoformat()} is taken")

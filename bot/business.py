@@ -222,6 +222,13 @@ class Resource(BaseModel):
 
     key: str = Field(pattern=_RESOURCE_KEY)
     label: str = Field(min_length=1)
+    # Other ways people name it ("jessica"); its key and label count too.
+    aliases: tuple[str, ...] = ()
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """Every way people name it, lower case: key, label, aliases."""
+        return tuple(dict.fromkeys(n.casefold() for n in (self.key, self.label, *self.aliases)))
 
 
 class Words(BaseModel):
@@ -503,6 +510,19 @@ class Business(BaseModel):
         """
         found = self.services.get(service) or self.service(service)
         return (found.resources if found is not None and found.resources else None) or self.resource_keys
+
+    def find_resource(self, text: str) -> str | None:
+        """The resource (stylist, chair ...) a message names as a whole word, or None: "a trim w/ jess".
+
+        Example::
+
+            business.find_resource("can i get a trim w/ jess sat")   # "jess"
+        """
+        words = text.casefold()
+        for key, resource in self.resources.items():
+            if any(re.search(rf"(?<!\w){re.escape(name)}(?!\w)", words) for name in resource.names):
+                return key
+        return None
 
     @property
     def phone_e164(self) -> str:

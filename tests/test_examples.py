@@ -42,6 +42,10 @@ def test_the_salon_books_two_stylists_and_speaks_its_own_words() -> None:
     assert salon.resource_keys == ("jess", "maria")
     assert salon.resources_for("trim") == ("jess", "maria")
     assert salon.resources_for("highlights") == ("maria",)  # color is Maria's only
+    # A stylist named in passing, in any case, as a whole word only.
+    assert salon.find_resource("can i get a trim w/ JESS sat") == "jess"
+    assert salon.find_resource("maria's free at 2?") == "maria"
+    assert salon.find_resource("jessica wants a cut") is None
 
 
 @pytest.fixture(scope="module")

@@ -30,6 +30,7 @@ from bot.flows.options import Offered, pick
 from bot.flows.table import Change, Confirm, FlowTable, Invalid, Keep, Offer, Slot
 from bot.flows.when import (
     MAX_OPTIONS,
+    able_resources,
     button_title,
     check_date,
     check_time,
@@ -38,6 +39,7 @@ from bot.flows.when import (
     offer_times,
     read_date,
     read_time,
+    resource_label,
     start_time,
     when_text,
 )
@@ -63,6 +65,9 @@ def appointment_values(turn: Turn) -> Mapping[str, Any]:
     """What every question of these flows may name: the service, and the moment when known."""
     slots = turn.slots
     values: dict[str, Any] = {"service": label(turn, slots.get("service"))}
+    # The stylist (chair ...) the texter named, when that one can do the service.
+    named = slots.get("resource")
+    values["resource"] = resource_label(turn, str(named)) if named in able_resources(turn) else None
     if slots.get("date") and slots.get("time"):
         values["when"] = when_text(turn, start_time(turn))
     elif slots.get("was"):
@@ -72,7 +77,9 @@ def appointment_values(turn: Turn) -> Mapping[str, Any]:
 
 # -- the service ----------------------------------------------------------------
 def read_service(turn: Turn, found: Slots) -> Mapping[str, Any]:
-    return {"service": found.service} if found.service else {}
+    """The service the message names, and the stylist (chair ...) when it names one ("a trim w/ jess")."""
+    named = turn.business.find_resource(turn.ctx.message.body)
+    return {**({"service": found.service} if found.service else {}), **({"resource": named} if named else {})}
 
 
 async def offer_services(turn: Turn) -> Offer:
@@ -156,9 +163,11 @@ async def book_it(turn: Turn) -> list[Reply]:
         duration_minutes=duration(turn),
         name=turn.ctx.message.profile_name,
         now=turn.now,
+        resources=able_resources(turn),
     )
     turn.leave()
-    return [turn.say("booked", service=label(turn, appt.service), when=when_text(turn, appt.start))]
+    return [turn.say("booked", service=label(turn, appt.service), when=when_text(turn, appt.start),
+                     resource=resource_label(turn, appt.resource))]
 
 
 async def _on_appointment(turn: Turn, act: Callable[[Appointment], Awaitable[Appointment]], said: str) -> list[Reply]:

@@ -83,6 +83,19 @@ def read_time(turn: Turn, found: Slots) -> Mapping[str, Any]:
 
 
 # -- free times ---------------------------------------------------------------
+def able_resources(turn: Turn) -> tuple[str, ...]:
+    """Who can do the service: only the stylist (chair ...) the texter named, when that one can."""
+    able = turn.book.resources_for(str(turn.slots.get("service", "")))
+    named = turn.slots.get("resource")
+    return (str(named),) if named in able else able
+
+
+def resource_label(turn: Turn, key: str | None) -> str | None:
+    """A resource's label ("Jess") for replies; None without resources in business.yaml."""
+    resource = turn.business.resources.get(key or "")
+    return resource.label if resource is not None else None
+
+
 def duration(turn: Turn) -> int:
     service = turn.business.service(str(turn.slots.get("service", "")))
     return service.duration_minutes if service else 30
@@ -91,7 +104,7 @@ def duration(turn: Turn) -> int:
 async def candidates(turn: Turn, day: date, window: tuple[time, time] | None = None) -> list[datetime]:
     """Free start times on ``day`` (business-local), in the future, inside hours."""
     tz, minutes = turn.business.tz, duration(turn)
-    able = turn.book.resources_for(str(turn.slots.get("service", "")))
+    able = able_resources(turn)
     earliest = turn.now + LEAD
     ignore = turn.slots.get("appt")
     taken = [
@@ -186,7 +199,8 @@ async def check_time(turn: Turn) -> Invalid | None:
     if turn.business.is_open_at(start, minutes):
         ignore = turn.slots.get("appt")
         service = str(turn.slots.get("service", ""))
-        if await turn.book.is_free(turn.ctx.message.bot, start, minutes, ignore=ignore, service=service):
+        if await turn.book.is_free(turn.ctx.message.bot, start, minutes, ignore=ignore, service=service,
+                                   resources=able_resources(turn)):
             return None
         reason = "taken"
     else:
