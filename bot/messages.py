@@ -9,7 +9,7 @@ Example::
         message_sid="SM1", channel=Channel.SMS,
         user="+14155550123", bot="+15005550006", body="hi",
     )
-    msg.address_from  # "+14155550123"
+    msg.event_id      # "SM1": the exactly-once key
     Reply(text="Hello!", choices=(Choice("yes", "Yes"), Choice("no", "No")))
 """
 
@@ -127,16 +127,6 @@ class InboundMessage:
         'CA1:3'
         """
         return self.message_sid if self.turn is None else f"{self.message_sid}:{self.turn}"
-
-    @property
-    def address_from(self) -> str:
-        """The user's address as Twilio writes it (``whatsapp:+1...``)."""
-        return self.channel.address(self.user)
-
-    @property
-    def address_to(self) -> str:
-        """The bot's address as Twilio writes it."""
-        return self.channel.address(self.bot)
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,7 +18,6 @@ import logging
 import sys
 import threading
 import time
-from collections.abc import Collection
 from types import TracebackType
 from typing import Any, Final
 
@@ -58,19 +57,6 @@ KNOWN_ERROR_CODES: Final = frozenset({
     30003, 30004, 30005, 30006, 30007, 30008, 30034,
     63015, 63016, 63018, 63021, 63024, 63027, 63028,
 })
-
-
-def closed_label(value: str, allowed: Collection[str]) -> str:
-    """``value`` when it is one of ``allowed``, else ``"other"``.
-
-    Label values from outside must come from a closed set: each new value is
-    a new time series, so a caller sending random values could grow the
-    metrics without bound.
-
-    >>> closed_label("delivered", {"sent", "delivered"}), closed_label("x" * 40, {"sent"})
-    ('delivered', 'other')
-    """
-    return value if value in allowed else OTHER
 
 
 def error_code_label(code: int | None) -> str:

@@ -134,11 +134,6 @@ class ModelScript:
         """How many outputs were given out."""
         return self._position
 
-    @property
-    def unused(self) -> int:
-        """How many outputs are left (a transcript that scripted more than needed)."""
-        return len(self.outputs) - self._position
-
     def next(self, messages: Sequence[BaseMessage], tools: Sequence[str]) -> ScriptEntry:
         """The next output for a call with ``messages``; records the call.
 
