@@ -128,7 +128,8 @@ def table(results: dict[str, Any]) -> str:
     rep = s.get("replay")
     if rep:
         if rep.get("status") == "ok":
-            lines.append(f"{'replay':10} {rep.get('steps_per_second')} steps/s "
+            lines.append(f"{'replay':10} {rep.get('steps_per_second')} steps/s, "
+                         f"{rep.get('steps_per_cpu_second')} per CPU second "
                          f"(webhook median {rep.get('webhook_ms_median')} ms)")
         else:
             lines.append(f"{'replay':10} {rep.get('status')}")
@@ -287,7 +288,8 @@ def markdown(results: dict[str, Any]) -> str:
     rep = s.get("replay", {})
     out += ["", "## 6. Replay (bench/replay.py)", ""]
     if rep.get("status") == "ok":
-        out.append(f"{rep.get('steps_per_second')} steps/s (target {rep.get('target_steps_per_second')}); "
+        out.append(f"{rep.get('steps_per_second')} steps/s (target {rep.get('target_steps_per_second')}), "
+                   f"{rep.get('steps_per_cpu_second')} steps per CPU second of the replaying process; "
                    f"{rep.get('conversations')} conversations, {rep.get('steps_per_round')} steps per round, "
                    f"{rep.get('rounds')} rounds; webhook median {rep.get('webhook_ms_median')} ms, "
                    f"p95 {rep.get('webhook_ms_p95')} ms.")

@@ -22,10 +22,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Self, TypedDict, Unpack
 
-from bot.appointments import AppointmentBook
+from bot.appointments import Appointment, AppointmentBook
 from bot.brain import Brain, build_handler
 from bot.business import Business, load_business
 from bot.clock import Clock, SystemClock
@@ -48,6 +49,10 @@ from bot.storage.stores import Stores
 from bot.templates import ReplyTemplates
 
 log = logging.getLogger("bot.runtime")
+
+
+#: Told of each change of the appointment book (:attr:`bot.appointments.AppointmentBook.observers`).
+BookObserver = Callable[[str, Appointment, datetime], Awaitable[None]]
 
 
 class RuntimeParts(TypedDict, total=False):
@@ -110,6 +115,9 @@ class Runtime:
     consent_ledger: ConsentLedger | None = None
     # Staff email (docs/staff-email.md); None unless STAFF_EMAIL, SENDGRID_API_KEY and EMAIL_FROM are set.
     staff_mail: StaffMailParts | None = None
+    # The observers this runtime gave the Brain's appointment book; removed on close, since an
+    # injected Brain outlives the runtime (replay shares one across conversations).
+    book_observers: list[BookObserver] = field(default_factory=list)
     # Reminder contacts verified through Twilio Verify (bot/contacts); None unless TWILIO_VERIFY_SERVICE_SID is set.
     contacts: ContactVerification | None = None
 
@@ -218,7 +226,8 @@ class Runtime:
         )
         runtime.jobs["reminders"] = outbound.reminders.run
         if isinstance(handler, Brain):
-            handler.book.observers.append(status_counter(metrics.appointments))
+            runtime.book_observers.append(status_counter(metrics.appointments))
+            handler.book.observers.extend(runtime.book_observers)
             if contacts is not None:
                 # A reminder contact's own STOP removes it from every patient it served.
                 compliance.opt_out_observers.append(contacts.contacts.forget)
@@ -241,6 +250,10 @@ class Runtime:
         self.outbound.open(self.twilio)
 
     async def aclose(self) -> None:
+        if isinstance(self.handler, Brain):
+            for observer in self.book_observers:
+                self.handler.book.observers.remove(observer)
+        self.book_observers.clear()
         if self.staff_mail is not None:
             await self.staff_mail.close()
         await self.outbound.aclose()

@@ -83,7 +83,7 @@ def is_gsm7(text: str) -> bool:
         >>> is_gsm7("Café {ok}"), is_gsm7("façade"), is_gsm7("hi 🙂")
         (True, False, False)
     """
-    return all(char in GSM7_CHARACTERS for char in text)
+    return GSM7_CHARACTERS.issuperset(text)  # a set operation in C: every reply is checked
 
 
 def split_graphemes(text: str) -> list[str]:

@@ -26,6 +26,18 @@ def test_the_business_file_is_loaded_once_and_shared(make_settings: Callable[...
     assert runtime.outbound.reminders.business is runtime.business
 
 
+async def test_a_shared_brain_keeps_no_observers_of_closed_runtimes(make_settings: Callable[..., Settings]) -> None:
+    # Replay shares one Brain among the apps of many conversations; each closed app lets go of it.
+    owner = build_runtime(make_settings(), store=MemoryStore())
+    assert isinstance(owner.handler, Brain)
+    before = list(owner.handler.book.observers)
+    for _ in range(3):
+        guest = build_runtime(make_settings(), store=MemoryStore(), handler=owner.handler)
+        assert len(owner.handler.book.observers) == len(before) + len(guest.book_observers) > len(before)
+        await guest.aclose()
+    assert owner.handler.book.observers == before
+
+
 def test_parts_are_typed_fields_wired_to_one_another(make_settings: Callable[..., Settings]) -> None:
     runtime = build_runtime(make_settings(), store=MemoryStore())
     jobs = runtime.outbox_jobs
