@@ -37,7 +37,6 @@ Example::
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Mapping
 from dataclasses import replace
 from datetime import date
@@ -63,6 +62,7 @@ from bot.handoff import Handoff, StaffNotifier, outbox_staff_notifier
 from bot.languages.choose import Languages
 from bot.languages.detect import LanguageDetector, distinct_words
 from bot.languages.nlu import language_nlu
+from bot.languages.openers import load_openers
 from bot.languages.profile import profile_for
 from bot.mail.wiring import StaffMailParts
 from bot.memo import memo
@@ -89,9 +89,6 @@ log = logging.getLogger("bot.brain")
 QUESTION_INTENTS = frozenset({"hours", "location", "pricing"})
 #: How sure the classifier must be of one part of a message with several requests.
 PART_CONFIDENCE = 0.6
-_QUESTION_START = re.compile(
-    r"^(what|whats|what's|when|where|how|hows|do|does|are|r|is|can|could|will|which|who)\b", re.IGNORECASE
-)
 
 
 class Brain:
@@ -178,6 +175,15 @@ class Brain:
         self._contacts = contacts
         for translation in self.translations.values():
             translation.contacts = contacts
+
+    @property
+    def service_labels(self) -> dict[str, dict[str, str]]:
+        """Each other language's service names, by service key: ``{"es": {"cleaning": "Limpieza"}}``.
+
+        For answers given outside the Brain in the conversation's language (the WhatsApp "cancel" question).
+        """
+        return {code: {key: service.label for key, service in other.business.services.items()}
+                for code, other in self.translations.items()}
 
     def check_intents(self, names: tuple[str, ...], source: object) -> None:
         """Every intent of ``intents.yaml`` must have a handler: a start-up error names the first that has none."""
@@ -453,7 +459,8 @@ class Brain:
         first booking question, in one reply. None when the message holds one
         request (the usual case).
         """
-        parts = split_requests(text)
+        speaking = profile_for(self.business.language)
+        parts = split_requests(text, speaking.joiners)
         if len(parts) < 2:
             return None
         asked: list[tuple[str, Turn, Handler]] = []
@@ -467,7 +474,7 @@ class Brain:
             elif (
                 u.intent in QUESTION_INTENTS
                 and u.confidence >= PART_CONFIDENCE
-                and _QUESTION_START.match(part.strip())
+                and speaking.is_question(part)
             ):
                 asked.append((u.intent, sub, self.handlers[u.intent]))
             elif main is None and u.intent in self.flows and u.confidence >= PART_CONFIDENCE:
@@ -582,7 +589,8 @@ def build_handler(
         own = _texts(nlu.catalog, business)
         theirs = [text for other in brain.translations.values() for text in _texts(other.nlu.catalog, other.business)]
         detector = LanguageDetector(business.languages, markers=distinct_words(theirs, own))
-        brain.languages = Languages(business.languages, detector=detector, by_number=business.language_numbers)
+        brain.languages = Languages(business.languages, detector=detector, by_number=business.language_numbers,
+                                    openers=load_openers(intents_dir, business.languages[1:]))
     return brain
 
 

@@ -190,6 +190,7 @@ class Runtime:
             notify_staff=handler.notify_staff if isinstance(handler, Brain) else None,
             clock=clock,
             languages=handler.languages if isinstance(handler, Brain) else None,
+            service_labels=handler.service_labels if isinstance(handler, Brain) else None,
         )
         engine = Engine(
             store=store,

@@ -179,10 +179,13 @@ class Compliance:
         notify_staff: StaffNotifier | None = None,
         clock: Clock | None = None,
         languages: Languages | None = None,
+        service_labels: Mapping[str, Mapping[str, str]] | None = None,
     ) -> None:
         self._renderer = renderer
         #: The business's languages: answers go out in the conversation's (bot/languages).
         self.languages = languages
+        #: Other languages' service names by key ({"es": {"cleaning": "Limpieza"}}): the question names it so.
+        self.service_labels = dict(service_labels or {})
         self._keyword_replies = keyword_replies
         self._context = dict(context or {})
         self.matcher = matcher or default_matcher()
@@ -376,8 +379,9 @@ class Compliance:
         choices = tuple(replace(c, title=speaking.titles.get(c.payload, c.title))
                         for c in (CANCEL_APPOINTMENT, STOP_MESSAGES))
         state.data[QUESTION] = {"choices": [[c.payload, c.title] for c in choices]}
+        service = self.service_labels.get(speaking.code, {}).get(appt.service, appt.service)
         text = self._say(
-            speaking, "consent_cancel_question", msg, day=self._day(appt.start, speaking), service=appt.service,
+            speaking, "consent_cancel_question", msg, day=self._day(appt.start, speaking), service=service,
             **self._context,
         )
         return ComplianceOutcome("ask", "cancel_or_stop", (Reply(text=text, choices=choices),), None)

@@ -3,13 +3,15 @@
 Per message, in this order:
 
 1. asked for: "english please", "en español" (:meth:`LanguageProfile.asked_for`);
-2. detected, when the detector is sure (:mod:`bot.languages.detect`): a
+2. an opener: a NEW conversation that starts with "hola" or "buenas" alone
+   (:mod:`bot.languages.openers`; one word never switches a conversation);
+3. detected, when the detector is sure (:mod:`bot.languages.detect`): a
    conversation with no language yet needs confidence 0.8, switching an
    established one 0.9; one word never decides;
-3. kept: the language the conversation already has (``state.data["language"]``);
-4. the number's default (``language_numbers`` in ``business.yaml``: a
+4. kept: the language the conversation already has (``state.data["language"]``);
+5. the number's default (``language_numbers`` in ``business.yaml``: a
    WhatsApp or voice number for Spanish speakers starts in Spanish);
-5. the business's first language.
+6. the business's first language.
 
 Only a business with more than one language pays for detection; the kept
 language is written to the state only when it is not the default, so an
@@ -30,6 +32,7 @@ from types import MappingProxyType
 from typing import Final
 
 from bot.languages.detect import LanguageDetector
+from bot.languages.openers import Openers
 from bot.languages.profile import LanguageProfile, profile_for
 from bot.messages import InboundMessage
 from bot.storage.base import ConversationState
@@ -61,6 +64,8 @@ class Languages:
     detector: LanguageDetector | None = None
     # Bot number (E.164, no channel prefix) -> the language its conversations start in.
     by_number: Mapping[str, str] = field(default_factory=_no_numbers)
+    # "hola", "buenas": short first messages that can only be one language (intents/<code>/openers.yaml).
+    openers: Openers = field(default_factory=Openers)
 
     @property
     def default(self) -> str:
@@ -84,8 +89,7 @@ class Languages:
         starts with a Spanish revocation ("ya no me manden mensajes") is a
         Spanish one, and keeps it.
         """
-        fresh = STATE_KEY not in state.data and state.turns <= 1
-        code = language if fresh and language in self.codes else self.kept(msg, state)
+        code = language if _fresh(state) and language in self.codes else self.kept(msg, state)
         if code != self.default or STATE_KEY in state.data:
             state.data[STATE_KEY] = code
         return code
@@ -102,10 +106,13 @@ class Languages:
                 code, asked = profile.code, True
                 break
         else:
+            fresh = _fresh(state)
+            opener = self.openers.language_of(text) if fresh else None
+            if opener is not None and opener in self.codes:
+                code = opener
             # In the default language, only a message with another language's words is worth detecting.
-            if text and self.detector is not None and (before != self.default or self.detector.may_be_other(text)):
+            elif text and self.detector is not None and (before != self.default or self.detector.may_be_other(text)):
                 # The first message of a conversation has no language to flip.
-                fresh = STATE_KEY not in state.data and state.turns <= 1
                 floor = min(FIRST_FLOOR, self.detector.floor) if fresh else self.detector.floor
                 code = self.detector.detect(text, floor=floor) or before
         if code == self.default and STATE_KEY not in state.data and code == before:
@@ -113,3 +120,8 @@ class Languages:
         state.data[STATE_KEY] = code
         return LanguageChoice(code, asked, changed=code != before)
 
+
+
+def _fresh(state: ConversationState) -> bool:
+    """Whether this is the conversation's first message and it has no language yet."""
+    return STATE_KEY not in state.data and state.turns <= 1

@@ -21,9 +21,11 @@ import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, tzinfo
+from functools import cache
 from types import MappingProxyType
 from typing import Final
 
+from bot.compound import ENGLISH_JOINERS
 from bot.sms.normalize import normalize as normalize_sms
 from bot.sms.segments import is_gsm7
 
@@ -69,6 +71,18 @@ class LanguageProfile:
     titles: Mapping[str, str] = field(default_factory=dict)
     # Letters GSM-7 lacks, as SMS writes them in this language (á -> a): see :meth:`for_sms`.
     sms_letters: Mapping[str, str] = field(default_factory=dict)
+    # Words joining two requests in one message ("hours and can i book"): bot/compound.py.
+    joiners: tuple[str, ...] = ()
+    # How a question starts (lower case, no accents): a part of a compound message that asks something.
+    question_starts: tuple[str, ...] = ()
+
+    def is_question(self, text: str) -> bool:
+        """Whether ``text`` starts as a question does in this language ("cuál es", "what are").
+
+        >>> profile_for("es").is_question("Cuál es el horario"), profile_for("en").is_question("book a cleaning")
+        (True, False)
+        """
+        return _starts_with(self.question_starts).match(fold_accents(text).strip()) is not None
 
     def fmt_time(self, moment: time) -> str:
         """``3:00 PM`` / ``3:00 pm``."""
@@ -125,6 +139,12 @@ class LanguageProfile:
         return self.asks.search(fold_accents(text).strip()) is not None
 
 
+@cache
+def _starts_with(words: tuple[str, ...]) -> re.Pattern[str]:
+    longest_first = sorted(words, key=len, reverse=True)
+    return re.compile(r"^(?:" + "|".join(re.escape(w) for w in longest_first) + r")\b")
+
+
 _PLEASE = r"(?:\s*,?\s*(?:please|pls|plz|por ?favor|porfa|xfa|plis|pf|thanks|gracias))?"
 _END = r"[\s.!?]*$"
 
@@ -141,6 +161,9 @@ ENGLISH: Final = LanguageProfile(
     am_pm=("AM", "PM"),
     voice_language="en-US",
     voice_name="Polly.Joanna-Neural",
+    joiners=ENGLISH_JOINERS,
+    question_starts=("what", "whats", "what's", "when", "where", "how", "hows", "do", "does", "are", "r", "is",
+                     "can", "could", "will", "which", "who"),
     asks_hint=("engl", "ingl"),
     asks=re.compile(
         r"^(?:(?:in|en)\s+)?(?:english|ingles)" + _PLEASE + _END
@@ -163,6 +186,10 @@ SPANISH: Final = LanguageProfile(
     voice_language="es-US",
     # Amazon Polly's US Spanish neural voice, as Twilio names it.
     voice_name="Polly.Lupe-Neural",
+    # "cuál es el horario y quiero una cita": "y" joins only parts of two words or more (bot/compound.py).
+    joiners=("y", "y también", "y tambien", "también", "tambien", "además", "ademas", "aparte", "otra cosa"),
+    question_starts=("cual", "cuales", "que", "q", "a que", "a q", "cuando", "donde", "como", "cuanto", "cuanta",
+                     "cuantos", "tienen", "estan", "hay", "abren", "me dice", "me puede decir", "me podria decir"),
     asks_hint=("spani", "espa", "ingl"),
     titles=MappingProxyType({"yes": "Sí", "no": "No", "cancel_appointment": "Cancelar la cita",
                              "stop_messages": "No más mensajes"}),

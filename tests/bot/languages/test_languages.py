@@ -14,6 +14,7 @@ from bot.errors import ConfigError, TemplateError
 from bot.languages.business import localized_business
 from bot.languages.choose import STATE_KEY, Languages
 from bot.languages.detect import LanguageDetector
+from bot.languages.openers import load_openers
 from bot.languages.profile import profile_for
 from bot.messages import Channel, InboundMessage
 from bot.nlu.slots import extract_slots
@@ -185,3 +186,36 @@ def test_only_messages_with_spanish_words_are_detected_in_an_english_conversatio
     convo.turns = 2
     # Back to English: in a Spanish conversation every message is detected, markers or not.
     assert languages.choose(message("can you tell me what your hours are on saturday"), convo).code == "en"
+
+
+def test_a_lone_spanish_greeting_starts_a_new_conversation_in_spanish() -> None:
+    languages = Languages(("en", "es"), detector=LanguageDetector(("en", "es")),
+                          openers=load_openers(ROOT / "intents", ("es",)))
+    for text in ("hola", "Holaa!!", "buenas", "buenos días", "ola", "Buenas tardes 👋"):
+        convo = state()
+        assert languages.choose(message(text), convo).code == "es", text
+        assert convo.data[STATE_KEY] == "es"
+    for text in ("ok", "si", "gracias", "Ana", "hi", "no"):
+        convo = state()
+        assert languages.choose(message(text), convo).code == "en", text
+        assert STATE_KEY not in convo.data, text
+
+
+def test_an_opener_never_switches_a_conversation_that_has_a_language() -> None:
+    languages = Languages(("en", "es"), detector=LanguageDetector(("en", "es")),
+                          openers=load_openers(ROOT / "intents", ("es",)))
+    convo = state()
+    assert languages.choose(message("hi can i book a cleaning"), convo).code == "en"
+    convo.turns = 2
+    for text in ("hola", "Holaa!", "buenas", "ola"):
+        assert languages.choose(message(text), convo).code == "en", text
+    # A second message of a conversation with no language kept is not new either.
+    later = state(turns=2)
+    assert languages.choose(message("hola"), later).code == "en"
+
+
+def test_a_malformed_openers_file_stops_start_up_naming_it(tmp_path: Path) -> None:
+    (tmp_path / "es").mkdir()
+    (tmp_path / "es" / "openers.yaml").write_text("openers: hola\nextra: 1\n")
+    with pytest.raises(ConfigError, match=r"openers\.yaml"):
+        load_openers(tmp_path, ("es",))
