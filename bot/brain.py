@@ -282,7 +282,8 @@ class Brain:
                 else []
             )
             decision = await self.model.decide(
-                text, history=state.history, intents=self.nlu.catalog.names, facts=facts
+                text, history=state.history, intents=self.nlu.catalog.names, facts=facts,
+                language=profile_for(self.business.language).name,
             )
             picked = self._model_pick(turn, decision, offered) if flow is not None else None
             if picked is not None and flow is not None:

@@ -114,12 +114,14 @@ class ModelStep:
         history: Sequence[HistoryEntry],
         intents: Sequence[str],
         facts: Sequence[tuple[str, str]] = (),
+        language: str = "English",
     ) -> ModelDecision | None:
         """The model's verdict, or None on timeout, error or malformed output.
 
         ``facts`` are (question, answer) pairs from the business's FAQ: the
         model's grounding, and the only prices and times beyond the business
-        data an answer may name.
+        data an answer may name. ``language``: the conversation's (its name, "English",
+        "Español"); the model's answer is written in it.
         """
         self.calls += 1
         offered = [name for name in intents if name not in NEVER_FROM_MODEL]
@@ -127,7 +129,7 @@ class ModelStep:
             "decide", business=self.business, intents=offered,
             services=list(self.business.services.values()),
             hours=self.business.opening_hours_text(),
-            faq=list(facts),
+            faq=list(facts), language=language,
         )
         recent = "\n".join(f"{h.role}: {h.text}" for h in list(history)[-HISTORY_LINES:])
         human = f"Recent conversation:\n{recent or '(none)'}\n\nNew message: {text}"

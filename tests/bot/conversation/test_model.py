@@ -11,11 +11,12 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.language_models.fake_chat_models import (
     FakeMessagesListChatModel,
     GenericFakeChatModel,
 )
-from langchain_core.messages import AIMessage
+from langchain_core.messages import AIMessage, BaseMessage
 
 from bot.business import Business
 from bot.faq import FaqBook
@@ -118,3 +119,22 @@ async def test_a_plain_text_entry_for_structured_output_is_a_script_error(
     model = ScriptedChatModel.from_outputs(["We open at 8am."])
     assert await step(model, templates, business).decide("hours?", history=[], intents=INTENTS) is None
     assert model.script.errors and "not a JSON object" in model.script.errors[0]
+
+
+async def test_the_conversation_language_reaches_the_prompt(templates: ReplyTemplates, business: Business) -> None:
+    class Prompts(BaseCallbackHandler):
+        def __init__(self) -> None:
+            self.seen: list[str] = []
+
+        def on_chat_model_start(self, serialized: dict[str, Any], messages: list[list[BaseMessage]],
+                                **kwargs: Any) -> None:
+            self.seen.extend(str(m.content) for batch in messages for m in batch)
+
+    prompts = Prompts()
+    answer = '{"intent": "fallback", "answer": "Lo siento, no hacemos frenos."}'
+    model = GenericFakeChatModel(messages=iter([AIMessage(content=answer)]), callbacks=[prompts])
+    decision = await step(model, templates, business).decide(
+        "hacen frenillos?", history=[], intents=["fallback", "book"], language="Español"
+    )
+    assert decision is not None and decision.answer == "Lo siento, no hacemos frenos."
+    assert any('write "answer" in Español' in text for text in prompts.seen)
