@@ -36,6 +36,8 @@ from bot.storage.base import ConversationKey
 
 # Records outlive the appointment a little, for "how was your visit" later.
 _RECORD_GRACE = timedelta(days=30)
+# Completed visits and no-shows: for recall (after_days, up to a year or so) and the figures.
+_VISIT_KEPT = timedelta(days=400)
 
 
 class SlotTakenError(BotError):
@@ -58,6 +60,8 @@ class Appointment:
     resource: str = DEFAULT_RESOURCE  # the chair, provider or stylist it holds
     #: Every status change, oldest first: the status, when, and who (patient, button, staff, job).
     changes: tuple[StatusChange, ...] = ()
+    #: When each of its reminders was queued (epoch seconds), oldest first: replies are read against the latest.
+    reminded: tuple[float, ...] = ()
 
     @property
     def key(self) -> ConversationKey:
@@ -81,6 +85,17 @@ class Appointment:
         check_transition(self.status, status)
         return replace(self, status=status, changes=(*self.changes, StatusChange(status, at.timestamp(), source)))
 
+    def summary(self) -> dict[str, Any]:
+        """What the dev phone's conversation view shows: id, service, start, status and each change.
+
+        >>> appt.summary()["changes"]   # doctest: +SKIP
+        [{"status": "booked", "at": "2026-03-02T14:00:00+00:00", "source": "reply"}, ...]
+        """
+        return {"id": self.id, "service": self.service, "start": self.start.astimezone(UTC).isoformat(),
+                "status": self.status.value,
+                "changes": [{"status": c.status.value, "at": datetime.fromtimestamp(c.at, UTC).isoformat(),
+                             "source": c.source.value} for c in self.changes]}
+
     def to_json(self) -> str:
         raw: dict[str, Any] = asdict(self)
         raw["channel"] = self.channel.value
@@ -96,6 +111,7 @@ class Appointment:
         data["start"] = datetime.fromisoformat(data["start"])
         data["status"] = Status(data.get("status", Status.BOOKED))
         data["changes"] = tuple(StatusChange.from_list(c) for c in data.get("changes", ()))
+        data["reminded"] = tuple(data.get("reminded", ()))
         return cls(**data)
 
 
@@ -290,6 +306,32 @@ class AppointmentBook:
         await self._tell(status.value, changed, now)
         return changed
 
+    async def note_reminder(self, appt: Appointment, *, at: datetime) -> Appointment:
+        """Record that a reminder of ``appt`` was queued at ``at`` (read back by :meth:`latest_reminded`)."""
+        current = await self.get(appt.id) or appt  # the stored record: a status may have changed meanwhile
+        noted = replace(current, reminded=(*current.reminded, at.timestamp()))
+        await self.store.put(noted.id, noted.to_json(), ttl=self._ttl(noted, at))
+        return noted
+
+    async def latest_reminded(self, key: ConversationKey, *, now: datetime) -> Appointment | None:
+        """The upcoming appointment of ``key`` whose reminder went out last, if any was reminded.
+
+        A reply to a reminder ("C", "can't make it") means this one, however
+        long after the reminder it comes, while the appointment is upcoming.
+        """
+        reminded = [a for a in await self.upcoming_for(key, now=now) if a.reminded]
+        return max(reminded, key=lambda a: a.reminded[-1], default=None)
+
+    async def booked_by(self, key: ConversationKey) -> list[Appointment]:
+        """Every appointment of ``key``'s patient (a caller's are their texts'), whatever its status, by start."""
+        ids = await self.store.owned(_owner(records_key(key)), float("-inf"), float("inf"))
+        return [Appointment.from_json(raw) for raw in await self.store.get_many(ids) if raw is not None]
+
+    async def later_than(self, appt: Appointment) -> list[Appointment]:
+        """Every appointment of ``appt``'s patient starting after it, whatever its status (recall)."""
+        ids = await self.store.owned(_owner(appt.key), appt.start.timestamp() + 1, float("inf"))
+        return [Appointment.from_json(raw) for raw in await self.store.get_many(ids) if raw is not None]
+
     async def on_date(self, day: date, *, status: Status | None = None) -> list[Appointment]:
         """Every appointment of the business-local ``day`` (cancelled ones too), earliest first;
         only those with ``status`` when given (``bot appointments list``)."""
@@ -325,7 +367,9 @@ class AppointmentBook:
 
     @staticmethod
     def _ttl(appt: Appointment, now: datetime) -> float:
-        return max(60.0, (appt.end + _RECORD_GRACE - now).total_seconds())
+        # A visit's outcome is kept longer: recall and the figures read it months later.
+        grace = _VISIT_KEPT if appt.status in (Status.COMPLETED, Status.NO_SHOW) else _RECORD_GRACE
+        return max(60.0, (appt.end + grace - now).total_seconds())
 
 
 def free_of(

@@ -48,6 +48,8 @@ from bot.business import Business, load_business
 from bot.channels import profile_of
 from bot.clock import Clock
 from bot.compound import split_requests
+from bot.confirmations.answers import ReminderAnswers
+from bot.confirmations.replies import load_reminder_replies
 from bot.contacts.flow import ContactVerification
 from bot.engine import TurnContext
 from bot.errors import ConfigError
@@ -148,13 +150,31 @@ class Brain:
             self.handlers[name] = flow.start
         # Buttons of content templates the bot sends outside a turn (intents/templates.yaml):
         # payload -> (the intent it means, its handler). The appointment reminder has
-        # "confirm" and "reschedule".
-        self.buttons: dict[str, tuple[str, Handler]] = {"confirm": ("affirm", a.confirm_appointment)}
-        if "reschedule" in self.flows:
-            self.buttons["reschedule"] = ("reschedule", self.flows["reschedule"].start)
+        # "confirm" and "reschedule" (set with the reminder answers: set_reminder_answers).
+        self.buttons: dict[str, tuple[str, Handler]] = {}
+        #: Answers to reminders ("C", "can't make it"; bot/confirmations); None without intents/reminder_replies.yaml.
+        self.reminder_answers: ReminderAnswers | None = None
+        if "book" in self.flows:
+            # "Book a new time" on the no-show message and the recall invitation (bot/confirmations).
+            self.buttons["rebook"] = ("book", self.flows["book"].start)
         if "cancel" in self.flows:
             # Compliance's WhatsApp question after a lone "cancel" (bot/compliance).
             self.buttons["cancel_appointment"] = ("cancel", self.flows["cancel"].start)
+
+    @property
+    def reminder_lead_hours(self) -> float:
+        """How long before an appointment its (first) reminder goes, in hours (the FAQ says it)."""
+        steps = self.business.reminders
+        if steps and "reminder_lead_hours" not in self.settings.model_fields_set:
+            return steps[0].lead.total_seconds() / 3600
+        return self.settings.reminder_lead_hours
+
+    def set_reminder_answers(self, answers: ReminderAnswers) -> None:
+        """Read answers to reminders with ``answers``; the reminder's buttons act on the appointment reminded."""
+        self.reminder_answers = answers
+        self.buttons["confirm"] = ("affirm", answers.button("confirm"))
+        if "reschedule" in self.flows:
+            self.buttons["reschedule"] = ("reschedule", answers.button("reschedule"))
 
     @property
     def notify_staff(self) -> StaffNotifier | None:
@@ -257,6 +277,11 @@ class Brain:
             # A button of a message sent outside this flow (the reminder's "Confirm").
             intent, handler = button
             return await self._run(turn, flow, intent, handler)
+        if flow is None and offer is None and not offered and self.reminder_answers is not None:
+            # "C", "ill b there", "can't make it": an answer to the latest reminder (bot/confirmations).
+            reminder = await self.reminder_answers.answer(turn, text)
+            if reminder is not None:
+                return self._result(turn, reminder[1], reminder[0])
 
         if flow is None and turn.choice is None and text.strip():
             several = await self._several(turn, text)
@@ -277,7 +302,7 @@ class Brain:
         # 5. The model, only for what rules and classifier left unresolved.
         if understanding.needs_model and self.model is not None and not attachment:
             facts = (
-                self.faq.grounding(ctx.now, reminder_lead_hours=self.settings.reminder_lead_hours)
+                self.faq.grounding(ctx.now, reminder_lead_hours=self.reminder_lead_hours)
                 if self.faq is not None
                 else []
             )
@@ -442,7 +467,7 @@ class Brain:
                 hit,
                 service=service,
                 now=turn.now,
-                reminder_lead_hours=self.settings.reminder_lead_hours,
+                reminder_lead_hours=self.reminder_lead_hours,
                 in_flow=in_flow,
             )
             offer = self.business.faq[hit.key].offer
@@ -581,6 +606,10 @@ def build_handler(
         contacts=contacts,
     )
     brain.check_intents(catalog.names, catalog.source or intents_dir / "intents.yaml")
+    replies_file = intents_dir / "reminder_replies.yaml"
+    if replies_file.exists():
+        replies = memo(("reminder_replies", replies_file.read_text()), lambda: load_reminder_replies(replies_file))
+        brain.set_reminder_answers(ReminderAnswers(replies=replies, flows=flows))
     for code in business.languages[1:]:
         # The same brain in another language: its words, examples, FAQ and replies; the same
         # appointments, flows, hand-off, safety rules and model (docs/languages.md).
@@ -614,8 +643,12 @@ def _translation(brain: Brain, code: str, intents_dir: Path, clock: Clock, names
     templates = brain.templates.in_language(code)
     templates.check_languages([code])
     faq = memo(("faq", repr(business), repr(catalog)), lambda: FaqBook.build(business, catalog, templates))
-    return Brain(
+    translated = Brain(
         settings=brain.settings, nlu=nlu, business=business, templates=templates, book=brain.book,
         flows=brain.flows, handoff=brain.handoff, model=brain.model, faq=faq, safety=brain.safety,
         contacts=brain.contacts,
     )
+    if brain.reminder_answers is not None:
+        # The reminder's buttons and answers work in every language (the answers' words are the file's).
+        translated.set_reminder_answers(brain.reminder_answers)
+    return translated

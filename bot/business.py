@@ -40,6 +40,7 @@ from pydantic import (
     model_validator,
 )
 
+from bot.confirmations.schedule import AfterVisit, Recall, ReminderStep
 from bot.errors import ConfigError
 from bot.languages.profile import DEFAULT_LANGUAGE, PROFILES
 from bot.quiet_hours import QuietHours
@@ -378,6 +379,10 @@ class Business(BaseModel):
     languages: tuple[str, ...] = ("en",)
     # A bot number whose conversations start in another language (WhatsApp, voice): {"+15005550007": es}.
     language_numbers: Mapping[str, str] = Field(default_factory=dict)
+    # Reminders, follow-ups after a visit and recall (bot/confirmations/schedule.py, docs/confirmations.md).
+    reminders: tuple[ReminderStep, ...] | None = None
+    after_visit: AfterVisit = Field(default_factory=AfterVisit)
+    recall: Recall = Field(default_factory=Recall)
 
     _tz: ZoneInfo = PrivateAttr()
     # The language this view of the business speaks (labels, FAQ): see bot/languages/business.py.

@@ -19,7 +19,7 @@ from urllib.parse import urlencode
 from bot.appointments import AppointmentBook
 from bot.business import Business
 from bot.channels import profile_of
-from bot.flows.appointments import fmt_when, no_appointments
+from bot.flows.appointments import fmt_when
 from bot.flows.base import Flow, Turn
 from bot.messages import Reply
 from bot.settings import Settings
@@ -128,19 +128,6 @@ class Handlers:
             return replies
 
         return handler
-
-    async def confirm_appointment(self, turn: Turn) -> list[Reply]:
-        """The reminder's "Confirm" button: the upcoming appointment, confirmed back."""
-        upcoming = await self.book.upcoming_for(turn.ctx.state.key, now=turn.now)
-        if not upcoming:
-            return no_appointments(turn)
-        # Reminders go out a day ahead, so the soonest appointment is the one reminded.
-        appt = upcoming[0]
-        return [
-            turn.say(
-                "appointment_confirmed", service=self.label(appt.service), when=self.when(appt.start)
-            )
-        ]
 
     async def media_received(self, turn: Turn) -> list[Reply]:
         """Acknowledge a photo or file; its URL and type are kept as data, never read as text."""

@@ -32,7 +32,9 @@ from bot.business import Business, load_business
 from bot.clock import Clock, SystemClock
 from bot.compliance import Compliance, RevocationMatcher
 from bot.compliance.ledger import AddressHasher, ConsentLedger, build_consent_ledger
+from bot.confirmations.after_visit import AfterVisit, PatientMessaging
 from bot.confirmations.figures import status_counter
+from bot.confirmations.recall import Recall
 from bot.contacts.flow import ContactVerification
 from bot.contacts.wiring import build_contact_verification, verified_consent
 from bot.engine import Deliver, Engine, TurnHandler
@@ -120,6 +122,9 @@ class Runtime:
     book_observers: list[BookObserver] = field(default_factory=list)
     # Reminder contacts verified through Twilio Verify (bot/contacts); None unless TWILIO_VERIFY_SERVICE_SID is set.
     contacts: ContactVerification | None = None
+    # After-visit messages and recall (docs/confirmations.md); None without a business file.
+    after_visit: AfterVisit | None = None
+    recall: Recall | None = None
 
     def require_outbound(self) -> Outbound:
         """The outbound parts (always built; kept for callers written before they were a plain field)."""
@@ -226,6 +231,8 @@ class Runtime:
             contacts=contacts,
         )
         runtime.jobs["reminders"] = outbound.reminders.run
+        if business is not None:
+            build_confirmations(runtime, business, compliance.hasher)
         if isinstance(handler, Brain):
             runtime.book_observers.append(status_counter(metrics.appointments))
             handler.book.observers.extend(runtime.book_observers)
@@ -263,6 +270,18 @@ class Runtime:
             await session.close()
         self.twilio = None
         await self.store.close()
+
+
+def build_confirmations(runtime: Runtime, business: Business, hasher: AddressHasher) -> None:
+    """The after-visit and recall jobs (docs/confirmations.md), on the reminders' appointment book."""
+    outbound = runtime.outbound
+    parts = PatientMessaging(book=outbound.reminders.book, outbox=outbound.outbox,
+                             suppressions=outbound.sender.suppressions, clock=runtime.clock, business=business,
+                             templates=outbound.templates, metrics=runtime.metrics)
+    runtime.after_visit = AfterVisit(parts)
+    runtime.recall = Recall(parts, ledger=runtime.consent_ledger, hasher=hasher)
+    runtime.jobs["after_visit"] = runtime.after_visit.run
+    runtime.jobs["recall"] = runtime.recall.run
 
 
 def load_business_file(settings: Settings, *, required: bool) -> Business | None:

@@ -48,6 +48,7 @@ from prometheus_client import CollectorRegistry, start_http_server
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from bot.confirmations.jobs import JOB_AFTER_VISIT, JOB_RECALL, after_visit_job, recall_job
 from bot.errors import ConfigError
 from bot.mail.jobs import EMAIL_MAX_TRIES, JOB_DIGEST, digest_job, email_job
 from bot.mail.queue import JOB_EMAIL
@@ -107,6 +108,10 @@ def worker_settings(settings: Settings, *, runtime: Runtime | None = None, cron_
              timeout=timeout, max_tries=1),
         # The staff digest: every minute it checks DIGEST_TIME; the day's digest is one job.
         cron(digest_job, name=JOB_DIGEST, second=0, unique=True, timeout=timeout, max_tries=1),
+        # Follow-ups after visits and recall (docs/confirmations.md): each send once by its key.
+        cron(after_visit_job, name=JOB_AFTER_VISIT, minute=set(range(0, 60, 5)), second=30, unique=True,
+             timeout=timeout, max_tries=1),
+        cron(recall_job, name=JOB_RECALL, minute={15}, second=45, unique=True, timeout=timeout, max_tries=1),
     ] if cron_jobs else []
     queue: dict[str, Any]
     if is_sentinel_url(queue_url):

@@ -49,8 +49,10 @@ Action = Literal["opt_out", "opt_in"]
 #: ``natural_language``: a revocation in other words (FCC 24-24);
 #: ``platform_21610``: Twilio refused a send because the recipient opted out;
 #: ``staff``: recorded by staff (``bot consent opt-out``/``opt-in``);
-#: ``verified``: a number confirmed through Twilio Verify.
-Source = Literal["twilio_keyword", "bot_keyword", "natural_language", "platform_21610", "staff", "verified"]
+#: ``verified``: a number confirmed through Twilio Verify;
+#: ``marketing``: consent to marketing (recall invitations, docs/confirmations.md), an opt-in of its own.
+Source = Literal["twilio_keyword", "bot_keyword", "natural_language", "platform_21610", "staff", "verified",
+                 "marketing"]
 SOURCES: Final = frozenset(get_args(Source))
 ACTIONS: Final = frozenset(get_args(Action))
 #: The CSV columns of ``bot consent export``, in order.

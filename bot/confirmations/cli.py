@@ -165,3 +165,43 @@ def _status(raw: str) -> Status:
         return Status.parse(raw)
     except BotError as exc:
         raise _fail(str(exc)) from None
+
+
+@appointments_app.command("recall-consent")
+def recall_consent(
+    number: Annotated[str, typer.Argument(help="The patient's number, E.164 (+14155550123).")],
+    channel: Annotated[str, typer.Option("--channel", help="sms or whatsapp.")] = "sms",
+    note: Annotated[str, typer.Option("--note", help="Where it was given (a form, the front desk).")] = "",
+) -> None:
+    """Record the patient's marketing consent (recall invitations need it; docs/confirmations.md)."""
+    from bot.cli import settings_or_exit
+    from bot.clock import SystemClock
+    from bot.compliance.ledger import AddressHasher, build_consent_ledger
+    from bot.confirmations.marketing import record_marketing_consent
+    from bot.messages import Channel
+    from bot.observability import mask_phone
+    from bot.storage.base import ConversationKey
+    from bot.storage.stores import Stores
+
+    if channel not in ("sms", "whatsapp"):
+        raise _fail(f"--channel must be sms or whatsapp, not {channel!r}")
+    user = number.strip().removeprefix("whatsapp:")
+    if not user.startswith("+") or not user[1:].isdigit():
+        raise _fail(f"{number!r} is not a phone number; write it as + and country code, e.g. +14155550123")
+    settings = settings_or_exit()
+    if not settings.redis_url:
+        raise _fail("REDIS_URL is not set: the consent ledger lives in Redis")
+    key_secret = settings.consent_hash_key
+    hasher = AddressHasher(key_secret.get_secret_value() if key_secret else None)
+    key = ConversationKey(Channel(channel), settings.twilio_phone_number or "", user)
+
+    async def go() -> bool:
+        stores = Stores.from_url(settings.redis_url or "")
+        try:
+            return await record_marketing_consent(build_consent_ledger(stores.conversations), hasher, key,
+                                                  at=SystemClock().now(), note=note or "staff")
+        finally:
+            await stores.close()
+
+    asyncio.run(go())
+    typer.echo(f"marketing consent recorded for {mask_phone(user)} ({channel})")

@@ -46,7 +46,10 @@ from bot.flows.when import (
 from bot.messages import Reply
 from bot.nlu.slots import Slots, extract_slots
 
-__all__ = ["BOOK", "CANCEL", "RESCHEDULE", "fmt_when", "no_appointments"]
+__all__ = ["BOOK", "CANCEL", "FROM_REMINDER", "RESCHEDULE", "fmt_when", "label", "no_appointments"]
+
+#: A slot of the cancel flow: the cancellation answers a reminder, so a new time is offered after it.
+FROM_REMINDER = "from_reminder"
 
 
 def no_appointments(turn: Turn) -> list[Reply]:
@@ -186,7 +189,13 @@ async def move_it(turn: Turn) -> list[Reply]:
 
 
 async def cancel_it(turn: Turn) -> list[Reply]:
-    return await _on_appointment(turn, lambda appt: turn.book.cancel(appt, now=turn.now), "cancelled")
+    if not turn.slots.get(FROM_REMINDER):
+        return await _on_appointment(turn, lambda appt: turn.book.cancel(appt, now=turn.now), "cancelled")
+    # "can't make it" to a reminder: cancelled, and a "yes" next books that service again.
+    service = turn.slots.get("service")
+    replies = await _on_appointment(turn, lambda appt: turn.book.cancel(appt, now=turn.now), "cancelled_rebook")
+    turn.offer("book", service=service)
+    return replies
 
 
 # -- the tables ---------------------------------------------------------------------

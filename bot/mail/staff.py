@@ -17,11 +17,13 @@ Example::
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any, Final, Protocol
 
 from bot.business import Business
+from bot.confirmations.figures import figures_between
 from bot.flows.when import fmt_when
 from bot.mail.activity import ActivityLog
 from bot.mail.compose import StaffMailComposer, mask_contacts
@@ -47,6 +49,10 @@ class Records(Protocol):
 
 class UpcomingAppointments(Protocol):
     async def upcoming_for(self, key: ConversationKey, *, now: datetime) -> list[Any]: ...
+
+    async def on_date(self, day: date, *, status: Any = None) -> Sequence[Any]:
+        """A day's appointments, every status (the digest's figures)."""
+        ...
 
 
 class Counter(Protocol):
@@ -104,11 +110,19 @@ class StaffMail:
         found = await self.appointments.upcoming_for(key, now=now)
         return [{"when": self._when(a.start), "service": self._service(a.service)} for a in found]
 
+    async def _figures(self, day: date) -> list[dict[str, Any]]:
+        """Confirmation and no-show rates (bot/confirmations/figures.py): the day, and the week to it."""
+        spans = ((f"Appointments on {day.isoformat()}", day), ("The last 7 days", day - timedelta(days=6)))
+        return [{"title": title, "lines": (await figures_between(self.appointments, first, day)).lines()}
+                for title, first in spans]
+
     async def _context(self, event: StaffEvent, now: datetime) -> dict[str, Any]:
         at = self._when(datetime.fromisoformat(event.at))
         base: dict[str, Any] = {"business": self.business, "at": at}
         if event.kind == "digest":
-            return {**base, "day": event.day, "sections": await self.activity.sections(date.fromisoformat(event.day))}
+            day = date.fromisoformat(event.day)
+            return {**base, "day": event.day, "sections": await self.activity.sections(day),
+                    "figures": await self._figures(day)}
         key = event.key
         patient = {"number": mask_phone(key.user), "name": mask_contacts(event.profile_name),
                    "channel": {"sms": "SMS", "whatsapp": "WhatsApp", "voice": "phone call"}.get(

@@ -1,4 +1,12 @@
-"""Appointment reminders, ``REMINDER_LEAD_HOURS`` (default 24) before each start.
+"""Appointment reminders, on the schedule of ``reminders:`` in ``business.yaml`` (else one,
+``REMINDER_LEAD_HOURS`` before each start).
+
+The shipped schedule is 48 h before and, only to patients who have not
+confirmed (bot/confirmations), 3 h before. Each step of the schedule runs as
+below with a cursor of its own; the first step keeps the original cursor
+and idempotency keys, later steps add their lead (``...:<minutes>m``).
+Every reminder queued is noted on the appointment, so a reply ("C",
+"can't make it") is read against the latest one.
 
 The worker runs :meth:`Reminders.run` every minute (``runtime.jobs["reminders"]``
 runs it on demand: ``run: reminders`` in a transcript). Each run covers the
@@ -30,6 +38,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Final
@@ -37,6 +46,8 @@ from typing import Final
 from bot.appointments import Appointment, AppointmentBook
 from bot.business import Business
 from bot.clock import Clock
+from bot.confirmations.schedule import ReminderStep
+from bot.confirmations.status import Status
 from bot.contacts.store import ContactBook
 from bot.flows.appointments import fmt_when
 from bot.messages import Channel, TemplateMessage
@@ -83,7 +94,11 @@ class Reminders:
         business: Business | None = None,
         quiet: QuietHoursPolicy | None = None,
         contacts: ContactBook | None = None,
+        schedule: Sequence[ReminderStep] = (),
     ) -> None:
+        #: (lead, only when unconfirmed) per reminder: ``schedule`` (business.yaml's ``reminders:``), else ``lead``.
+        self.schedule: tuple[tuple[timedelta, bool], ...] = (
+            tuple((s.lead, s.unless_confirmed) for s in schedule) if schedule else ((lead, False),))
         self.book = book
         self.outbox = outbox
         self.suppressions = suppressions
@@ -97,64 +112,85 @@ class Reminders:
         self.contacts = contacts
 
     async def run(self) -> ReminderRun:
-        """Queue the reminders that came due since the last run."""
+        """Queue the reminders that came due since the last run, for every step of the schedule."""
         if REMINDER_TEMPLATE not in self.templates:
             log.error("no %r content template registered; reminders are off", REMINDER_TEMPLATE)
             return ReminderRun()
+        total = ReminderRun()
+        for index, (lead, unless_confirmed) in enumerate(self.schedule):
+            run = await self._run_step(index, lead, unless_confirmed)
+            merged = Counter(total.skipped)
+            merged.update(run.skipped)
+            total = ReminderRun(due=total.due + run.due, queued=total.queued + run.queued, skipped=dict(merged))
+        self.metrics.jobs.labels("reminders", "ok").inc()
+        return total
+
+    async def _run_step(self, index: int, lead: timedelta, unless_confirmed: bool) -> ReminderRun:
         now = self.clock.now()
-        horizon = now + self.lead
-        raw = await self.store.get(CURSOR_KEY)
+        horizon = now + lead
+        cursor = CURSOR_KEY if index == 0 else f"{CURSOR_KEY}:{int(lead.total_seconds())}"
+        raw = await self.store.get(cursor)
         start = datetime.fromtimestamp(float(raw), UTC) if raw else now
         if start >= horizon:
             return ReminderRun()
         due = [a for a in await self.book.due_between(start, horizon) if a.start > max(now, start)]
-        due += await self._moved_earlier(now, horizon)
+        due += await self._moved_earlier(now, horizon, lead)
         queued = 0
         skipped: Counter[str] = Counter()
+        suffix = "" if index == 0 else f":{int(lead.total_seconds() // 60)}m"
         for appt in due:
-            for request in await self.requests(appt):
+            if unless_confirmed and appt.status == Status.CONFIRMED:
+                skipped["confirmed"] += 1
+                continue
+            sent = False
+            for request in await self.requests(appt, suffix=suffix):
                 reason = await self.suppressions.reason(request.key)
                 if reason is not None:
                     skipped[reason] += 1
                     continue
                 await self.outbox.submit(request)
                 queued += 1
+                sent = True
+            if sent:
+                await self.book.note_reminder(appt, at=now)
         # Only after queueing: a run that dies midway is redone, and the
         # idempotency keys keep the redo from sending twice.
-        await self.store.set(CURSOR_KEY, repr(horizon.timestamp()))
+        await self.store.set(cursor, repr(horizon.timestamp()))
         if due:
-            log.info("reminders queued", extra={"fields": {"due": len(due), "queued": queued, **skipped}})
-        self.metrics.jobs.labels("reminders", "ok").inc()
+            log.info("reminders queued", extra={"fields": {"due": len(due), "queued": queued,
+                                                           "lead_minutes": int(lead.total_seconds() // 60),
+                                                           **skipped}})
         return ReminderRun(due=len(due), queued=queued, skipped=dict(skipped))
 
-    def send_time(self, appt: Appointment) -> datetime:
-        """When ``appt``'s reminder goes: ``lead`` before it, or earlier when that falls in quiet hours
-        (the last allowed minute before it, in the business's zone: reminders go to its patients)."""
-        at = appt.start - self.lead
+    def send_time(self, appt: Appointment, lead: timedelta | None = None) -> datetime:
+        """When ``appt``'s reminder goes: ``lead`` (default: the first step's) before it, or earlier when
+        that falls in quiet hours (the last allowed minute before it, in the business's zone: reminders go
+        to its patients)."""
+        at = appt.start - (self.schedule[0][0] if lead is None else lead)
         if self.quiet is None:
             return at
         zone = self.business.tz if self.business is not None else None
         return self.quiet.latest_allowed_before(user=appt.user, channel=appt.key.channel.value, moment=at,
                                                 zone=zone)
 
-    async def _moved_earlier(self, now: datetime, horizon: datetime) -> list[Appointment]:
+    async def _moved_earlier(self, now: datetime, horizon: datetime, lead: timedelta) -> list[Appointment]:
         # Appointments beyond the horizon whose reminder moved out of quiet hours to before now.
         if self.quiet is None:
             return []
         later = await self.book.due_between(horizon, horizon + EARLY_LOOKAHEAD)
-        return [a for a in later if a.start > horizon and self.send_time(a) <= now]
+        return [a for a in later if a.start > horizon and self.send_time(a, lead) <= now]
 
-    async def requests(self, appt: Appointment) -> list[SendRequest]:
+    async def requests(self, appt: Appointment, *, suffix: str = "") -> list[SendRequest]:
         """The reminders for ``appt``: the patient's own (unless a verified contact replaces it) and one per
         verified reminder contact (docs/staff-email.md), each with its own idempotency key."""
         if self.contacts is None:
-            return [self.request(appt)]
+            return [self.request(appt, suffix=suffix)]
         own, contacts = await self.contacts.reminder_numbers_of(appt.key)
-        mine = [self.request(appt)] if own else []
-        return mine + [self.request(appt, to=ConversationKey(Channel(c.channel), appt.bot, c.number))
+        mine = [self.request(appt, suffix=suffix)] if own else []
+        return mine + [self.request(appt, to=ConversationKey(Channel(c.channel), appt.bot, c.number), suffix=suffix)
                        for c in contacts]
 
-    def request(self, appt: Appointment, *, to: ConversationKey | None = None) -> SendRequest:
+    def request(self, appt: Appointment, *, to: ConversationKey | None = None, suffix: str = "") -> SendRequest:
         """The reminder for ``appt`` (to its patient, or to ``to``, a verified contact)."""
         tz = self.business.tz if self.business is not None else UTC
         variables = {
@@ -166,7 +202,7 @@ class Reminders:
         contact = "" if to is None else f":{to.user}"
         return SendRequest(
             key=to or appt.key, template=TemplateMessage(REMINDER_TEMPLATE, variables), purpose="reminder",
-            idempotency_key=f"reminder:{appt.id}:{int(appt.start.timestamp())}{contact}",
+            idempotency_key=f"reminder:{appt.id}:{int(appt.start.timestamp())}{suffix}{contact}",
         )
 
     def _service(self, service: str) -> str:

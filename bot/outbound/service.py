@@ -106,6 +106,7 @@ def build_outbound(
     book = (AppointmentBook(stores.appointments, business.tz, resources=business)
             if business else AppointmentBook(stores.appointments))
     sender.quiet = quiet_gate(stores, clock, metrics, business, book, outbox)
+    lead_set = "reminder_lead_hours" in settings.model_fields_set
     reminders = Reminders(
         book=book,
         outbox=outbox, suppressions=sender.suppressions, store=stores.jobs, clock=clock,
@@ -113,6 +114,8 @@ def build_outbound(
         business=business, quiet=sender.quiet.policy,
         # Verified reminder contacts (docs/staff-email.md) exist only with Verify configured.
         contacts=ContactBook(stores.ledger) if settings.twilio_verify_service_sid else None,
+        # business.yaml's schedule, unless REMINDER_LEAD_HOURS is set: then one reminder at that lead.
+        schedule=(business.reminders or ()) if business is not None and not lead_set else (),
     )
     return Outbound(templates=templates, sender=sender, outbox=outbox, campaigns=campaigns, tracker=tracker,
                     reminders=reminders, pacer=Pacer(stores.jobs))

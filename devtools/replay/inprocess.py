@@ -39,6 +39,7 @@ from devtools.replay.expect import SentMessage, StepOutcome
 from devtools.replay.report import StepObservation
 from devtools.replay.scope import SCOPE
 from devtools.replay.scripted_model import ModelCall, ModelScript
+from devtools.replay.staff import staff_jobs
 from devtools.replay.text import quote, short
 from devtools.replay.transcript import (
     AdvanceStep,
@@ -159,6 +160,8 @@ class InProcessConversation(Conversation):
             )
             await self._stack.enter_async_context(app.router.lifespan_context(app))
             self.services = app.state.services
+            # What staff do (mark a visit, record marketing consent) as jobs: run: "staff:completed".
+            self.services.jobs.update(staff_jobs(self.services, self.key))
             # The local API knows the ContentSids of the app's own registry.
             register_content_templates(self._sim, self.services.outbound.templates)
             scope = SCOPE.get()

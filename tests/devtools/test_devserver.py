@@ -308,3 +308,18 @@ def test_the_bot_and_the_simulator_share_one_clock_the_dev_phone_can_move() -> N
     assert clock.now() - before >= timedelta(hours=9, minutes=30)
     with pytest.raises(ValueError, match="only moves forward"):
         clock.advance(timedelta(seconds=-1))
+
+
+def test_the_conversation_view_shows_each_appointments_status(server: DevServer) -> None:
+    user = "+14155550129"
+    server.send("sms", user, body="book a cleaning next tuesday at 10am")
+    server.wait(lambda: bot_messages(server, "sms", user, "delivered"))
+    server.send("sms", user, body="yes")
+    server.wait(lambda: [m for m in bot_messages(server, "sms", user, "delivered") if "booked" in m["body"]])
+    path = f"sms/{BOT}/{user.replace('+', '%2B')}"
+    conversation = server.http.get(f"/dev/api/conversations/{path}").json()
+    (appt,) = conversation["appointments"]
+    assert appt["service"] == "cleaning" and appt["status"] == "booked"
+    assert [(c["status"], c["source"]) for c in appt["changes"]] == [("booked", "reply")]
+    page = server.http.get(f"/dev/conversations/{path}").text
+    assert "<strong>booked</strong> cleaning" in page and "booked by reply" in page

@@ -39,10 +39,12 @@ from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
 from sse_starlette import EventSourceResponse
 
+from bot.appointments import AppointmentBook
 from bot.clock import Clock, SystemClock
 from bot.handoff import staff_until
 from bot.messages import Channel, Choice, Location
 from bot.storage.base import ConversationKey, ConversationState, ConversationStore
+from bot.storage.stores import Stores
 from devtools.simulator.devphone.calls import create_call_router
 from devtools.simulator.devphone.phone import DevPhone, Feed, PhoneError
 from devtools.simulator.devphone.seen import delivered_per_turn
@@ -222,6 +224,7 @@ def create_devphone_router(
             seen={t["message_sid"]: t["seen"] for t in data["turns"]},
             state_json=json.dumps(data["state"], indent=2, ensure_ascii=False) if data["state"] else None,
             opted_out=data["opted_out"],
+            appointments=data["appointments"],
         )
         return HTMLResponse(html)
 
@@ -246,6 +249,8 @@ async def _conversation(
                   for t in turns.turns(key)],
         "state": _state_dict(state) if state else None,
         "opted_out": await store.is_opted_out(key),
+        # Each appointment's status and its changes (bot/confirmations; docs/confirmations.md).
+        "appointments": [a.summary() for a in await AppointmentBook(Stores.beside(store).appointments).booked_by(key)],
     }
 
 

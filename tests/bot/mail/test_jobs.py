@@ -149,3 +149,27 @@ async def test_the_digest_lists_the_days_activity(
     assert "Bookings (1)" in email.text and "Cancellations (1)" in email.text
     assert "Hand-offs to staff (1)" in email.text and "Opt-outs (0)" in email.text
     assert "yesterday's booking" not in email.text
+    # The figures: the day's appointments by status and the rates (none booked for that day here).
+    assert "Appointments on 2026-03-02" in email.text and "The last 7 days" in email.text
+    assert "confirmation rate: n/a (0 of 0 not cancelled)" in email.text
+
+
+async def test_the_digest_has_the_days_confirmation_and_no_show_rates(
+    mail: StaffMail, sendgrid: tuple[LocalSendGrid, str]
+) -> None:
+    from bot.confirmations.status import Source, Status
+
+    book = mail.appointments
+    assert isinstance(book, AppointmentBook)
+    nine = SIX_PM.replace(hour=9)
+    made = [await book.add(ConversationKey(Channel.SMS, KEY.bot, f"+1415555020{n}"), service="checkup",
+                           start=nine + timedelta(hours=n), duration_minutes=30, now=nine - timedelta(days=3))
+            for n in range(4)]
+    for appt, outcome in zip(made, (Status.COMPLETED, Status.COMPLETED, Status.NO_SHOW), strict=False):
+        confirmed = await book.set_status(appt, Status.CONFIRMED, now=nine - timedelta(days=1), source=Source.REPLY)
+        await book.set_status(confirmed, outcome, now=SIX_PM, source=Source.STAFF)
+    await mail.deliver(StaffEvent.digest("2026-03-02", at=SIX_PM), now=SIX_PM)
+    [email] = sendgrid[0].emails
+    assert "confirmation rate: 75% (3 of 4 not cancelled)" in email.text
+    assert "no-show rate: 33% (1 of 3 visits)" in email.text
+    assert "<li>no-show rate: 33% (1 of 3 visits)</li>" in email.html

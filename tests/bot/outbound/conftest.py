@@ -164,7 +164,8 @@ def make_runtime(
 
     def make(*, store: Any = None, client: Any = None, handler: Any = None, quiet_hours: bool = False,
              **overrides: Any) -> Runtime:
-        values: dict[str, Any] = {"outbound_backoff_seconds": 0.0}
+        # One reminder a day ahead (REMINDER_LEAD_HOURS), not business.yaml's 48 h + 3 h schedule.
+        values: dict[str, Any] = {"outbound_backoff_seconds": 0.0, "reminder_lead_hours": 24.0}
         values.update(overrides)
         runtime = build_runtime(make_settings(**values), store=store or redis_store, clock=clock,
                                 twilio=client or twilio.client, handler=handler or Echo())

@@ -1,0 +1,124 @@
+"""Reading a message as an answer to an appointment reminder: confirm, reschedule or cancel.
+
+The ways people answer are data (``intents/reminder_replies.yaml``): "C",
+"yes", "👍", "I'll be there", "ill b there" confirm; "R", "can we move it"
+reschedule; "can't make it", "cancel it" cancel. The Brain reads a message
+against them only when the texter has an upcoming appointment that was
+reminded (:mod:`bot.confirmations.answers`), so "C" is never a goodbye there,
+and a reminder answer is never an opt-out (compliance runs first and knows
+only its own words).
+
+Example::
+
+    replies = load_reminder_replies(Path("intents/reminder_replies.yaml"))
+    replies.read("ill b there!!")     # "confirm"
+    replies.read("cant make it sorry")  # "cancel"
+    replies.read("what time is it")   # None
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Final, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from bot.business import read_yaml_mapping, validation_problems
+
+ReminderAnswer = Literal["confirm", "reschedule", "cancel"]
+#: The order answers are tried in.
+ANSWERS: Final[tuple[ReminderAnswer, ...]] = ("confirm", "reschedule", "cancel")
+#: Bare one-letter codes the reminder names ("Reply C to confirm, R to reschedule").
+CODES: Final = frozenset({"c", "r"})
+
+_TRAILING = re.compile(r"[\s.!?,:;~]+$")
+_SPACES = re.compile(r"\s+")
+# A message's parts: "sorry just saw this. I'll be there 👍" is two.
+_PARTS = re.compile(r"(?<=[.!?,;\n])\s*")
+_EMOJI_END = re.compile(r"(?<=\w)\s*[\U0001F300-\U0001FAFF\u2600-\u27BF]+$")
+_QUESTION = re.compile(
+    r"^(also |and |but |oh |btw )?(what|whats|when|where|how|do|does|are|is|can|could|will|which|who)\b")
+#: A part that is no answer may stand beside one ("sorry just saw this") when it is this short and asks nothing.
+FILLER_WORDS: Final = 6
+#: When parts say different things, the one that changes the visit wins: "ok but can't make it" cancels.
+_PRIORITY: Final[tuple[ReminderAnswer, ...]] = ("cancel", "reschedule", "confirm")
+
+
+def normalise(text: str) -> str:
+    """Lower case, straight quotes, single spaces, no trailing punctuation.
+
+    >>> normalise("  I’ll  be there!! ")
+    "i'll be there"
+    """
+    text = text.replace("\u2019", "'").replace("\u2018", "'").replace("\ufe0f", "").lower()
+    return _TRAILING.sub("", _SPACES.sub(" ", text.strip()))
+
+
+def _compiled(patterns: list[str]) -> list[str]:
+    for pattern in patterns:
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            raise ValueError(f"{pattern!r} is not a valid regex: {exc}") from None
+    return patterns
+
+
+class _RepliesFile(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    version: Literal[1] = 1
+    confirm: list[str] = Field(min_length=1)
+    reschedule: list[str] = Field(min_length=1)
+    cancel: list[str] = Field(min_length=1)
+
+    _check = field_validator("confirm", "reschedule", "cancel")(classmethod(lambda cls, v: _compiled(v)))
+
+
+class ReminderReplies:
+    """The compiled answers; :meth:`read` says which one a message is."""
+
+    def __init__(self, data: _RepliesFile) -> None:
+        self._answers = [(name, [re.compile(p) for p in getattr(data, name)]) for name in ANSWERS]
+
+    def read(self, text: str) -> ReminderAnswer | None:
+        """``confirm``, ``reschedule`` or ``cancel`` when the message is that answer, else None.
+
+        The whole message, or its parts (split at . ! ? , ;): each part is
+        an answer or a short filler that asks nothing ("sorry just saw
+        this"); parts that say different things: cancel, then reschedule win.
+        """
+        found = self._read_part(text)
+        if found is not None:
+            return found
+        kinds: set[ReminderAnswer] = set()
+        for part in filter(None, (p.strip() for p in _PARTS.split(text))):
+            kind = self._read_part(part)
+            if kind is not None:
+                kinds.add(kind)
+            elif "?" in part or len(part.split()) > FILLER_WORDS or _QUESTION.match(normalise(part)):
+                return None
+        return next((k for k in _PRIORITY if k in kinds), None)
+
+    def _read_part(self, text: str) -> ReminderAnswer | None:
+        said = normalise(text)
+        said = _EMOJI_END.sub("", said) or said
+        if not said:
+            return None
+        for name, patterns in self._answers:
+            if any(p.search(said) for p in patterns):
+                return name
+        return None
+
+    @staticmethod
+    def is_code(text: str) -> bool:
+        """Whether the message is a bare code of the reminder ("C", "r.")."""
+        return normalise(text) in CODES
+
+
+def load_reminder_replies(path: Path) -> ReminderReplies:
+    """Load ``intents/reminder_replies.yaml``; a bad file is a ConfigError naming the field."""
+    try:
+        return ReminderReplies(_RepliesFile.model_validate(read_yaml_mapping(path)))
+    except ValidationError as exc:
+        raise validation_problems(path, exc) from None
