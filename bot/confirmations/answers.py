@@ -4,8 +4,9 @@ The appointment meant is the one whose reminder went out last
 (:meth:`~bot.appointments.AppointmentBook.latest_reminded`), while it is
 upcoming, however long after the reminder the answer comes. The lookup costs
 Redis round trips, so it runs only for a message that reads as an answer
-(:mod:`bot.confirmations.replies`) outside a flow: ordinary messages keep
-their two round trips.
+(:mod:`bot.confirmations.replies`) outside a flow, from a conversation whose
+state (already loaded) says it booked an appointment still to come
+(``booked_until``): ordinary messages keep their two round trips.
 
 - **confirm**: the status becomes ``confirmed`` (source ``reply``, or
   ``button`` for WhatsApp's *Confirm*), one short thanks;
@@ -26,7 +27,7 @@ from typing import Final
 
 from bot.confirmations.replies import ReminderAnswer, ReminderReplies
 from bot.confirmations.status import Source, Status
-from bot.flows.appointments import FROM_REMINDER, label, no_appointments
+from bot.flows.appointments import BOOKED_UNTIL, FROM_REMINDER, label, no_appointments
 from bot.flows.base import Flow, Turn
 from bot.flows.when import when_text
 from bot.messages import Reply
@@ -53,7 +54,11 @@ class ReminderAnswers:
         kind = self.replies.read(text)
         if kind is None:
             return None
-        appt = await turn.book.latest_reminded(turn.ctx.state.key, now=turn.now)
+        # From the state already loaded: no appointment booked here, or none still to come -> no lookup.
+        until = turn.ctx.state.data.get(BOOKED_UNTIL)
+        appt = None
+        if until is not None and float(until) > turn.now.timestamp():
+            appt = await turn.book.latest_reminded(turn.ctx.state.key, now=turn.now)
         if appt is None:
             if self.replies.is_code(text):
                 return "fallback", [turn.say("nothing_pending")]

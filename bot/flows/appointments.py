@@ -46,10 +46,19 @@ from bot.flows.when import (
 from bot.messages import Reply
 from bot.nlu.slots import Slots, extract_slots
 
-__all__ = ["BOOK", "CANCEL", "FROM_REMINDER", "RESCHEDULE", "fmt_when", "label", "no_appointments"]
+__all__ = ["BOOK", "BOOKED_UNTIL", "CANCEL", "FROM_REMINDER", "RESCHEDULE", "fmt_when", "label", "no_appointments"]
 
 #: A slot of the cancel flow: the cancellation answers a reminder, so a new time is offered after it.
 FROM_REMINDER = "from_reminder"
+#: ``state.data`` key: the latest start (epoch seconds) this conversation booked or moved an appointment to.
+#: Until then a reply may answer a reminder; without it no appointment is looked up (bot/confirmations/answers.py).
+BOOKED_UNTIL = "booked_until"
+
+
+def note_booked(turn: Turn, appt: Appointment) -> None:
+    """Remember in the conversation's state that it has an appointment until ``appt``'s start."""
+    data = turn.ctx.state.data
+    data[BOOKED_UNTIL] = max(float(data.get(BOOKED_UNTIL) or 0), appt.start.timestamp())
 
 
 def no_appointments(turn: Turn) -> list[Reply]:
@@ -169,6 +178,7 @@ async def book_it(turn: Turn) -> list[Reply]:
         resources=able_resources(turn),
     )
     turn.leave()
+    note_booked(turn, appt)
     return [turn.say("booked", service=label(turn, appt.service), when=when_text(turn, appt.start),
                      resource=resource_label(turn, appt.resource))]
 
@@ -180,6 +190,7 @@ async def _on_appointment(turn: Turn, act: Callable[[Appointment], Awaitable[App
         return no_appointments(turn)
     done = await act(appt)
     turn.leave()
+    note_booked(turn, done)
     return [turn.say(said, service=label(turn, done.service), when=when_text(turn, done.start))]
 
 
