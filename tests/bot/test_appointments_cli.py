@@ -100,3 +100,30 @@ def test_bad_input_is_a_clear_error_and_changes_nothing(env: dict[str, str], red
     env.pop("REDIS_URL")
     code, out = run(env, "list", "--day", "2026-03-03")
     assert code == 2 and "REDIS_URL is not set" in out
+
+
+def test_recall_consent_is_recorded_in_the_consent_ledger(env: dict[str, str], redis_url: str) -> None:
+    from redis.asyncio import Redis
+
+    from bot.compliance.ledger import AddressHasher, RedisConsentLedger
+    from bot.confirmations.marketing import has_marketing_consent
+
+    env["TWILIO_PHONE_NUMBER"] = BOT_NUMBER
+    code, out = run(env, "recall-consent", "+14155550123", "--note", "front desk form")
+    assert code == 0 and "marketing consent recorded for +141******23 (sms)" in out, out
+    code, out = run(env, "recall-consent", "415 555", "--channel", "sms")
+    assert code == 2 and "is not a phone number" in out
+    code, out = run(env, "recall-consent", "+14155550123", "--channel", "fax")
+    assert code == 2 and "--channel must be sms or whatsapp" in out
+
+    async def check() -> tuple[bool, bool]:
+        client = Redis.from_url(redis_url, decode_responses=True)
+        ledger = RedisConsentLedger.on(client)
+        sms = await has_marketing_consent(ledger, AddressHasher(), ConversationKey(Channel.SMS, BOT_NUMBER,
+                                                                                   "+14155550123"))
+        whatsapp = await has_marketing_consent(ledger, AddressHasher(),
+                                               ConversationKey(Channel.WHATSAPP, BOT_NUMBER, "+14155550123"))
+        await client.aclose()
+        return sms, whatsapp
+
+    assert asyncio.run(check()) == (True, False)  # consent is per channel
