@@ -35,7 +35,7 @@ from pydantic import SecretStr
 
 from bot.clock import Clock, FrozenClock
 from bot.outbound.broadcast import QueueReport, Recipient, queue_broadcast
-from bot.outbound.inline_outbox import InlineOutbox
+from bot.outbound.outbox import InlineOutbox
 from bot.runtime import Runtime
 from bot.settings import Settings
 from bot.storage import ConversationStore
