@@ -43,10 +43,7 @@ from bot.handoff import outbox_staff_notifier
 from bot.mail.wiring import StaffMailParts, build_staff_mail
 from bot.memo import fingerprint, memo
 from bot.observability import Metrics
-from bot.outbound.arq_outbox import ArqOutbox
-from bot.outbound.inline_outbox import InlineOutbox
-from bot.outbound.outbox import Outbox
-from bot.outbound.perform import OutboxJobs, rest_deliverer
+from bot.outbound.outbox import ArqOutbox, InlineOutbox, Outbox, OutboxJobs, rest_deliverer
 from bot.outbound.service import Outbound, build_outbound
 from bot.settings import Settings
 from bot.storage import ConversationStore, MemoryStore, RedisStore

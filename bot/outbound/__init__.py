@@ -18,17 +18,14 @@ See docs/outbound.md. Example::
 
 from __future__ import annotations
 
-from bot.outbound.arq_outbox import ArqOutbox
 from bot.outbound.errors import (
     NetworkSendError,
     OutsideWindowError,
     RecipientUnreachableError,
     SendInProgressError,
 )
-from bot.outbound.inline_outbox import InlineOutbox
 from bot.outbound.models import SendRequest, SendResult
-from bot.outbound.outbox import Outbox
-from bot.outbound.perform import rest_deliverer
+from bot.outbound.outbox import ArqOutbox, InlineOutbox, Outbox, rest_deliverer
 from bot.outbound.sender import Sender
 from bot.outbound.service import Outbound, build_outbound
 from bot.outbound.templates import ContentTemplate, ContentTemplates

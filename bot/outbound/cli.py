@@ -114,7 +114,7 @@ async def _broadcast(settings: Settings, recipients: Sequence[Recipient], *, tem
     from rich.progress import Progress
 
     from bot.outbound.broadcast import queue_broadcast
-    from bot.outbound.inline_outbox import InlineOutbox
+    from bot.outbound.outbox import InlineOutbox
     from bot.runtime import build_runtime
 
     # This process only sends: no turns, so no Brain to build (it trains a classifier).

@@ -30,8 +30,7 @@ from redis.exceptions import RedisError
 from bot.errors import ChannelSendError, StoreError
 from bot.outbound.errors import SendDeferred
 from bot.outbound.models import SendRequest, inbound_from_dict
-from bot.outbound.outbox import JOB_BROADCAST, RETRY_DELAYS
-from bot.outbound.perform import perform_send, perform_turn
+from bot.outbound.outbox import JOB_BROADCAST, RETRY_DELAYS, perform_send, perform_turn
 from bot.runtime import Runtime
 
 #: Tries per job: the first plus one per retry delay.

@@ -28,12 +28,10 @@ from bot.clock import Clock
 from bot.contacts.store import ContactBook
 from bot.memo import fingerprint, memo
 from bot.observability import Metrics
-from bot.outbound.arq_outbox import ArqOutbox
 from bot.outbound.campaigns import Campaigns, Pacer
 from bot.outbound.held import QuietGate
-from bot.outbound.inline_outbox import InlineOutbox
 from bot.outbound.models import SendRequest
-from bot.outbound.outbox import Outbox
+from bot.outbound.outbox import ArqOutbox, InlineOutbox, Outbox
 from bot.outbound.reminders import Reminders
 from bot.outbound.sender import Sender
 from bot.outbound.status import DeliveryTracker

@@ -26,8 +26,8 @@ from bot.compliance.ledger import MemoryConsentLedger
 from bot.engine import TurnHandler
 from bot.handoff import outbox_staff_notifier
 from bot.messages import Channel, Choice, InboundMessage, TurnResult
-from bot.outbound.inline_outbox import InlineOutbox
 from bot.outbound.ledger import SendLedger
+from bot.outbound.outbox import InlineOutbox
 from bot.settings import Settings
 from bot.storage import ConversationStore, MemoryStore, RedisStore, Stores
 from bot.storage.base import ConversationKey, ConversationState

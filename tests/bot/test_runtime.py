@@ -11,7 +11,7 @@ import pytest
 from bot.brain import Brain
 from bot.engine import TurnFailedError
 from bot.errors import BotError, ConfigError
-from bot.outbound.inline_outbox import InlineOutbox
+from bot.outbound.outbox import InlineOutbox
 from bot.runtime import Runtime, build_runtime
 from bot.settings import Settings
 from bot.storage import MemoryStore

@@ -11,9 +11,9 @@ import pytest
 from fastapi import FastAPI
 
 from bot.messages import Channel, TemplateMessage
-from bot.outbound.inline_outbox import InlineOutbox
 from bot.outbound.ledger import SendRecord
 from bot.outbound.models import SendRequest
+from bot.outbound.outbox import InlineOutbox
 from bot.outbound.suppression import unreachable_key
 from bot.settings import Settings
 from bot.storage import ConversationKey, RedisStore

@@ -9,8 +9,8 @@ from fastapi import FastAPI
 
 from bot.errors import RecipientOptedOutError
 from bot.messages import Channel, TemplateMessage
-from bot.outbound.inline_outbox import InlineOutbox
 from bot.outbound.models import SendRequest
+from bot.outbound.outbox import InlineOutbox
 from bot.outbound.service import Outbound
 from bot.storage import ConversationKey, RedisStore
 from devtools.simulator import FailureRule

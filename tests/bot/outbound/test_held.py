@@ -13,8 +13,8 @@ import pytest
 from bot.clock import FrozenClock
 from bot.messages import Channel
 from bot.outbound.broadcast import load_recipients, queue_broadcast
-from bot.outbound.inline_outbox import InlineOutbox
 from bot.outbound.models import SendRequest
+from bot.outbound.outbox import InlineOutbox
 from bot.runtime import Runtime
 from bot.storage import ConversationKey
 from tests.bot.outbound.conftest import THIRD_PARTY_WARNINGS, Twilio

@@ -12,9 +12,8 @@ from fastapi import FastAPI
 
 from bot.clock import FrozenClock
 from bot.messages import Channel, Choice, InboundMessage, Location, Media, OptOutType, TemplateMessage
-from bot.outbound.inline_outbox import InlineOutbox
 from bot.outbound.models import SendRequest, inbound_from_dict, inbound_to_dict
-from bot.outbound.perform import perform_turn
+from bot.outbound.outbox import InlineOutbox, perform_turn
 from bot.runtime import Runtime
 from bot.storage import RedisStore
 from devtools.simulator import send_inbound

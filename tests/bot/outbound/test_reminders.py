@@ -10,7 +10,7 @@ import pytest
 from bot.appointments import AppointmentBook
 from bot.clock import FrozenClock
 from bot.messages import Channel
-from bot.outbound.inline_outbox import InlineOutbox
+from bot.outbound.outbox import InlineOutbox
 from bot.outbound.suppression import unreachable_key
 from bot.runtime import Runtime
 from bot.storage import ConversationKey, RedisStore

@@ -16,9 +16,9 @@ import pytest
 
 from bot.clock import FrozenClock
 from bot.messages import Channel, InboundMessage
-from bot.outbound.arq_outbox import ArqOutbox
 from bot.outbound.ledger import ref_for
 from bot.outbound.models import SendRequest
+from bot.outbound.outbox import ArqOutbox
 from bot.runtime import Runtime
 from bot.settings import Settings
 from bot.worker import build_worker, check_health
