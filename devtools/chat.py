@@ -18,7 +18,9 @@ speech (``SpeechResult``), ``#12`` presses keys, ``/silence`` says nothing,
 ``/hangup`` (or Ctrl-D) hangs up; every ``<Say>`` is printed.
 
 On WhatsApp, quick-reply buttons show under the message (``[Yes] [No]``) with
-the content template's name; ``/button N`` presses the Nth one.
+the content template's name; ``/button N`` presses the Nth one. A list picker
+(more than three options) shows its button and its items, one numbered line
+each; ``/button N`` picks the Nth item.
 
 Example::
 
@@ -147,7 +149,12 @@ async def run_chat(
                 # On WhatsApp say which content template went, as Twilio's logs would.
                 tag = f"[template {message.template}] " if message.template and channel is Channel.WHATSAPP else ""
                 print(f"{who}> {to}{tag}{message.body}", file=out)
-                if message.buttons:
+                if message.buttons and message.list_button is not None:
+                    # A list picker: the items open from a button, one per line.
+                    print(f"     [{message.list_button}] (/button N picks one)", file=out)
+                    for number, title in enumerate(message.buttons, 1):
+                        print(f"       {number}. {title}", file=out)
+                elif message.buttons:
                     print("     " + " ".join(f"[{title}]" for title in message.buttons)
                           + "   (/button N presses one)", file=out)
                 for url in message.media:

@@ -50,6 +50,7 @@ def inbound_form(
     button_text: str | None = None,
     replied_to: str | None = None,
     profile_name: str | None = None,
+    from_list: str | None = None,
 ) -> dict[str, str]:
     """The fields Twilio posts for one inbound message from ``user`` to ``bot`` (see FACTS.md).
 
@@ -57,7 +58,9 @@ def inbound_form(
     builder of the form, for callers without a simulated message. ``media``
     is a list of (url, content type). ``location``, ``button_payload`` (Body
     and ``ButtonText`` are ``button_text``) and ``replied_to`` (the message
-    the button belonged to) apply on WhatsApp only, as on Twilio.
+    the button belonged to) apply on WhatsApp only, as on Twilio. ``from_list``
+    (the list's button label) makes the press a list-picker pick: ``ListId``
+    and ``ListTitle`` instead of ``ButtonPayload`` and ``ButtonText``.
 
     >>> form = inbound_form(Channel.WHATSAPP, "+14155550123", "+15005550006", "",
     ...                     button_payload="yes", button_text="Yes, book")
@@ -80,6 +83,7 @@ def inbound_form(
         buttons=(button,) if button is not None else (),
         location=Location(*location) if whatsapp and location is not None else None,
         replied_to_sid=replied_to if whatsapp else None,
+        list_button=from_list if button is not None else None,
     )
     return build_inbound_form(message, profile_name=profile_name or "")
 

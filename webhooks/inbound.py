@@ -1,7 +1,9 @@
 """Mapping Twilio's inbound message form to the engine's :class:`InboundMessage`.
 
 One function for SMS, MMS and WhatsApp: the channel comes from the
-``whatsapp:`` prefix. Unknown fields are kept in ``extra`` (Twilio adds
+``whatsapp:`` prefix. A WhatsApp list-picker answer (``ListId``/``ListTitle``)
+arrives as a button press (``button_payload``/``button_text``): both pick one
+of the options the bot offered. Unknown fields are kept in ``extra`` (Twilio adds
 fields without notice).
 
 Example::
@@ -34,7 +36,7 @@ _KNOWN = frozenset(
         "MessageSid", "SmsSid", "SmsMessageSid", "AccountSid", "MessagingServiceSid",
         "From", "To", "Body", "NumMedia", "NumSegments", "ProfileName", "WaId",
         "ButtonPayload", "ButtonText", "MessageType", "OptOutType", "Latitude", "Longitude",
-        "Address", "Label", "OriginalRepliedMessageSid",
+        "Address", "Label", "OriginalRepliedMessageSid", "ListId", "ListTitle",
     }
 )
 MAX_MEDIA = 10
@@ -77,6 +79,14 @@ def parse_inbound(form: FormData, *, idempotency_token: str | None = None) -> In
             label=text(form, "Label", line=True),
         )
 
+    # A quick-reply press and a list-picker pick are the same to the engine:
+    # the user chose one of the offered options (its id is the choice's payload).
+    payload = text(form, "ButtonPayload", line=True)
+    title = text(form, "ButtonText", line=True)
+    if payload is None:
+        payload = text(form, "ListId", line=True)
+        title = text(form, "ListTitle", line=True)
+
     opt_out_raw = (form.first("OptOutType") or "").strip().upper()
     opt_out = OptOutType(opt_out_raw) if opt_out_raw in OptOutType.__members__ else None
     extra = {
@@ -95,8 +105,8 @@ def parse_inbound(form: FormData, *, idempotency_token: str | None = None) -> In
         messaging_service_sid=service_sid,
         media=tuple(media),
         location=location,
-        button_payload=text(form, "ButtonPayload", line=True),
-        button_text=text(form, "ButtonText", line=True),
+        button_payload=payload,
+        button_text=title,
         profile_name=text(form, "ProfileName", line=True),
         wa_id=text(form, "WaId", line=True),
         opt_out_type=opt_out,

@@ -8,7 +8,8 @@ In order, for each :class:`~bot.outbound.models.SendRequest`:
    unreachable get nothing; :class:`~bot.errors.RecipientOptedOutError` /
    :class:`~bot.outbound.errors.RecipientUnreachableError`, logged and counted.
 3. **Content**: SMS gets text (a template's ``sms_fallback``); WhatsApp gets
-   free-form text or quick-reply buttons inside the 24 h window and only
+   free-form text, quick-reply buttons (up to three choices) or a list
+   picker (four to ten) inside the 24 h window and only
    content templates outside it (:mod:`bot.outbound.window`).
 4. **Claim** the key in the ledger, then ``client.messages.create_async`` via
    the official SDK, with a status callback to ``/twilio/status``.
@@ -71,7 +72,7 @@ from bot.outbound.held import QuietGate
 from bot.outbound.ledger import SendLedger, SendRecord, ref_for
 from bot.outbound.models import SendRequest, SendResult
 from bot.outbound.suppression import Suppressions
-from bot.outbound.templates import ContentTemplates
+from bot.outbound.templates import LIST_ITEM_MAX, QUICK_REPLY_MAX, ContentTemplates
 from bot.outbound.window import DEFAULT_MARGIN, WhatsAppWindow
 from bot.settings import Settings
 from bot.sms.segments import SegmentCount
@@ -330,12 +331,15 @@ class Sender:
         return replace(base, body=out.body, media=out.media, segments=out.segments)
 
     def _quick_reply_plan(self, base: _Plan, request: SendRequest, profile: ChannelProfile) -> _Plan | None:
-        """Choices as WhatsApp buttons (a quick-reply content template), when they fit."""
+        """Choices as WhatsApp buttons: a quick-reply content template for up to three, a list
+        picker for more (WhatsApp allows three quick replies), when they fit."""
         choices = request.choices
-        name = f"quick_reply_{len(choices)}"
+        if len(choices) <= QUICK_REPLY_MAX:
+            name, limit = f"quick_reply_{len(choices)}", profile.button_title_max
+        else:
+            name, limit = f"list_picker_{len(choices)}", LIST_ITEM_MAX
         if not profile.buttons or request.media or not request.body.strip() or name not in self.templates:
             return None
-        limit = profile.button_title_max
         if limit is not None and any(len(c.title.strip()) > limit for c in choices):
             return None  # WhatsApp would refuse; numbered lines still work
         values = {"body": request.body.strip()}

@@ -58,6 +58,15 @@ ContentType = Literal[
     "whatsapp/authentication",
 ]
 _WITH_BUTTONS: Final = frozenset({"twilio/quick-reply", "twilio/call-to-action", "twilio/card", "whatsapp/card"})
+_LIST: Final = "twilio/list-picker"
+#: WhatsApp's limits for a list picker (Twilio's Content API docs): at most 10
+#: items, an item's title 24 characters, its description 72, the button 20.
+LIST_MAX_ITEMS: Final = 10
+LIST_ITEM_MAX: Final = 24
+LIST_DESCRIPTION_MAX: Final = 72
+LIST_BUTTON_MAX: Final = 20
+#: WhatsApp shows at most three quick-reply buttons in a session.
+QUICK_REPLY_MAX: Final = 3
 _PLACEHOLDER = re.compile(r"\{\{\s*([0-9]+)\s*\}\}")
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 
@@ -71,6 +80,16 @@ class Button(BaseModel):
     title: str = Field(min_length=1)
 
 
+class ListItem(BaseModel):
+    """A list-picker item: ``id`` comes back as ``ListId``, ``item`` (its title) as ``ListTitle``."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    id: str = Field(min_length=1, max_length=200)
+    item: str = Field(min_length=1)
+    description: str = ""
+
+
 class ContentTemplate(BaseModel):
     """One registry entry. Build a registry with :meth:`ContentTemplates.load`."""
 
@@ -82,6 +101,9 @@ class ContentTemplate(BaseModel):
     variables: tuple[str, ...] = ()
     body: str = Field(min_length=1)
     buttons: tuple[Button, ...] = ()
+    #: ``twilio/list-picker``: the button that opens the list, and the list's items.
+    list_button: str | None = None
+    items: tuple[ListItem, ...] = ()
     sms_fallback: str = Field(min_length=1)
 
     @field_validator("variables")
@@ -102,6 +124,10 @@ class ContentTemplate(BaseModel):
             raise ValueError(f"buttons need a type with buttons ({', '.join(sorted(_WITH_BUTTONS))})")
         if len(self.buttons) > 10:
             raise ValueError("at most 10 buttons")
+        if (self.type == _LIST) != bool(self.items) or (self.type == _LIST) != (self.list_button is not None):
+            raise ValueError(f"{_LIST} needs list_button and items, and only it has them")
+        if len(self.items) > LIST_MAX_ITEMS:
+            raise ValueError(f"at most {LIST_MAX_ITEMS} list items")
         # Twilio numbers variables 1..n and every one must be used somewhere.
         used = {int(n) for text in self._texts() for n in _PLACEHOLDER.findall(text)}
         expected = set(range(1, len(self.variables) + 1))
@@ -117,6 +143,10 @@ class ContentTemplate(BaseModel):
         for button in self.buttons:
             yield button.title
             yield button.id
+        if self.list_button is not None:
+            yield self.list_button
+        for item in self.items:
+            yield from (item.id, item.item, item.description)
 
     def render_body(self, numbered: Mapping[str, str]) -> str:
         """The approved text with ``{{n}}`` replaced: what a WhatsApp user reads."""

@@ -42,7 +42,8 @@ class Conversation:
         self._last_request: tuple[bytes, dict[str, str], str] | None = None
         self._last_answer: str | None = None
         self._last_turn_ran = False
-        self._offered: dict[str, tuple[str, str | None]] = {}
+        # payload -> (title, offering message SID, its list button when it was a list picker)
+        self._offered: dict[str, tuple[str, str | None, str | None]] = {}
 
     # -- forms ---------------------------------------------------------------
 
@@ -64,11 +65,13 @@ class Conversation:
         return form
 
     def button_form(self, payload: str) -> dict[str, str]:
-        """The form of a quick-reply press; ButtonText from the buttons last offered, if known."""
-        title, offered_by = self._offered.get(payload, (payload, None))
+        """The form of a quick-reply press (a list pick when the offer was a list picker); ButtonText from the
+        buttons last offered, if known."""
+        title, offered_by, from_list = self._offered.get(payload, (payload, None, None))
         form = inbound_form(
             self.channel, self.user, self.bot, title, account_sid=self.account_sid,
             button_payload=payload, button_text=title, replied_to=offered_by, profile_name=self.profile_name,
+            from_list=from_list,
         )
         if self.channel is not Channel.WHATSAPP:
             # Spec: an SMS conversation's button step is delivered the same way.
@@ -77,21 +80,21 @@ class Conversation:
                 form["OriginalRepliedMessageSid"] = offered_by
         return form
 
-    def remember_buttons(self, offers: Sequence[tuple[str, Sequence[Choice]]]) -> None:
-        """Buttons the bot just offered (message SID, choices): the latest offer wins."""
-        for sid, buttons in offers:
+    def remember_buttons(self, offers: Sequence[tuple[str, Sequence[Choice], str | None]]) -> None:
+        """Buttons the bot just offered (message SID, choices, list button): the latest offer wins."""
+        for sid, buttons, list_button in offers:
             if buttons:
-                self._offered = {b.payload: (b.title, sid) for b in buttons}
+                self._offered = {b.payload: (b.title, sid, list_button) for b in buttons}
 
     def sent(self, to: str, body: str, media: Sequence[str], *, via: Via, template: str | None = None,
-             buttons: Sequence[str] = ()) -> SentMessage:
+             buttons: Sequence[str] = (), list_button: str | None = None) -> SentMessage:
         """A :class:`SentMessage` with its SMS segments counted (MMS count as one)."""
         channel = Channel.from_address(to)[0]
         segments = None
         if channel is Channel.SMS:
             segments = 1 if media else count_segments(body).segments
         return SentMessage(to=to, body=body, media=tuple(media), template=template, segments=segments, via=via,
-                           buttons=tuple(buttons))
+                           buttons=tuple(buttons), list_button=list_button)
 
     @property
     def offered_buttons(self) -> list[str]:

@@ -58,6 +58,8 @@ class SentMessage:
     via: Via = "twiml"
     #: Quick-reply buttons as the user saw them (titles), WhatsApp content templates only.
     buttons: tuple[str, ...] = ()
+    #: A list picker's button label: ``buttons`` are then the list's items.
+    list_button: str | None = None
 
     def describe(self) -> str:
         """One line: how it was sent, then the body, e.g. ``[rest, template x] "Hi"``."""

@@ -434,7 +434,7 @@ class InProcessConversation(Conversation):
     async def _rest_since(self, mark: Mark) -> list[SentMessage]:
         templates = self.sim.templates
         out: list[SentMessage] = []
-        offers: list[tuple[str, Sequence[Choice]]] = []
+        offers: list[tuple[str, Sequence[Choice], str | None]] = []
         for message in self.sim.messages()[mark.messages :]:
             if message.direction != "outbound-api":
                 continue
@@ -448,8 +448,9 @@ class InProcessConversation(Conversation):
             else:
                 template = await self._fallback_template(message.sid)
             out.append(self.sent(message.to, message.body, [m.url for m in message.media], via="rest",
-                                 template=template, buttons=[b.title for b in message.buttons]))
-            offers.append((message.sid, message.buttons))
+                                 template=template, buttons=[b.title for b in message.buttons],
+                                 list_button=message.list_button))
+            offers.append((message.sid, message.buttons, message.list_button))
         self.remember_buttons(offers)
         return out
 

@@ -101,6 +101,9 @@ def create_simulator_router(sim: Simulator) -> APIRouter:
     from devtools.simulator.account_api import create_account_router
 
     router.include_router(create_account_router(sim))
+    from devtools.simulator.content_api import create_content_router
+
+    router.include_router(create_content_router(sim))
     return router
 
 

@@ -26,8 +26,10 @@ def simulator_templates(registry: ContentTemplates) -> list[ContentTemplate]:
             sid=spec.content_sid,
             name=spec.name,
             body=spec.body,
-            buttons=tuple(Choice(button.id, button.title) for button in spec.buttons),
+            buttons=(*(Choice(button.id, button.title) for button in spec.buttons),
+                     *(Choice(item.id, item.item) for item in spec.items)),
             content_type=spec.type,
+            list_button=spec.list_button,
         )
         for spec in registry
     ]

@@ -141,7 +141,10 @@ def build_inbound_form(
             MessageType=_message_type(message),
             ReferralNumMedia="0",
         )
-        if message.buttons:
+        if message.buttons and message.list_button is not None:
+            # A pick from a list picker: ListId is the item's id, Body its title.
+            form.update(ListId=message.buttons[0].payload, ListTitle=message.buttons[0].title)
+        elif message.buttons:
             form.update(ButtonText=message.buttons[0].title, ButtonPayload=message.buttons[0].payload)
         if message.replied_to_sid:
             form.update(OriginalRepliedMessageSid=message.replied_to_sid, OriginalRepliedMessageSender=message.to)
@@ -211,7 +214,9 @@ async def send_inbound(
     ``user`` and ``bot`` are bare E.164 numbers; ``channel`` picks SMS or
     WhatsApp. ``button`` is a quick-reply press (WhatsApp): its title becomes
     the body and ``replied_to`` defaults to the bot's latest message that
-    offered it. ``webhook_url`` defaults to ``sim.webhook_url``; the signature
+    offered it; when that message was a list picker, it is a pick from the
+    list (``ListId``/``ListTitle`` instead of ``ButtonPayload``/``ButtonText``).
+    ``webhook_url`` defaults to ``sim.webhook_url``; the signature
     covers ``signature_url`` (default ``sim.webhook_public_url`` or the
     webhook URL), the URL the bot believes Twilio called.
 
@@ -227,9 +232,12 @@ async def send_inbound(
         raise ValueError("no webhook URL: pass webhook_url or set Simulator(webhook_url=...)")
     if channel is Channel.SMS and (location is not None or button is not None):
         raise ValueError("locations and button presses exist on WhatsApp only")
+    list_button = None
     if button is not None:
         body = body or button.title
         replied_to = replied_to or _offering_message(sim, user, bot, button)
+        offered = sim.get_message(replied_to) if replied_to else None
+        list_button = offered.list_button if offered is not None else None
 
     message = sim.record(
         SimMessage.inbound(
@@ -245,6 +253,7 @@ async def send_inbound(
             buttons=(button,) if button else (),
             location=location,
             replied_to_sid=replied_to,
+            list_button=list_button,
         )
     )
     # Any inbound opens WhatsApp's 24 h window (and makes this the sticky sender).
@@ -379,6 +388,8 @@ def _offering_message(sim: Simulator, user: str, bot: str, button: Choice) -> st
 
 
 def _message_type(message: SimMessage) -> str:
+    if message.buttons and message.list_button is not None:
+        return "interactive"  # UNCONFIRMED: what captures of list answers show varies
     if message.buttons:
         return "button"
     if message.location is not None:

@@ -63,6 +63,9 @@ class SimMessage:
     location: Location | None = None
     segments: SegmentCount | None = None
     replied_to_sid: str | None = None
+    # A WhatsApp list picker: the label of the button that opens ``buttons`` as
+    # a list (outbound); on an inbound message, set when it picks from a list.
+    list_button: str | None = None
 
     @classmethod
     def inbound(
@@ -80,6 +83,7 @@ class SimMessage:
         buttons: tuple[Choice, ...] = (),
         location: Location | None = None,
         replied_to_sid: str | None = None,
+        list_button: str | None = None,
     ) -> SimMessage:
         """A message ``user`` sent to ``bot``, as Twilio has it when it calls the webhook.
 
@@ -108,6 +112,7 @@ class SimMessage:
             location=location,
             segments=count_segments(body) if body else None,
             replied_to_sid=replied_to_sid,
+            list_button=list_button,
         )
 
     @property
@@ -181,6 +186,7 @@ class SimMessage:
             "content_sid": self.content_sid,
             "content_variables": dict(self.content_variables),
             "buttons": [{"payload": b.payload, "title": b.title} for b in self.buttons],
+            "list_button": self.list_button,
             "location": (
                 None
                 if self.location is None

@@ -311,6 +311,7 @@ class Simulator:
         buttons: tuple[Choice, ...] = (),
         location: Location | None = None,
         replied_to_sid: str | None = None,
+        list_button: str | None = None,
     ) -> SimMessage:
         """Create, store and announce a message: SID, dates and segments filled in.
 
@@ -347,6 +348,7 @@ class Simulator:
                 location=location,
                 segments=count_segments(body) if body else None,
                 replied_to_sid=replied_to_sid,
+                list_button=list_button,
             )
         )
 
@@ -378,6 +380,7 @@ class Simulator:
             content_variables=variables,
             # Stored as the user sees them, so every consumer reads the final titles and ids.
             buttons=template.render_buttons(variables) if template and channel is Channel.WHATSAPP else (),
+            list_button=template.list_button if template and channel is Channel.WHATSAPP else None,
         )
         self.start_lifecycle(message, outcome)
         return message

@@ -35,7 +35,9 @@ class ContentTemplate:
     ``body`` uses Twilio's ``{{1}}`` placeholders; ``buttons`` become
     WhatsApp quick replies (dropped on SMS, where Twilio sends only the text)
     and may use placeholders in their titles and ids too (generic quick
-    replies such as ``quick_reply_2``).
+    replies such as ``quick_reply_2``). A ``twilio/list-picker`` keeps its
+    items as ``buttons`` (id, item) and the label that opens them as
+    ``list_button``.
 
     >>> t = ContentTemplate(sid="HX" + "a" * 32, name="hello", body="Hi {{1}}!",
     ...                     buttons=(Choice("{{2}}", "See you {{2}}"),))
@@ -50,6 +52,7 @@ class ContentTemplate:
     body: str
     buttons: tuple[Choice, ...] = ()
     content_type: str = "twilio/text"
+    list_button: str | None = None
 
     def __post_init__(self) -> None:
         if not _CONTENT_SID.match(self.sid):
@@ -58,7 +61,8 @@ class ContentTemplate:
     @property
     def placeholders(self) -> frozenset[str]:
         """The variable names the body and buttons use (``{"1", "2"}``); Twilio counts both."""
-        texts = [self.body, *(b.title for b in self.buttons), *(b.payload for b in self.buttons)]
+        texts = [self.body, *(b.title for b in self.buttons), *(b.payload for b in self.buttons),
+                 self.list_button or ""]
         return frozenset(name for text in texts for name in _PLACEHOLDER.findall(text))
 
     @property

@@ -119,6 +119,23 @@ async def test_chat_shows_whatsapp_buttons_and_template_names_and_presses_them(
     assert lines[5] == "error: /button N presses the Nth button shown, e.g. /button 1"
 
 
+async def test_chat_shows_a_whatsapp_list_picker_and_picks_from_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    from datetime import datetime
+
+    monkeypatch.delenv("REDIS_URL", raising=False)
+    out = io.StringIO()
+    await run_chat(dev_settings(), whatsapp=True, user="+14155550101", bot=DEV_BOT_NUMBER, profile_name="Ana",
+                   lines=["i want to book\n", "/button 3\n"],
+                   interactive=False, out=out, now=datetime.fromisoformat("2026-03-02T09:00:00-05:00"))
+    lines = out.getvalue().splitlines()
+    # Four services: more than WhatsApp's three quick replies, so a list opened by its button.
+    assert lines[0] == "bot> [template list_picker_4] Sure! Which service would you like?"
+    assert lines[1].strip() == "[Choose one] (/button N picks one)"
+    assert [line.strip() for line in lines[2:6]] == ["1. Cleaning", "2. Checkup", "3. Whitening", "4. Filling"]
+    # /button 3 picked Whitening from the list.
+    assert lines[6] == "bot> What day would you like to come in for your whitening?"
+
+
 async def test_chat_on_sms_shows_numbered_options_and_no_template_tags(monkeypatch: pytest.MonkeyPatch) -> None:
     from datetime import datetime
 

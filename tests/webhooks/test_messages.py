@@ -62,6 +62,30 @@ async def test_whatsapp_channel_from_prefix(client: WebhookClient, redis_store: 
     assert await redis_store.load(KEY) is None
 
 
+class ChoiceEcho:
+    """Answers with the option the message picked (a button press or a list pick)."""
+
+    def __init__(self) -> None:
+        self.template_context = CountingEcho().template_context
+
+    async def handle(self, ctx: TurnContext) -> TurnResult:
+        msg = ctx.message
+        return TurnResult(replies=(Reply(text=f"picked {msg.button_payload} ({msg.button_text})"),))
+
+
+@pytest.mark.parametrize("picked", [
+    {"ListId": "service:whitening", "ListTitle": "Whitening"},            # a list-picker pick
+    {"ButtonPayload": "service:whitening", "ButtonText": "Whitening"},    # a quick-reply tap
+])
+async def test_a_list_pick_and_a_button_press_both_pick_the_option(
+    settings: Settings, redis_store: RedisStore, picked: dict[str, str]
+) -> None:
+    client = signed_client(create_app(settings, store=redis_store, handler=ChoiceEcho()))
+    form = {**inbound_form(Channel.WHATSAPP, USER, BOT_NUMBER, "Whitening"), **picked, "MessageType": "interactive"}
+    resp = await client.post("/twilio/messages", form)
+    assert parse_twiml(resp.text) == [("picked service:whitening (Whitening)", ())]
+
+
 async def test_user_text_is_escaped_in_twiml(settings: Settings, redis_store: RedisStore) -> None:
     app = create_app(settings, store=redis_store, handler=CountingEcho())
     client = signed_client(app)

@@ -283,10 +283,17 @@ async def test_choices_become_quick_reply_buttons_in_session(runtime: Runtime, t
     assert result.template == "quick_reply_2"
     assert dict(message.content_variables) == {"1": "Book a cleaning Tue 3pm?", "2": "Yes, book it", "3": "yes",
                                                "4": "No", "5": "no"}
-    # Four choices have no button template: numbered lines.
-    four = tuple(Choice(str(i), f"Option {i}") for i in range(1, 5))
-    await sender_of(runtime).send(sms("Pick one", key=WA_KEY, choices=four, idem="test:2"))
-    assert twilio.sent()[-1].body == "Pick one\n1. Option 1\n2. Option 2\n3. Option 3\n4. Option 4"
+    # Four choices are more than WhatsApp's three quick replies: a list picker, its items the choices.
+    four = tuple(Choice(f"opt:{i}", f"Option {i}") for i in range(1, 5))
+    listed = await sender_of(runtime).send(sms("Pick one", key=WA_KEY, choices=four, idem="test:2"))
+    assert listed.template == "list_picker_4"
+    assert twilio.sent()[-1].list_button == "Choose one"
+    assert twilio.sent()[-1].buttons == four
+    # An item title longer than a list row holds (24): numbered lines, which always work.
+    long = (*four[:3], Choice("opt:4", "Option four, the longest one"))
+    await sender_of(runtime).send(sms("Pick one", key=WA_KEY, choices=long, idem="test:4"))
+    assert twilio.sent()[-1].body.endswith("3. Option 3\n4. Option four, the longest one")
+    assert twilio.sent()[-1].content_sid is None
     # SMS: numbered lines too.
     await sender_of(runtime).send(sms("Book it?", choices=choices, idem="test:3"))
     assert twilio.sent()[-1].body == "Book it?\n1. Yes, book it\n2. No"

@@ -239,6 +239,22 @@ def test_whatsapp_booking_through_quick_reply_buttons(page: Page) -> None:
     screenshot(view, "conversations")
 
 
+def test_whatsapp_service_list_picker_opens_and_picks(page: Page) -> None:
+    phone = add_phone(page, "whatsapp", "+14155550163")
+    say(phone, "i want to book")
+
+    offer = phone.locator(".msg-bot").last
+    expect(offer.locator(".template")).to_contain_text("Template list_picker_4")
+    # Four services are a list behind its button, as WhatsApp shows more than three options.
+    offer.locator(".list-picker summary").click()
+    offer.get_by_role("button", name="Whitening").click()
+
+    picked = phone.locator(".msg-user").last
+    expect(picked).to_contain_text("Picked from a list")
+    expect(picked).to_contain_text("Whitening")
+    expect(phone.locator(".msg-bot").last).to_contain_text("What day would you like to come in for your whitening?")
+
+
 def test_content_template_renders_and_its_buttons_press(page: Page, dev_server: DevServer) -> None:
     user = "+14155550162"
     phone = add_phone(page, "whatsapp", user)

@@ -336,27 +336,39 @@ function renderItem(item) {
   return item.rejection ? renderRejection(item) : renderMessage(item);
 }
 
+// Quick replies are a row of buttons; a list picker (more than three options)
+// is a button that opens its items, one per line, as WhatsApp shows it.
+function renderChoices(m) {
+  // The simulator has filled in the template's {{n}} variables already.
+  const choices = m.buttons.map((button) => h("button", {
+    type: "button",
+    onclick: (event) => {
+      const phone = phones.get(event.target.closest(".phone").dataset.key);
+      send(phone, { button, replied_to: m.sid }).catch(() => {});
+    },
+  }, button.title));
+  if (m.list_button == null) {
+    return h("div", { class: "buttons", role: "group", "aria-label": "Quick replies" }, choices);
+  }
+  return h("details", { class: "list-picker" },
+    h("summary", {}, m.list_button),
+    h("div", { class: "list-items", role: "group", "aria-label": m.list_button }, choices));
+}
+
 function renderMessage(item) {
   const m = item.message;
   const who = m.origin; // "user", "bot" or "twilio"
   const bubble = h("div", { class: "bubble" },
     who === "twilio" && h("p", { class: "from" }, "Twilio auto-reply"),
-    who === "user" && m.buttons.length > 0 && h("p", { class: "from" }, "Pressed a quick reply"),
+    who === "user" && m.buttons.length > 0 && h("p", { class: "from" },
+      m.list_button != null ? "Picked from a list" : "Pressed a quick reply"),
     m.content_sid && renderTemplate(m),
     m.body && h("p", { class: "body" }, m.channel === "whatsapp" ? whatsappFormatted(m.body) : m.body),
     m.media.map(renderMedia),
     m.location && h("p", { class: "location" },
       h("strong", {}, "Location: "), m.location.label || "", ` (${m.location.latitude}, ${m.location.longitude})`,
       m.location.address && h("span", { class: "muted" }, ` ${m.location.address}`)),
-    who === "bot" && m.buttons.length > 0 && h("div", { class: "buttons", role: "group", "aria-label": "Quick replies" },
-      // The simulator has filled in the template's {{n}} variables already.
-      m.buttons.map((button) => h("button", {
-        type: "button",
-        onclick: (event) => {
-          const phone = phones.get(event.target.closest(".phone").dataset.key);
-          send(phone, { button, replied_to: m.sid }).catch(() => {});
-        },
-      }, button.title))),
+    who === "bot" && m.buttons.length > 0 && renderChoices(m),
   );
   const meta = [h("time", { datetime: new Date(item.t).toISOString() }, clock(item.t))];
   if (who !== "user" && m.channel === "sms" && m.segments) {
