@@ -103,7 +103,7 @@ def _entries(spec: dict[str, Any], field: str, required: tuple[str, ...], *, lim
 def create_content_router(sim: Simulator) -> APIRouter:
     """``/v1/Content`` and its WhatsApp approval requests for ``sim``'s account."""
     router = APIRouter()
-    approvals = sim.account.approvals
+    # ``sim`` may stand for the current simulator (a shared app): read its parts per request.
 
     def resource(template: ContentTemplate, variables: dict[str, str]) -> dict[str, Any]:
         types: dict[str, Any] = {"body": template.body}
@@ -120,7 +120,7 @@ def create_content_router(sim: Simulator) -> APIRouter:
                           "approval_fetch": f"{url}/ApprovalRequests"}}
 
     def approval(template: ContentTemplate) -> dict[str, Any]:
-        status = approvals.get(template.sid, "approved")
+        status = sim.account.approvals.get(template.sid, "approved")
         return {"name": template.name, "category": "UTILITY", "content_type": template.content_type,
                 "status": status, "rejection_reason": "", "allow_category_change": True}
 
@@ -136,7 +136,7 @@ def create_content_router(sim: Simulator) -> APIRouter:
         except (ValueError, ContentRequestError) as exc:
             return _error(TwilioApiError(20001, str(exc)))
         sim.register_template(template)
-        approvals[template.sid] = "unsubmitted"  # usable in session; not approved for WhatsApp yet
+        sim.account.approvals[template.sid] = "unsubmitted"  # usable in session; not approved for WhatsApp yet
         variables = body.get("variables")
         variables = {str(k): str(v) for k, v in variables.items()} if isinstance(variables, dict) else {}
         return JSONResponse(resource(template, variables), status_code=201)
@@ -151,7 +151,7 @@ def create_content_router(sim: Simulator) -> APIRouter:
         template = known(request, sid)
         if isinstance(template, Response):
             return template
-        approvals[sid] = "approved"  # the simulator's reviewer is quick
+        sim.account.approvals[sid] = "approved"  # the simulator's reviewer is quick
         return JSONResponse({**approval(template), "status": "received"}, status_code=201)
 
     @router.get("/v1/Content/{sid}/ApprovalRequests")
