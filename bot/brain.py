@@ -55,7 +55,7 @@ from bot.engine import TurnContext
 from bot.errors import ConfigError
 from bot.faq import REQUEST_MARGIN, FaqBook, FaqMatch
 from bot.flows.appointments import BOOK, CANCEL, RESCHEDULE
-from bot.flows.base import YES_NO, Flow, Turn
+from bot.flows.base import ASKED, YES_NO, Flow, Turn
 from bot.flows.options import Offered, pick, recall, remember
 from bot.flows.table import TableFlow
 from bot.flows.when import fmt_date
@@ -230,6 +230,7 @@ class Brain:
         # A yes/no question asked outside a flow ("Want to book?") lives one turn.
         offer = state.data.pop("offer", None)
         turn = self._turn(ctx, understanding, offered)
+        turn.asked = state.data.pop(ASKED, None)
 
         # 0. Safety and feelings first: before hand-off, flows and intents (bot/safety.py).
         danger = self.safety.check(text) if self.safety is not None and not msg.button_payload else None
@@ -291,6 +292,8 @@ class Brain:
         faq = self._faq_match(turn)
         # 2. The active flow's expected answer.
         if flow is not None and faq is None:
+            if turn.among and turn.asked == turn.where:
+                return await self._stuck(turn)  # asked "which one?" already; still several fit
             answered = await flow.answer(turn)
             if answered is not None:
                 return self._result(turn, answered, self._answer_intent(turn, state.flow or flow.name))
@@ -340,13 +343,22 @@ class Brain:
             turn.leave()  # switching to another flow ("actually, cancel it instead")
             flow = None
         if flow is not None and state.flow == flow.name and handler is self.handlers[FALLBACK]:
-            # Not understood inside a flow: say so briefly and ask again (not the whole fallback).
+            # Not understood inside a flow: say so briefly and ask again (not the whole fallback), once.
+            if not turn.asking():
+                return await self._stuck(turn)
             return self._result(turn, [self._reminder(turn, flow, await flow.prompt(turn), repeat=True)], intent)
         replies = await handler(turn)
         if flow is not None and state.flow == flow.name and intent not in self.flows:
             # A digression ("what are your hours?") inside a flow: answer, then a short reminder.
             replies = self._resume(turn, flow, replies, await flow.prompt(turn))
         return self._result(turn, replies, intent)
+
+    async def _stuck(self, turn: Turn) -> TurnResult:
+        """Still unclear after one clarification at this step: a person takes over (a call is put
+        through), rather than the same question again."""
+        await self.handoff.start(turn, notice="handoff_staff_stuck")
+        opening = opening_status(self.business, turn.now)
+        return self._result(turn, [turn.say("handoff_stuck", opening=opening)], "human")
 
     # -- helpers ------------------------------------------------------------
     def _turn(self, ctx: TurnContext, understanding: Understanding, offered: list[Offered]) -> Turn:

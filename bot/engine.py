@@ -45,6 +45,7 @@ from bot.storage.base import (
     ConversationState,
     ConversationStore,
     HistoryEntry,
+    TurnStart,
     TurnStatus,
 )
 
@@ -116,34 +117,27 @@ class Engine:
         # Background undos of turns begun during a Redis hang (strong references).
         self._cleanups: set[asyncio.Future[None]] = set()
 
-    async def handle(self, msg: InboundMessage, *, deliver: Deliver) -> HandledTurn:
-        """Run (or replay from cache) the turn for ``msg``."""
-        key = ConversationKey(msg.channel, msg.bot, msg.user)
-        token = secrets.token_hex(8)
+    async def acquire(self, key: ConversationKey, event_id: str, token: str) -> TurnStart:
+        """Wait for ``event_id``'s turn in ``key``'s queue: ``ACQUIRED`` (its state loaded), or
+        ``DUPLICATE`` when it ran already; :class:`LockTimeoutError` after ``LOCK_WAIT_SECONDS``.
+
+        Messages take it in :meth:`handle`; timed work on a conversation (the
+        hand-off's return, bot/handoff_return.py) takes a turn the same way, so it
+        never races a message.
+        """
         lease = self.settings.lock_lease_seconds
         deadline = time.monotonic() + self.settings.lock_wait_seconds
         pause = 0.002
         while True:
             try:
-                start = await self.store.begin_turn(key, msg.event_id, token, lease_seconds=lease)
+                start = await self.store.begin_turn(key, event_id, token, lease_seconds=lease)
             except StoreError:
-                self._clean_up_later(key, msg.event_id, token)
+                self._clean_up_later(key, event_id, token)
                 raise
-            if start.status is TurnStatus.ACQUIRED:
-                break
-            if start.status is TurnStatus.DUPLICATE:
-                self.metrics.duplicates.inc()
-                answer = start.answer or ""
-                if answer and start.opted_out and not self._may_repeat_to_opted_out(msg):
-                    # Cached before a STOP: the user opted out since; a retry gets nothing.
-                    answer = ""
-                    log.info("duplicate delivery after opt-out: cached answer withheld",
-                             extra={"fields": {"sid": msg.event_id}})
-                else:
-                    log.info("duplicate delivery", extra={"fields": {"sid": msg.event_id}})
-                return HandledTurn(answer=answer, result=None, duplicate=True)
+            if start.status in (TurnStatus.ACQUIRED, TurnStatus.DUPLICATE):
+                return start
             if time.monotonic() >= deadline:
-                await self.store.abort_turn(key, msg.event_id, token)
+                await self.store.abort_turn(key, event_id, token)
                 self.metrics.errors.labels("lock_timeout").inc()
                 raise LockTimeoutError(
                     f"conversation busy for {self.settings.lock_wait_seconds}s ({start.status.value})"
@@ -151,6 +145,24 @@ class Engine:
             # Poll with a short, growing pause: a turn takes milliseconds.
             await asyncio.sleep(pause)
             pause = min(pause * 2, 0.025)
+
+    async def handle(self, msg: InboundMessage, *, deliver: Deliver) -> HandledTurn:
+        """Run (or replay from cache) the turn for ``msg``."""
+        key = ConversationKey(msg.channel, msg.bot, msg.user)
+        token = secrets.token_hex(8)
+        lease = self.settings.lock_lease_seconds
+        start = await self.acquire(key, msg.event_id, token)
+        if start.status is TurnStatus.DUPLICATE:
+            self.metrics.duplicates.inc()
+            answer = start.answer or ""
+            if answer and start.opted_out and not self._may_repeat_to_opted_out(msg):
+                # Cached before a STOP: the user opted out since; a retry gets nothing.
+                answer = ""
+                log.info("duplicate delivery after opt-out: cached answer withheld",
+                         extra={"fields": {"sid": msg.event_id}})
+            else:
+                log.info("duplicate delivery", extra={"fields": {"sid": msg.event_id}})
+            return HandledTurn(answer=answer, result=None, duplicate=True)
 
         # Renew the lease only if the turn is still running after a third of
         # it: a timer, so fast turns (nearly all) never create a task for it.

@@ -9,7 +9,10 @@ While staff have a conversation (``state.data["handoff_until"]``):
   outside opening hours it says when someone will answer ("we're open again
   Monday 8am"); the messages in between get no reply;
 - ``HANDOFF_IDLE_MINUTES`` after the last message the bot comes back by
-  itself: the next message is answered as usual, after a line saying so;
+  itself, with a line saying so: a timed job sends it then
+  (:mod:`bot.handoff_return`, scheduled through :attr:`Handoff.schedule_return`
+  each time the deadline moves); a message that comes first is answered as
+  usual, after that line;
 - a release word ("bot", "menu") gives the conversation back at once.
 
 Staff are told through a :data:`StaffNotifier` (by SMS through the outbox:
@@ -33,6 +36,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from bot.business import Business
+from bot.channels import LateDelivery, profile_of
 from bot.engine import TurnContext
 from bot.flows.base import Turn
 from bot.flows.table import FlowTable
@@ -49,6 +53,8 @@ log = logging.getLogger("bot.brain")
 
 #: Tells staff a conversation was handed over: (conversation, notice text, inbound MessageSid).
 StaffNotifier = Callable[[ConversationKey, str, str], Awaitable[None]]
+#: Runs the return check for a conversation at a time (epoch seconds): the outbox's timed job.
+ReturnScheduler = Callable[[ConversationKey, float], Awaitable[None]]
 HandoffStatus = Literal["none", "active", "released", "returned"]
 
 # Texting one of these while a person has the conversation gives it back to the bot.
@@ -134,6 +140,9 @@ class Handoff:
         self.staff_mail = staff_mail
         #: ``human``: the intent starts it at once (there is nothing to ask).
         self.table = FlowTable(name="human", slots=(), done=self.hand_over)
+        #: Schedules the return at the idle deadline (the outbox, wired by bot.runtime); None: only
+        #: the next message brings the bot back.
+        self.schedule_return: ReturnScheduler | None = None
 
     @property
     def idle_seconds(self) -> float:
@@ -151,16 +160,22 @@ class Handoff:
         (``returned``: the message is handled as usual, after a line saying
         the bot is back), or when the user texts a release word ("bot", "menu").
         """
-        until = ctx.state.data.get(_UNTIL)
-        if until is None:
+        data = ctx.state.data
+        if data.get(_UNTIL) is None:
             return "none"
-        if ctx.now.timestamp() >= float(until):
-            self._end(ctx)
+        if self.idle(data, ctx.now):
+            self.end(data)
             return "returned"
         if release_word(text):
-            self._end(ctx)
+            self.end(data)
             return "released"
         return "active"
+
+    @staticmethod
+    def idle(data: dict[str, Any], now: datetime) -> bool:
+        """Whether the hand-off in ``data`` (a conversation's ``state.data``) is past its idle deadline."""
+        until = data.get(_UNTIL)
+        return until is not None and now.timestamp() >= float(until)
 
     async def email(self, ctx: TurnContext, *, reason: str) -> None:
         """Email staff about this hand-off (``reason``: asked, urgent, complaint, unanswered_call)."""
@@ -185,6 +200,7 @@ class Handoff:
         data[_UNTIL] = ctx.now.timestamp() + self.idle_seconds
         data[_LAST] = ctx.now.timestamp()
         data[_ACKED] = False
+        await self._schedule(ctx)
         # The engine records this message after the turn: add it, or staff miss the request.
         lines = [f"{h.role}: {' '.join(h.text.split())}" for h in ctx.state.history[-NOTICE_LINES:]]
         recent = " | ".join([*lines, f"user: {' '.join(ctx.message.body[:160].split())}"])
@@ -200,6 +216,7 @@ class Handoff:
         first = not data.get(_ACKED, False)
         data[_LAST] = now
         data[_UNTIL] = now + self.idle_seconds
+        await self._schedule(ctx)
         await self._tell_staff(ctx, "handoff_forward", text=_quoted(ctx))
         if not (first or quiet):
             return []
@@ -211,9 +228,16 @@ class Handoff:
         return (templates or self.templates).render("handoff_returned", channel, **self.context)
 
     @staticmethod
-    def _end(ctx: TurnContext) -> None:
+    def end(data: dict[str, Any]) -> None:
+        """End the hand-off kept in ``data`` (a conversation's ``state.data``)."""
         for key in (_UNTIL, _LAST, _ACKED):
-            ctx.state.data.pop(key, None)
+            data.pop(key, None)
+
+    async def _schedule(self, ctx: TurnContext) -> None:
+        # Calls are not texted afterwards: a voice hand-off ends with the call.
+        key = ctx.state.key
+        if self.schedule_return is not None and profile_of(key.channel).late_delivery is LateDelivery.REST:
+            await self.schedule_return(key, float(ctx.state.data[_UNTIL]))
 
     async def _tell_staff(self, ctx: TurnContext, template: str, **values: object) -> None:
         text = self.templates.render(

@@ -40,6 +40,7 @@ from bot.contacts.wiring import build_contact_verification, verified_consent
 from bot.engine import Deliver, Engine, TurnHandler
 from bot.errors import ConfigError
 from bot.handoff import outbox_staff_notifier
+from bot.handoff_return import HandoffReturns
 from bot.mail.wiring import StaffMailParts, build_staff_mail
 from bot.memo import fingerprint, memo
 from bot.observability import Metrics
@@ -205,10 +206,18 @@ class Runtime:
             settings=settings,
             metrics=metrics,
         )
+        returns = None
+        if isinstance(handler, Brain):
+            # The hand-off's return at its idle deadline: a timed outbox job.
+            returns = HandoffReturns(engine=engine, clock=clock, handoff=handler.handoff, outbox=outbound.outbox,
+                                     quiet=outbound.sender.quiet)
+            if injected is None:
+                # Like the staff notifier: an injected (shared) Brain is wired by whoever shares it.
+                handler.handoff.schedule_return = outbound.outbox.submit_handoff_return
         outbox_jobs = OutboxJobs(
             sender=outbound.sender, outbox=outbound.outbox, campaigns=outbound.campaigns, pacer=outbound.pacer,
             content=outbound.templates, replies=templates, engine=engine, clock=clock, metrics=metrics,
-            default_rate=settings.broadcast_rate_per_second,
+            default_rate=settings.broadcast_rate_per_second, handoff_returns=returns,
         )
         if isinstance(outbound.outbox, InlineOutbox):
             # In-process jobs run this process's engine, which exists only now.
@@ -233,6 +242,10 @@ class Runtime:
         runtime.jobs["reminders"] = outbound.reminders.run
         if business is not None:
             build_confirmations(runtime, business, compliance.hasher)
+        if isinstance(outbound.outbox, InlineOutbox):
+            # In one process (replay, `bot chat`) due timed jobs run at the next settle; `run: handoff_returns`
+            # runs those due now (with a worker, arq runs them at their time).
+            runtime.jobs["handoff_returns"] = _release_due(outbound.outbox)
         if isinstance(handler, Brain):
             runtime.book_observers.append(status_counter(metrics.appointments))
             handler.book.observers.extend(runtime.book_observers)
@@ -282,6 +295,13 @@ def build_confirmations(runtime: Runtime, business: Business, hasher: AddressHas
     runtime.recall = Recall(parts, ledger=runtime.consent_ledger, hasher=hasher)
     runtime.jobs["after_visit"] = runtime.after_visit.run
     runtime.jobs["recall"] = runtime.recall.run
+
+
+def _release_due(outbox: InlineOutbox) -> Callable[[], Awaitable[int]]:
+    async def release() -> int:
+        return outbox.release_due()
+
+    return release
 
 
 def load_business_file(settings: Settings, *, required: bool) -> Business | None:

@@ -52,8 +52,8 @@ from bot.confirmations.jobs import JOB_AFTER_VISIT, JOB_RECALL, after_visit_job,
 from bot.errors import ConfigError
 from bot.mail.jobs import EMAIL_MAX_TRIES, JOB_DIGEST, digest_job, email_job
 from bot.mail.queue import JOB_EMAIL
-from bot.outbound.jobs import MAX_TRIES, broadcast_job, reminders_job, run_turn_job, send_job
-from bot.outbound.outbox import JOB_BROADCAST, JOB_REMINDERS, JOB_RUN_TURN, JOB_SEND, dumps, loads
+from bot.outbound.jobs import MAX_TRIES, broadcast_job, handoff_return_job, reminders_job, run_turn_job, send_job
+from bot.outbound.outbox import JOB_BROADCAST, JOB_HANDOFF_RETURN, JOB_REMINDERS, JOB_RUN_TURN, JOB_SEND, dumps, loads
 from bot.runtime import Runtime, build_runtime
 from bot.settings import Settings
 from bot.storage.connect import is_sentinel_url, queue_pool
@@ -100,6 +100,7 @@ def worker_settings(settings: Settings, *, runtime: Runtime | None = None, cron_
         func(send_job, name=JOB_SEND, timeout=timeout, max_tries=MAX_TRIES),
         func(broadcast_job, name=JOB_BROADCAST, timeout=timeout, max_tries=MAX_TRIES),
         func(run_turn_job, name=JOB_RUN_TURN, timeout=timeout, max_tries=MAX_TRIES),
+        func(handoff_return_job, name=JOB_HANDOFF_RETURN, timeout=timeout, max_tries=MAX_TRIES),
         func(email_job, name=JOB_EMAIL, timeout=timeout, max_tries=EMAIL_MAX_TRIES),
     ]
     crons = [

@@ -35,6 +35,8 @@ from bot.templates import ReplyTemplates
 YES = Choice("yes", "Yes")
 NO = Choice("no", "No")
 YES_NO: Final[Mapping[str, str]] = {YES.payload: "affirm", NO.payload: "deny"}
+#: ``state.data`` key: where the last turn asked a clarification ("book:service"); it lives one turn.
+ASKED: Final = "asked"
 
 
 @dataclass
@@ -55,6 +57,24 @@ class Turn:
     offered: list[Offered] | None = None
     # Slots read again with the flow's context ("an hour later", a bare "10"): see TableFlow.
     reread: Slots | None = field(default=None)
+    # Where the previous turn asked a clarification ("book:time"), if it did (``ASKED``).
+    asked: str | None = None
+
+    @property
+    def where(self) -> str:
+        """The flow and step the conversation is at: ``"book:time"``."""
+        return f"{self.ctx.state.flow}:{self.ctx.state.step}"
+
+    def asking(self) -> bool:
+        """Note that this turn asks a clarification here; False when the last turn asked one here already.
+
+        Ambiguity is asked about once: the same question twice in a row
+        reads as a robot, so the caller takes another path instead.
+        """
+        if self.asked == self.where:
+            return False
+        self.ctx.state.data[ASKED] = self.where
+        return True
 
     @property
     def yes_no(self) -> str | None:

@@ -192,8 +192,9 @@ class TableFlow:
             return [turn.say(self.table.cancelled)]
         if is_digression(turn):
             return None
-        if turn.among:
-            # Several offered options fit ("the cleaning one" with two cleanings): ask which, once.
+        if turn.among and turn.asking():
+            # Several offered options fit ("the cleaning one" with two cleanings): ask which, once
+            # (still several after that: the brain hands over, see Brain._stuck).
             return [turn.say("pick_which", offered=turn.among)]
         picked = self._apply_choice(turn)
         step = turn.ctx.state.step

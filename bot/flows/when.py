@@ -204,10 +204,12 @@ async def check_time(turn: Turn) -> Invalid | None:
             return None
         reason = "taken"
     else:
-        reason = "closed"
+        # A day with no hours at all is said plainly ("We're closed on Sun, Mar 8.").
+        reason = "closed" if turn.business.ranges_on(start.astimezone(turn.business.tz).date()) else "closed_day"
     return Invalid(
         "slot_unavailable",
         forget=("time",),
-        values={"when": when_text(turn, start), "reason": reason},
+        values={"when": when_text(turn, start), "reason": reason,
+                "day": fmt_date(start.astimezone(turn.business.tz).date(), turn.business.language)},
         offered=options(turn, await nearest(turn, start), with_day=True),
     )

@@ -3,6 +3,7 @@
 - ``send`` / ``broadcast``: one :class:`~bot.outbound.models.SendRequest`
   (a broadcast's also counts its campaign outcome);
 - ``run_turn``: re-runs an inbound turn whose web process may have died;
+- ``handoff_return``: at a hand-off's idle deadline, ends it and says the bot is back;
 - ``reminders`` (cron, every minute): queues due appointment reminders.
 
 Every job is idempotent, because arq re-runs a job whose worker crashed:
@@ -30,7 +31,14 @@ from redis.exceptions import RedisError
 from bot.errors import ChannelSendError, StoreError
 from bot.outbound.errors import SendDeferred
 from bot.outbound.models import SendRequest, inbound_from_dict
-from bot.outbound.outbox import JOB_BROADCAST, RETRY_DELAYS, perform_send, perform_turn
+from bot.outbound.outbox import (
+    JOB_BROADCAST,
+    RETRY_DELAYS,
+    handoff_return_from_payload,
+    perform_handoff_return,
+    perform_send,
+    perform_turn,
+)
 from bot.runtime import Runtime
 
 #: Tries per job: the first plus one per retry delay.
@@ -92,6 +100,15 @@ async def broadcast_job(ctx: dict[str, Any], payload: dict[str, Any]) -> str:
         except (RedisError, OSError) as exc:  # not queued again: this run is retried instead
             raise _retry(ctx, exc) from exc
         return "deferred"
+    except (ChannelSendError, StoreError) as exc:
+        raise _retry(ctx, exc) from exc
+
+
+async def handoff_return_job(ctx: dict[str, Any], payload: dict[str, Any]) -> str:
+    """Bring the bot back to a conversation whose hand-off went idle (bot/handoff_return.py)."""
+    key, at = handoff_return_from_payload(payload)
+    try:
+        return await perform_handoff_return(_runtime(ctx).outbox_jobs, key, at)
     except (ChannelSendError, StoreError) as exc:
         raise _retry(ctx, exc) from exc
 

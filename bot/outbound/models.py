@@ -27,7 +27,7 @@ from bot.messages import Channel, Choice, InboundMessage, Location, Media, OptOu
 from bot.storage.base import ConversationKey
 
 #: Why a message is sent: a seam for per-purpose rules (quiet hours) later.
-Purpose = Literal["reply", "reminder", "broadcast", "handoff", "followup", "recall"]
+Purpose = Literal["reply", "reminder", "broadcast", "handoff", "handoff_return", "followup", "recall"]
 PURPOSES: Final = frozenset(get_args(Purpose))
 MAX_IDEMPOTENCY_KEY = 200
 

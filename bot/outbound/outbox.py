@@ -35,6 +35,7 @@ import json
 import logging
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from arq.connections import ArqRedis
@@ -43,7 +44,7 @@ from redis.exceptions import RedisError
 from bot.channels import profile_of
 from bot.engine import Deliver, TurnFailedError
 from bot.errors import BotError, ChannelSendError, RecipientOptedOutError, StoreError, TemplateError
-from bot.messages import InboundMessage, Reply, TemplateMessage, TurnResult
+from bot.messages import Channel, InboundMessage, Reply, TemplateMessage, TurnResult
 from bot.observability import mask_phone
 from bot.outbound.errors import OutsideWindowError, RecipientUnreachableError, SendDeferred, SendHeld
 from bot.outbound.ledger import ref_for
@@ -54,6 +55,7 @@ from bot.storage.connect import queue_pool
 if TYPE_CHECKING:
     from bot.clock import Clock
     from bot.engine import Engine
+    from bot.handoff_return import HandoffReturns
     from bot.observability import Metrics
     from bot.outbound.campaigns import Campaigns, Pacer
     from bot.outbound.sender import Sender
@@ -67,6 +69,7 @@ JOB_SEND: Final = "send"
 JOB_BROADCAST: Final = "broadcast"
 JOB_RUN_TURN: Final = "run_turn"
 JOB_REMINDERS: Final = "reminders"
+JOB_HANDOFF_RETURN: Final = "handoff_return"
 #: Waits between tries of a job that failed with a retryable error.
 RETRY_DELAYS: Final = (2.0, 10.0, 30.0, 120.0)
 #: Seconds between replies of one turn handed to the outbox (they keep their order).
@@ -95,6 +98,11 @@ class Outbox(Protocol):
         """Send ``request`` at ``hold.release_at`` (quiet hours), under a job id of its own."""
         ...
 
+    async def submit_handoff_return(self, key: ConversationKey, at: float) -> None:
+        """Check at ``at`` (epoch seconds) whether ``key``'s hand-off went idle, and bring the bot back
+        (:mod:`bot.handoff_return`); once per conversation and time."""
+        ...
+
     async def close(self) -> None: ...
 
 
@@ -110,6 +118,19 @@ def send_job_id(request: SendRequest) -> str:
 
 def turn_job_id(message: InboundMessage) -> str:
     return f"{JOB_RUN_TURN}:{message.event_id}"
+
+
+def handoff_return_job_id(key: ConversationKey, at: float) -> str:
+    """One job per conversation and deadline (a hash: no phone numbers in Redis keys)."""
+    return f"{JOB_HANDOFF_RETURN}:{ref_for(key.channel.address(key.user) + key.bot)}:{int(at)}"
+
+
+def handoff_return_payload(key: ConversationKey, at: float) -> dict[str, Any]:
+    return {"channel": key.channel.value, "bot": key.bot, "user": key.user, "at": at}
+
+
+def handoff_return_from_payload(payload: dict[str, Any]) -> tuple[ConversationKey, float]:
+    return ConversationKey(Channel(payload["channel"]), payload["bot"], payload["user"]), float(payload["at"])
 
 
 def dumps(data: Any) -> bytes:
@@ -172,6 +193,8 @@ class OutboxJobs:
     metrics: Metrics
     #: Messages per second of a campaign that set none (``BROADCAST_RATE_PER_SECOND``).
     default_rate: float
+    #: The hand-off's timed return (None without the Brain, e.g. a custom turn handler).
+    handoff_returns: HandoffReturns | None = None
 
 
 async def perform_send(jobs: OutboxJobs, request: SendRequest, *, last_try: bool) -> str:
@@ -215,6 +238,15 @@ def exc_retryable(exc: BaseException) -> bool:
     if isinstance(exc, ChannelSendError):
         return exc.retryable
     return isinstance(exc, StoreError)
+
+
+async def perform_handoff_return(jobs: OutboxJobs, key: ConversationKey, at: float) -> str:
+    """A hand-off return job's body: what happened (``returned``, ``held``, ``active`` ...)."""
+    if jobs.handoff_returns is None:
+        return "none"
+    outcome = await jobs.handoff_returns.run(key, at)
+    jobs.metrics.jobs.labels(JOB_HANDOFF_RETURN, outcome).inc()
+    return outcome
 
 
 async def perform_turn(jobs: OutboxJobs, message: InboundMessage) -> str:
@@ -336,6 +368,8 @@ class InlineOutbox:
         # Quiet-hours holds: job id -> (release epoch seconds, request). Released by the
         # runtime's clock (a frozen one in tests and replay: `advance` releases them).
         self._held: dict[str, tuple[float, SendRequest]] = {}
+        # Hand-off returns: job id -> (due epoch seconds, conversation); released like holds.
+        self._returns: dict[str, tuple[float, ConversationKey]] = {}
         self._held_timer: asyncio.Task[None] | None = None
 
     def attach(self, jobs: OutboxJobs) -> None:
@@ -358,16 +392,24 @@ class InlineOutbox:
         self._held[held_job_id(request, hold)] = (hold.release_at.timestamp(), request)
         self._arm_timer()
 
+    async def submit_handoff_return(self, key: ConversationKey, at: float) -> None:
+        self._returns[handoff_return_job_id(key, at)] = (at, key)
+        self._arm_timer()
+
     def release_due(self) -> int:
-        """Start the held sends whose release time the clock has reached; how many."""
+        """Start the held sends and hand-off returns whose time the clock has reached; how many."""
         now = self._clock.timestamp()
         due = [job_id for job_id, (release, _) in self._held.items() if release <= now]
         for job_id in due:
             _, request = self._held.pop(job_id)
             self._spawn(job_id, self._send(request, 0.0))
-        if self._held:
+        returns = [job_id for job_id, (at, _) in self._returns.items() if at <= now]
+        for job_id in returns:
+            at, key = self._returns.pop(job_id)
+            self._spawn(job_id, self._handoff_return(key, at))
+        if self._held or self._returns:
             self._arm_timer()
-        return len(due)
+        return len(due) + len(returns)
 
     @property
     def held(self) -> int:
@@ -378,7 +420,7 @@ class InlineOutbox:
         # Wall-clock wake-up for a live process; a frozen clock is moved on by drain().
         if self._held_timer is not None and not self._held_timer.done():
             self._held_timer.cancel()
-        soonest = min(release for release, _ in self._held.values())
+        soonest = min(at for at, _ in (*self._held.values(), *self._returns.values()))
         wait = max(soonest - self._clock.timestamp(), 0.0)
         self._held_timer = asyncio.get_running_loop().create_task(self._wake(wait))
 
@@ -403,6 +445,12 @@ class InlineOutbox:
     async def _send(self, request: SendRequest, delay: float) -> None:
         await asyncio.sleep(delay)
         await self._with_retries(lambda last: perform_send(self.jobs, request, last_try=last))
+
+    async def _handoff_return(self, key: ConversationKey, at: float) -> None:
+        async def run(_last: bool) -> str:
+            return await perform_handoff_return(self.jobs, key, at)
+
+        await self._with_retries(run)
 
     async def _turn(self, message: InboundMessage, delay: float) -> None:
         # The delay only gives a live turn time to finish; in one process a
@@ -489,6 +537,15 @@ class ArqOutbox:
                                          _defer_until=hold.release_at)
         except (RedisError, OSError) as exc:
             raise StoreError(f"cannot queue held send: {exc}") from exc
+
+    async def submit_handoff_return(self, key: ConversationKey, at: float) -> None:
+        try:
+            async with asyncio.timeout(self.timeout):
+                await self.redis.enqueue_job(JOB_HANDOFF_RETURN, handoff_return_payload(key, at),
+                                             _job_id=handoff_return_job_id(key, at),
+                                             _defer_until=datetime.fromtimestamp(at, UTC))
+        except (TimeoutError, RedisError, OSError) as exc:
+            raise StoreError(f"cannot queue the hand-off return: {exc or 'timed out'}") from exc
 
     async def submit_turn(self, message: InboundMessage, *, delay: float) -> None:
         await self._enqueue(JOB_RUN_TURN, inbound_to_dict(message), job_id=turn_job_id(message), delay=delay)

@@ -169,6 +169,7 @@ class InProcessConversation(Conversation):
                 scope.notify_staff = outbox_staff_notifier(settings, self.services.outbound.outbox,
                                                            self.services.business)
                 scope.staff_mail, scope.contacts = self.services.staff_mail, self.services.contacts
+                scope.schedule_return = self.services.outbound.outbox.submit_handoff_return
             # The intent of each step comes from the engine, not the HTTP answer.
             self.services.engine.observers.append(self._observe_turn)
             if self.cleanup_store:

@@ -65,6 +65,7 @@ from devtools.replay.scope import (
     Scope,
     ScopedChatModel,
     ScopedClock,
+    ScopedReturnScheduler,
     ScopedStaffNotifier,
     ScopeLogs,
     scoped_contacts,
@@ -363,7 +364,7 @@ class ReplayRunner:
         from bot.templates import ReplyTemplates
 
         if self.handler_factory is None:
-            return build_handler(
+            brain = build_handler(
                 self.settings,
                 templates=ReplyTemplates(Path(self.settings.prompts_dir)),
                 clock=ScopedClock(),
@@ -373,6 +374,8 @@ class ReplayRunner:
                 staff_mail=scoped_staff_mail(),
                 contacts=scoped_contacts(),
             )
+            brain.handoff.schedule_return = ScopedReturnScheduler()
+            return brain
         return self.handler_factory(
             self.settings,
             templates=ReplyTemplates(Path(self.settings.prompts_dir)),

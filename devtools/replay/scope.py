@@ -25,7 +25,7 @@ from typing import Any, cast
 
 from bot.clock import Clock
 from bot.contacts.flow import ContactVerification
-from bot.handoff import StaffNotifier
+from bot.handoff import ReturnScheduler, StaffNotifier
 from bot.mail.wiring import StaffMailParts
 from bot.storage import AppointmentStore, ConversationStore, JobStore, LedgerStore, Stores
 from bot.storage.base import ConversationKey
@@ -44,6 +44,8 @@ class Scope:
     notify_staff: StaffNotifier | None = None
     staff_mail: StaffMailParts | None = None
     contacts: ContactVerification | None = None
+    # ...and schedules the hand-off's return on it.
+    schedule_return: ReturnScheduler | None = None
 
 
 SCOPE: contextvars.ContextVar[Scope | None] = contextvars.ContextVar("bot_replay_scope", default=None)
@@ -144,6 +146,16 @@ class ScopedContacts:
 def scoped_contacts() -> ContactVerification:
     """Reminder-contact verification that is the current conversation's, for the shared bot."""
     return cast(ContactVerification, ScopedContacts())
+
+
+class ScopedReturnScheduler:
+    """Schedules a hand-off's return on the current conversation's outbox."""
+
+    async def __call__(self, key: ConversationKey, at: float) -> None:
+        scope = SCOPE.get()
+        if scope is None or scope.schedule_return is None:
+            raise ReplayError("the shared bot scheduled a hand-off return outside a replayed conversation")
+        await scope.schedule_return(key, at)
 
 
 class ScopeLogs(logging.Handler):

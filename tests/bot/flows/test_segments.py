@@ -46,7 +46,8 @@ CASES: list[tuple[str, dict[str, Any], list[Choice]]] = [
     ("confirm_cancel", {"service": SERVICE, "when": WHEN}, [YES, NO]),
     ("date_past", {"service": SERVICE, "day": DAY}, []),
     ("slot_past", {"service": SERVICE}, []),
-    ("slot_unavailable", {"service": SERVICE, "when": WHEN, "reason": "closed"}, DATED),
+    ("slot_unavailable", {"service": SERVICE, "when": WHEN, "day": DAY, "reason": "closed"}, DATED),
+    ("slot_unavailable", {"service": SERVICE, "when": WHEN, "day": DAY, "reason": "closed_day"}, DATED),
     ("slot_unavailable", {"service": SERVICE, "when": WHEN, "reason": "taken"}, DATED),
     ("day_full", {"service": SERVICE, "day": DAY, "closed": True}, DATED),
     ("day_full", {"service": SERVICE, "day": DAY, "closed": False}, DATED),
@@ -60,6 +61,10 @@ CASES: list[tuple[str, dict[str, Any], list[Choice]]] = [
     # Outside opening hours (a Saturday afternoon) it also says when someone will answer.
     ("handoff", {"minutes": 30, "opening": opening_status(BUSINESS, datetime(2026, 3, 7, 14, tzinfo=BUSINESS.tz))}, []),
     ("handoff", {"minutes": 30, "opening": opening_status(BUSINESS, datetime(2026, 3, 3, 10, tzinfo=BUSINESS.tz))}, []),
+    # Still unclear after one clarification: a person takes over, saying when.
+    ("handoff_stuck", {"opening": opening_status(BUSINESS, datetime(2026, 3, 7, 14, tzinfo=BUSINESS.tz))}, []),
+    ("handoff_stuck", {"opening": opening_status(BUSINESS, datetime(2026, 3, 3, 10, tzinfo=BUSINESS.tz))}, []),
+    ("handoff_returned", {}, []),
 ]
 # Only these need more than one segment: the confirmation of a booking carries the address and how to change it.
 TWO_SEGMENTS = {"booked"}
