@@ -16,6 +16,7 @@ from bot.outbound.models import SendRequest
 from bot.runtime import Runtime, RuntimeParts
 from bot.settings import Settings
 from bot.storage import MemoryStore
+from bot.storage.base import ConversationKey
 from tests.conftest import signed_client
 from webhooks.app import create_app
 from webhooks.services import Services
@@ -38,6 +39,9 @@ class KeptOutbox:
         self.sends.append(request)
 
     async def submit_turn(self, message: InboundMessage, *, delay: float) -> None:
+        pass
+
+    async def submit_handoff_return(self, key: ConversationKey, at: float) -> None:
         pass
 
     async def close(self) -> None:

@@ -18,6 +18,7 @@ from bot.errors import StoreError
 from bot.messages import Channel, InboundMessage
 from bot.outbound.models import SendRequest
 from bot.outbound.outbox import Outbox
+from bot.storage.base import ConversationKey
 from devtools.webhook_client import inbound_form
 from tests.bot.outbound.conftest import THIRD_PARTY_WARNINGS, USER, Echo, Twilio
 from tests.conftest import BOT_NUMBER, signed_client
@@ -40,6 +41,9 @@ class BrokenRecovery:
     async def submit_turn(self, message: InboundMessage, *, delay: float) -> None:
         self.refused += 1
         raise StoreError("cannot queue job run_turn: no answer within 1s")
+
+    async def submit_handoff_return(self, key: ConversationKey, at: float) -> None:
+        await self.inner.submit_handoff_return(key, at)
 
     async def close(self) -> None:
         await self.inner.close()
