@@ -326,8 +326,14 @@ function renderThread(phone) {
 function drawItem(phone, item) {
   const thread = $(".thread", phone.el);
   const el = renderItem(item);
-  if (item.el && item.el.isConnected) item.el.replaceWith(el);
-  else thread.append(el);
+  if (item.el && item.el.isConnected) {
+    // A status update redraws the message: a list the user opened stays open.
+    if (item.el.querySelector("details.list-picker[open]")) {
+      const picker = el.querySelector("details.list-picker");
+      if (picker) picker.open = true;
+    }
+    item.el.replaceWith(el);
+  } else thread.append(el);
   item.el = el;
   keepAtBottom(phone);
 }
