@@ -391,6 +391,7 @@ class Business(BaseModel):
     _slot_reader: Callable[[str], str] | None = PrivateAttr(default=None)
     _by_name: dict[str, Service] = PrivateAttr()
     _finder: re.Pattern[str] = PrivateAttr()
+    _resource_finders: tuple[tuple[str, re.Pattern[str]], ...] = PrivateAttr()
 
     @field_validator("timezone")
     @classmethod
@@ -478,6 +479,11 @@ class Business(BaseModel):
         alternatives = sorted(self._by_name, key=len, reverse=True)
         parts = [r"[\s-]*".join(map(re.escape, name.split())) for name in alternatives]
         self._finder = re.compile(r"\b(" + "|".join(parts) + r")(?:e?s)?\b", re.IGNORECASE)
+        # Compiled once: a booking message is searched for every resource's names.
+        self._resource_finders = tuple(
+            (key, re.compile(r"(?<!\w)(?:" + "|".join(map(re.escape, res.names)) + r")(?!\w)"))
+            for key, res in self.resources.items()
+        )
 
     @property
     def tz(self) -> ZoneInfo:
@@ -524,10 +530,7 @@ class Business(BaseModel):
             business.find_resource("can i get a trim w/ jess sat")   # "jess"
         """
         words = text.casefold()
-        for key, resource in self.resources.items():
-            if any(re.search(rf"(?<!\w){re.escape(name)}(?!\w)", words) for name in resource.names):
-                return key
-        return None
+        return next((key for key, finder in self._resource_finders if finder.search(words)), None)
 
     @property
     def phone_e164(self) -> str:
