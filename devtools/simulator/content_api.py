@@ -42,7 +42,8 @@ from bot.outbound.templates import (
     QUICK_REPLY_MAX,
 )
 from devtools.simulator.api import _authenticate, _error, _not_found
-from devtools.simulator.state import ContentTemplate, TwilioApiError
+from devtools.simulator.errors import TwilioApiError
+from devtools.simulator.templates import ContentTemplate
 
 if TYPE_CHECKING:
     from devtools.simulator.state import Simulator

@@ -14,7 +14,8 @@ The parts it works with are modules of their own: the message
 templates, injected failures, the config, the events and the request
 (:mod:`~devtools.simulator.templates`, :mod:`~devtools.simulator.failures`,
 :mod:`~devtools.simulator.config`, :mod:`~devtools.simulator.events`,
-:mod:`~devtools.simulator.request`); they are re-exported here.
+:mod:`~devtools.simulator.request`); import them from their modules or from
+:mod:`devtools.simulator`.
 
 It is for development and tests only: state is in memory, bounded, and lost
 on restart. Use it from one event loop (the one serving the simulator app).
@@ -69,7 +70,6 @@ from devtools.simulator.rules import (
     ACCOUNT_SID,
     API_VERSION,
     CONTENT_LIMIT,
-    DEFAULT_KEYWORD_REPLIES,
     MAGIC_FROM,
     MAGIC_TO,
     SERVICE_SID,
@@ -83,27 +83,8 @@ from devtools.simulator.templates import ContentTemplate
 if TYPE_CHECKING:
     from bot.settings import Settings
 
-# What the simulator works with, importable from here too (and from ``devtools.simulator``).
-__all__ = [
-    "API_VERSION",
-    "DEFAULT_KEYWORD_REPLIES",
-    "ERROR_MESSAGES",
-    "ContentTemplate",
-    "CreateMessageRequest",
-    "EventKind",
-    "EventStream",
-    "FailureRule",
-    "MessageOrigin",
-    "Outcome",
-    "SimMessage",
-    "Simulator",
-    "SimulatorConfig",
-    "SimulatorEvent",
-    "Subscription",
-    "TwilioApiError",
-]
-
 log = logging.getLogger(__name__)
+
 
 class Simulator:
     """The simulated Twilio account: state, rules and the delivery lifecycle.
