@@ -24,10 +24,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from bot.business import read_yaml_mapping, validation_problems
-from bot.errors import ConfigError
+from bot.nlu.patterns import check_patterns, load_pattern_file
 from bot.nlu.text import prepare
 
 SafetyKind = Literal["emergency", "complaint"]
@@ -52,15 +51,7 @@ class _Kind(BaseModel):
     staff_notice: str = Field(min_length=1)
     rules: dict[str, str] = Field(min_length=1)
 
-    @field_validator("rules")
-    @classmethod
-    def _compile(cls, rules: dict[str, str]) -> dict[str, str]:
-        for name, pattern in rules.items():
-            try:
-                re.compile(pattern)
-            except re.error as exc:
-                raise ValueError(f"rule {name!r} is not a valid regex: {exc}") from None
-        return rules
+    _check = field_validator("rules")(classmethod(lambda cls, v: check_patterns(v)))
 
 
 class _SafetyFile(BaseModel):
@@ -107,10 +98,4 @@ class SafetyRules:
 
 def load_safety(path: Path) -> SafetyRules:
     """Load ``intents/safety.yaml``; a bad file is a :class:`ConfigError` naming the field."""
-    data = read_yaml_mapping(path)
-    try:
-        return SafetyRules(_SafetyFile.model_validate(data))
-    except ValidationError as exc:
-        raise validation_problems(path, exc) from None
-    except re.error as exc:  # pragma: no cover - validated above
-        raise ConfigError(f"{path}: {exc}") from None
+    return SafetyRules(load_pattern_file(path, _SafetyFile))

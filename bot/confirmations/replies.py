@@ -22,9 +22,9 @@ import re
 from pathlib import Path
 from typing import Final, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from bot.business import read_yaml_mapping, validation_problems
+from bot.nlu.patterns import check_patterns, load_pattern_file
 
 ReminderAnswer = Literal["confirm", "reschedule", "cancel"]
 #: The order answers are tried in.
@@ -55,15 +55,6 @@ def normalise(text: str) -> str:
     return _TRAILING.sub("", _SPACES.sub(" ", text.strip()))
 
 
-def _compiled(patterns: list[str]) -> list[str]:
-    for pattern in patterns:
-        try:
-            re.compile(pattern)
-        except re.error as exc:
-            raise ValueError(f"{pattern!r} is not a valid regex: {exc}") from None
-    return patterns
-
-
 class _RepliesFile(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -72,7 +63,7 @@ class _RepliesFile(BaseModel):
     reschedule: list[str] = Field(min_length=1)
     cancel: list[str] = Field(min_length=1)
 
-    _check = field_validator("confirm", "reschedule", "cancel")(classmethod(lambda cls, v: _compiled(v)))
+    _check = field_validator("confirm", "reschedule", "cancel")(classmethod(lambda cls, v: check_patterns(v)))
 
 
 class ReminderReplies:
@@ -118,7 +109,4 @@ class ReminderReplies:
 
 def load_reminder_replies(path: Path) -> ReminderReplies:
     """Load ``intents/reminder_replies.yaml``; a bad file is a ConfigError naming the field."""
-    try:
-        return ReminderReplies(_RepliesFile.model_validate(read_yaml_mapping(path)))
-    except ValidationError as exc:
-        raise validation_problems(path, exc) from None
+    return ReminderReplies(load_pattern_file(path, _RepliesFile))

@@ -2,6 +2,7 @@
 
 - :mod:`bot.nlu.text`: normalisation and SMS spelling ("cn i bk 4 tmrw").
 - :mod:`bot.nlu.intents`: ``intents/intents.yaml`` as typed definitions.
+- :mod:`bot.nlu.patterns`: files of regex patterns read and checked at start-up.
 - :mod:`bot.nlu.rules`: high-precision patterns and numbered choices.
 - :mod:`bot.nlu.classifier`: the local classifier trained at start-up.
 - :mod:`bot.nlu.slots`: service, date and time in the business time zone.

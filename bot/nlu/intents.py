@@ -23,10 +23,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from bot.business import read_yaml_mapping, validation_problems
+from bot.business import read_yaml_mapping
 from bot.errors import ConfigError
+from bot.nlu.patterns import check_patterns, parse_pattern_data
 from bot.nlu.text import prepare
 
 #: The intent the classifier answers when nothing else fits.
@@ -97,15 +98,7 @@ class _IntentSpec(BaseModel):
             raise ValueError("examples must not be empty strings")
         return value
 
-    @field_validator("patterns")
-    @classmethod
-    def _patterns(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        for pattern in value:
-            try:
-                re.compile(pattern)
-            except re.error as exc:
-                raise ValueError(f"invalid regex {pattern!r}: {exc}") from None
-        return value
+    _check = field_validator("patterns")(classmethod(lambda cls, v: check_patterns(v)))
 
 
 class _ClassifierSpec(BaseModel):
@@ -163,10 +156,7 @@ def parse_intents(data: Mapping[str, Any], *, source: Path) -> IntentCatalog:
 
         parse_intents({"intents": {...}}, source=Path("inline"))
     """
-    try:
-        spec = _IntentsFile.model_validate(data)
-    except ValidationError as exc:
-        raise validation_problems(source, exc) from None
+    spec = parse_pattern_data(data, _IntentsFile, source=source)
     intents = tuple(
         IntentDefinition(
             name=name,
