@@ -45,23 +45,65 @@ def fold_accents(text: str) -> str:
 
 
 @dataclass(frozen=True, slots=True)
+class Calendar:
+    """How a language writes dates and times: day and month names, the patterns around them, the clock.
+
+    The short names (buttons: "Tue", "mié") are the first three letters of the full ones.
+
+    >>> Calendar.of("Monday Tuesday Wednesday Thursday Friday Saturday Sunday",
+    ...             "January February March April May June July August September October November December",
+    ...             date="{wd}, {mon} {day}", when="{date} at {time}", short="{wd} {m}/{day} {time}",
+    ...             am_pm="AM PM").fmt_date(date(2026, 3, 3))
+    'Tue, Mar 3'
+    """
+
+    weekdays: tuple[str, ...]  # Monday first, written out
+    months: tuple[str, ...]  # January first
+    date_pattern: str  # {weekday} {wd} {day} {month} {mon}
+    when_pattern: str  # {date} {time}
+    short_pattern: str  # {wd} {day} {mon} {m} {time}: a button-sized date and time
+    am_pm: tuple[str, str]
+
+    @classmethod
+    def of(cls, weekdays: str, months: str, *, date: str, when: str, short: str, am_pm: str) -> Calendar:
+        """A calendar from its names written with spaces between (Monday and January first)."""
+        am, pm = am_pm.split()
+        return cls(tuple(weekdays.split()), tuple(months.split()), date, when, short, (am, pm))
+
+    def fmt_time(self, moment: time) -> str:
+        """``3:00 PM`` / ``3:00 pm``."""
+        hour = moment.hour % 12 or 12
+        return f"{hour}:{moment.minute:02d} {self.am_pm[moment.hour >= 12]}"
+
+    def fmt_date(self, day: date) -> str:
+        """``Tue, Mar 3`` / ``martes 3 de marzo``."""
+        weekday, month = self.weekdays[day.weekday()], self.months[day.month - 1]
+        return self.date_pattern.format(weekday=weekday, wd=weekday[:3], day=day.day, month=month, mon=month[:3])
+
+    def fmt_when(self, moment: datetime, tz: tzinfo) -> str:
+        """``Tue, Mar 3 at 3:00 PM`` / ``martes 3 de marzo a las 3:00 pm``, in ``tz``."""
+        local = moment.astimezone(tz)
+        return self.when_pattern.format(date=self.fmt_date(local.date()), time=self.fmt_time(local.time()))
+
+    def fmt_short(self, moment: datetime, tz: tzinfo) -> str:
+        """A button-sized form: ``Tue 3/3 10:30 AM`` / ``jue 5 mar 10:30 am``."""
+        local = moment.astimezone(tz)
+        return self.short_pattern.format(wd=self.weekdays[local.weekday()][:3], day=local.day, m=local.month,
+                                         mon=self.months[local.month - 1][:3], time=self.fmt_time(local.time()))
+
+
+@dataclass(frozen=True, slots=True)
 class LanguageProfile:
     """One language: date words, clock style, voice, and how people ask for it.
 
     ``asks`` matches a message (lower case, accents folded) that asks for
     this language ("english please", "en español"); ``name`` is how the
-    language calls itself.
+    language calls itself; ``calendar`` writes its dates and times.
     """
 
     code: str
     name: str
-    weekdays: tuple[str, ...]  # Monday first, written out
-    weekdays_short: tuple[str, ...]
-    months: tuple[str, ...]  # January first
-    months_short: tuple[str, ...]
-    date_pattern: str  # {weekday} {wd} {day} {month} {mon}
-    when_pattern: str  # {date} {time}
-    am_pm: tuple[str, str]
+    calendar: Calendar
     voice_language: str
     voice_name: str
     asks: re.Pattern[str]
@@ -86,30 +128,19 @@ class LanguageProfile:
 
     def fmt_time(self, moment: time) -> str:
         """``3:00 PM`` / ``3:00 pm``."""
-        hour = moment.hour % 12 or 12
-        return f"{hour}:{moment.minute:02d} {self.am_pm[moment.hour >= 12]}"
+        return self.calendar.fmt_time(moment)
 
     def fmt_date(self, day: date) -> str:
         """``Tue, Mar 3`` / ``martes 3 de marzo``."""
-        index = day.weekday()
-        return self.date_pattern.format(
-            weekday=self.weekdays[index], wd=self.weekdays_short[index], day=day.day,
-            month=self.months[day.month - 1], mon=self.months_short[day.month - 1],
-        )
+        return self.calendar.fmt_date(day)
 
     def fmt_when(self, moment: datetime, tz: tzinfo) -> str:
         """``Tue, Mar 3 at 3:00 PM`` / ``martes 3 de marzo a las 3:00 pm``, in ``tz``."""
-        local = moment.astimezone(tz)
-        return self.when_pattern.format(date=self.fmt_date(local.date()), time=self.fmt_time(local.time()))
+        return self.calendar.fmt_when(moment, tz)
 
     def fmt_short(self, moment: datetime, tz: tzinfo) -> str:
         """A button-sized form: ``Tue 3/3 10:30 AM`` / ``jue 5 mar 10:30 am``."""
-        local = moment.astimezone(tz)
-        index = local.weekday()
-        if self.code == DEFAULT_LANGUAGE:
-            return f"{self.weekdays_short[index]} {local.month}/{local.day} {self.fmt_time(local.time())}"
-        return f"{self.weekdays_short[index]} {local.day} {self.months_short[local.month - 1]} " \
-               f"{self.fmt_time(local.time())}"
+        return self.calendar.fmt_short(moment, tz)
 
     def for_sms(self, text: str) -> str:
         """``text`` without the accents GSM-7 lacks, when that makes the whole text GSM-7.
@@ -151,14 +182,10 @@ _END = r"[\s.!?]*$"
 ENGLISH: Final = LanguageProfile(
     code="en",
     name="English",
-    weekdays=("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"),
-    weekdays_short=("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"),
-    months=("January", "February", "March", "April", "May", "June", "July", "August", "September",
-            "October", "November", "December"),
-    months_short=("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"),
-    date_pattern="{wd}, {mon} {day}",
-    when_pattern="{date} at {time}",
-    am_pm=("AM", "PM"),
+    calendar=Calendar.of("Monday Tuesday Wednesday Thursday Friday Saturday Sunday",
+                         "January February March April May June July August September October November December",
+                         date="{wd}, {mon} {day}", when="{date} at {time}", short="{wd} {m}/{day} {time}",
+                         am_pm="AM PM"),
     voice_language="en-US",
     voice_name="Polly.Joanna-Neural",
     joiners=ENGLISH_JOINERS,
@@ -175,14 +202,10 @@ ENGLISH: Final = LanguageProfile(
 SPANISH: Final = LanguageProfile(
     code="es",
     name="Español",
-    weekdays=("lunes", "martes", "miércoles", "jueves", "viernes", "sábado", "domingo"),
-    weekdays_short=("lun", "mar", "mié", "jue", "vie", "sáb", "dom"),
-    months=("enero", "febrero", "marzo", "abril", "mayo", "junio", "julio", "agosto", "septiembre",
-            "octubre", "noviembre", "diciembre"),
-    months_short=("ene", "feb", "mar", "abr", "may", "jun", "jul", "ago", "sep", "oct", "nov", "dic"),
-    date_pattern="{weekday} {day} de {month}",
-    when_pattern="{date} a las {time}",
-    am_pm=("am", "pm"),
+    calendar=Calendar.of("lunes martes miércoles jueves viernes sábado domingo",
+                         "enero febrero marzo abril mayo junio julio agosto septiembre octubre noviembre diciembre",
+                         date="{weekday} {day} de {month}", when="{date} a las {time}", short="{wd} {day} {mon} {time}",
+                         am_pm="am pm"),
     voice_language="es-US",
     # Amazon Polly's US Spanish neural voice, as Twilio names it.
     voice_name="Polly.Lupe-Neural",
