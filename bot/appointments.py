@@ -150,13 +150,21 @@ class Busy:
 class AppointmentBook:
     """Books, lists, moves and cancels appointments. ``tz`` groups days (business time)."""
 
-    def __init__(self, store: AppointmentStore, tz: Any = UTC, *, resources: ResourcePlan | None = None) -> None:
+    def __init__(
+        self,
+        store: AppointmentStore,
+        tz: Any = UTC,
+        *,
+        resources: ResourcePlan | None = None,
+        observers: Sequence[Callable[[str, Appointment, datetime], Awaitable[None]]] = (),
+    ) -> None:
         self.store = store
         self.tz = tz
         self.plan = resources
         #: Told of each booking, move and cancellation: ("booked" | "rescheduled" | "cancelled", appointment,
-        #: time); the staff digest's activity log listens here.
-        self.observers: list[Callable[[str, Appointment, datetime], Awaitable[None]]] = []
+        #: time): the appointment figures, and the staff digest's activity log. A list, because a Brain shared
+        #: by several runtimes (replay) hears each runtime's observers only while that runtime lives.
+        self.observers: list[Callable[[str, Appointment, datetime], Awaitable[None]]] = list(observers)
 
     async def _tell(self, change: str, appt: Appointment, now: datetime) -> None:
         for observe in self.observers:

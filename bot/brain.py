@@ -60,7 +60,7 @@ from bot.flows.options import Offered, pick, recall, remember
 from bot.flows.table import TableFlow
 from bot.flows.when import fmt_date
 from bot.handlers import Handler, Handlers, directions_url, media_kind
-from bot.handoff import Handoff, StaffNotifier, outbox_staff_notifier
+from bot.handoff import Handoff, ReturnScheduler, StaffNotifier, outbox_staff_notifier
 from bot.languages.choose import Languages
 from bot.languages.detect import LanguageDetector, distinct_words
 from bot.languages.nlu import language_nlu
@@ -572,15 +572,17 @@ def build_handler(
     book: AppointmentBook | None = None,
     staff_mail: StaffMailParts | None = None,
     contacts: ContactVerification | None = None,
+    schedule_return: ReturnScheduler | None = None,
 ) -> Brain:
     """The default :class:`Brain` for ``settings``: the demo business unless edited.
 
     ``chat_model`` (a LangChain chat model) overrides ``LLM_MODEL``;
     ``business`` is the loaded ``business.yaml`` (loaded here when not given);
     ``notify_staff`` tells staff of a hand-off, ``staff_mail`` emails them (and
-    hears of every booking change), ``contacts`` verifies reminder contacts and
-    ``book`` is the appointment book (built here when not given); :mod:`bot.runtime`
-    builds them. Every
+    hears of every booking change), ``contacts`` verifies reminder contacts,
+    ``schedule_return`` schedules a hand-off's return at its idle deadline (the
+    outbox's) and ``book`` is the appointment book (built here when not given);
+    :mod:`bot.runtime` builds them. Every
     intent of ``intents.yaml`` must have a handler (a start-up error names
     one that has none).
     """
@@ -593,11 +595,14 @@ def build_handler(
     nlu = NLU(catalog, business, clock=clock, classifier=classifier)
     model = chat_model if chat_model is not None else build_chat_model(settings)
     step = ModelStep(model, templates, business, timeout=settings.llm_timeout_seconds) if model else None
-    handoff = Handoff(settings, templates, {"business": business}, notify_staff=notify_staff, staff_mail=staff_mail)
+    handoff = Handoff(settings, templates, {"business": business}, notify_staff=notify_staff, staff_mail=staff_mail,
+                      schedule_return=schedule_return)
     # The appointment store beside the conversation store (same backend).
     book = book or AppointmentBook(Stores.beside(store).appointments, business.tz, resources=business)
     if staff_mail is not None:
-        book.observers.append(staff_mail.appointment_changed)  # the staff digest's bookings and changes
+        # The staff digest's bookings and changes. Added here, not at construction, because the
+        # two need each other: the staff mail reads this book for the digest.
+        book.observers.append(staff_mail.appointment_changed)
     # Every flow is a table (bot/flows/); the one interpreter runs them all.
     flows: dict[str, Flow] = {
         flow.name: flow for flow in (TableFlow(t) for t in (BOOK, RESCHEDULE, CANCEL, handoff.table))

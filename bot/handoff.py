@@ -131,6 +131,7 @@ class Handoff:
         *,
         notify_staff: StaffNotifier | None = None,
         staff_mail: StaffMailParts | None = None,
+        schedule_return: ReturnScheduler | None = None,
     ) -> None:
         self.settings = settings
         self.templates = templates
@@ -140,9 +141,9 @@ class Handoff:
         self.staff_mail = staff_mail
         #: ``human``: the intent starts it at once (there is nothing to ask).
         self.table = FlowTable(name="human", slots=(), done=self.hand_over)
-        #: Schedules the return at the idle deadline (the outbox, wired by bot.runtime); None: only
+        #: Schedules the return at the idle deadline (the outbox's, passed in by bot.runtime); None: only
         #: the next message brings the bot back.
-        self.schedule_return: ReturnScheduler | None = None
+        self.schedule_return = schedule_return
 
     @property
     def idle_seconds(self) -> float:

@@ -45,7 +45,7 @@ from bot.mail.wiring import StaffMailParts, build_staff_mail
 from bot.memo import fingerprint, memo
 from bot.observability import Metrics
 from bot.outbound.outbox import ArqOutbox, InlineOutbox, Outbox, OutboxJobs, rest_deliverer
-from bot.outbound.service import Outbound, build_outbound
+from bot.outbound.service import Outbound, build_outbound, build_outbox
 from bot.settings import Settings
 from bot.storage import ConversationStore, MemoryStore, RedisStore
 from bot.storage.stores import Stores
@@ -152,16 +152,20 @@ class Runtime:
         injected = parts.get("handler")
         # Loaded once: the Brain and the outbound parts (reminders) share it.
         business = load_business_file(settings, required=injected is None)
-        outbound = build_outbound(settings, stores=Stores.beside(store), clock=clock, metrics=metrics,
-                                  business=business,
-                                  outbox=parts.get("outbox"), twilio=parts.get("twilio"))
         stores = Stores.beside(store)
+        # First: the Brain's staff notices and hand-off returns go through it.
+        outbox = parts.get("outbox") or build_outbox(settings, clock)
         ledger = parts.get("consent_ledger") or build_consent_ledger(store)
         hash_key = settings.consent_hash_key
         hasher = AddressHasher(hash_key.get_secret_value() if hash_key else None)
-        # The parts the Brain is built with (and the runtime keeps, for compliance and the worker).
-        book = AppointmentBook(stores.appointments, business.tz, resources=business) if business else None
-        arq = outbound.outbox.redis if isinstance(outbound.outbox, ArqOutbox) else None
+        # The Brain's appointment book; its figures count every status change made through it.
+        counter = status_counter(metrics.appointments)
+        book = (
+            AppointmentBook(stores.appointments, business.tz, resources=business,
+                            observers=(counter,) if injected is None else ())
+            if business else None
+        )
+        arq = outbox.redis if isinstance(outbox, ArqOutbox) else None
         staff_mail = (
             build_staff_mail(settings, store=store, ledger=stores.ledger, book=book, business=business,
                              clock=clock, metrics=metrics, arq_redis=arq)
@@ -176,12 +180,19 @@ class Runtime:
             handler: TurnHandler = injected
         else:
             assert business is not None  # required above
-            # Hand-off notices to STAFF_NUMBER go through the outbox.
-            notify_staff = outbox_staff_notifier(settings, outbound.outbox, business)
             handler = build_handler(settings, templates=templates, clock=clock, store=store,
                                     chat_model=parts.get("chat_model"), business=business,
-                                    notify_staff=notify_staff, book=book, staff_mail=staff_mail,
-                                    contacts=contacts)
+                                    # Hand-off notices to STAFF_NUMBER go through the outbox.
+                                    notify_staff=outbox_staff_notifier(settings, outbox, business),
+                                    book=book, staff_mail=staff_mail, contacts=contacts,
+                                    schedule_return=outbox.submit_handoff_return)
+        brain = handler if isinstance(handler, Brain) else None
+        # Hear of every opt-out: a reminder contact's own STOP removes it from every patient it
+        # served; staff email and the day's digest list it.
+        opt_out_observers = [] if brain is None else [
+            *([contacts.contacts.forget] if contacts is not None else []),
+            *([staff_mail.opted_out] if staff_mail is not None else []),
+        ]
         consent_dir = Path(settings.intents_dir) / "consent"
         compliance = Compliance(
             templates,
@@ -190,14 +201,18 @@ class Runtime:
             matcher=memo(("consent", fingerprint(consent_dir)), lambda: RevocationMatcher.from_dir(consent_dir)),
             ledger=ledger,
             hasher=hasher,
-            appointments=handler.book if isinstance(handler, Brain) else None,
-            tz=handler.business.tz if isinstance(handler, Brain) else None,
+            appointments=brain.book if brain is not None else None,
+            tz=brain.business.tz if brain is not None else None,
             # Staff hear of an opt-out by someone with an appointment the same way as of a hand-off.
-            notify_staff=handler.notify_staff if isinstance(handler, Brain) else None,
+            notify_staff=brain.notify_staff if brain is not None else None,
             clock=clock,
-            languages=handler.languages if isinstance(handler, Brain) else None,
-            service_labels=handler.service_labels if isinstance(handler, Brain) else None,
+            languages=brain.languages if brain is not None else None,
+            service_labels=brain.service_labels if brain is not None else None,
+            opt_out_observers=opt_out_observers,
         )
+        # An opt-out Twilio reports at send time (21610) is recorded and told like any other.
+        outbound = build_outbound(settings, stores=stores, clock=clock, metrics=metrics, business=business,
+                                  outbox=outbox, twilio=parts.get("twilio"), on_opt_out=compliance.platform_opt_out)
         engine = Engine(
             store=store,
             clock=clock,
@@ -207,21 +222,20 @@ class Runtime:
             metrics=metrics,
         )
         returns = None
-        if isinstance(handler, Brain):
+        if brain is not None:
             # The hand-off's return at its idle deadline: a timed outbox job.
-            returns = HandoffReturns(engine=engine, clock=clock, handoff=handler.handoff, outbox=outbound.outbox,
+            returns = HandoffReturns(engine=engine, clock=clock, handoff=brain.handoff, outbox=outbox,
                                      quiet=outbound.sender.quiet)
-            if injected is None:
-                # Like the staff notifier: an injected (shared) Brain is wired by whoever shares it.
-                handler.handoff.schedule_return = outbound.outbox.submit_handoff_return
         outbox_jobs = OutboxJobs(
-            sender=outbound.sender, outbox=outbound.outbox, campaigns=outbound.campaigns, pacer=outbound.pacer,
+            sender=outbound.sender, outbox=outbox, campaigns=outbound.campaigns, pacer=outbound.pacer,
             content=outbound.templates, replies=templates, engine=engine, clock=clock, metrics=metrics,
             default_rate=settings.broadcast_rate_per_second, handoff_returns=returns,
         )
-        if isinstance(outbound.outbox, InlineOutbox):
-            # In-process jobs run this process's engine, which exists only now.
-            outbound.outbox.attach(outbox_jobs)
+        if isinstance(outbox, InlineOutbox):
+            # The one cycle of the graph, closed here on purpose: in-process jobs run this engine,
+            # whose Brain submits to this outbox (staff notices, hand-off returns), so the outbox
+            # exists first and gets its jobs now. arq needs none: the worker builds its own runtime.
+            outbox.attach(outbox_jobs)
         runtime = cls(
             settings=settings,
             store=store,
@@ -242,19 +256,15 @@ class Runtime:
         runtime.jobs["reminders"] = outbound.reminders.run
         if business is not None:
             build_confirmations(runtime, business, compliance.hasher)
-        if isinstance(outbound.outbox, InlineOutbox):
+        if isinstance(outbox, InlineOutbox):
             # In one process (replay, `bot chat`) due timed jobs run at the next settle; `run: handoff_returns`
             # runs those due now (with a worker, arq runs them at their time).
-            runtime.jobs["handoff_returns"] = _release_due(outbound.outbox)
-        if isinstance(handler, Brain):
-            runtime.book_observers.append(status_counter(metrics.appointments))
-            handler.book.observers.extend(runtime.book_observers)
-            if contacts is not None:
-                # A reminder contact's own STOP removes it from every patient it served.
-                compliance.opt_out_observers.append(contacts.contacts.forget)
-            if staff_mail is not None:
-                compliance.opt_out_observers.append(staff_mail.opted_out)
-        outbound.sender.suppressions.on_opt_out = compliance.platform_opt_out
+            runtime.jobs["handoff_returns"] = _release_due(outbox)
+        if brain is not None and injected is not None:
+            # A Brain shared by several runtimes (replay) outlives this one: its book counts for this
+            # runtime's figures until aclose() lets go (a Brain built here got the counter at construction).
+            runtime.book_observers.append(counter)
+            brain.book.observers.extend(runtime.book_observers)
         return runtime
 
     async def open(self) -> None:

@@ -180,6 +180,7 @@ class Compliance:
         clock: Clock | None = None,
         languages: Languages | None = None,
         service_labels: Mapping[str, Mapping[str, str]] | None = None,
+        opt_out_observers: Sequence[OptOutObserver] = (),
     ) -> None:
         self._renderer = renderer
         #: The business's languages: answers go out in the conversation's (bot/languages).
@@ -198,7 +199,7 @@ class Compliance:
         self.clock = clock
         #: Called on every opt-out with (conversation, event id, time, has an upcoming appointment):
         #: staff email and the day's digest, and removing the number as someone's reminder contact.
-        self.opt_out_observers: list[OptOutObserver] = []
+        self.opt_out_observers = tuple(opt_out_observers)
 
     async def handle(
         self, msg: InboundMessage, *, state: ConversationState, opted_out: bool, now: datetime

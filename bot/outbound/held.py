@@ -69,15 +69,16 @@ class QuietGate:
     """Applies :class:`~bot.quiet_hours.QuietHoursPolicy` to a send request."""
 
     def __init__(self, *, policy: QuietHoursPolicy, store: ConversationStore, records: Records,
-                 book: AppointmentBook | None, clock: Clock, metrics: Metrics) -> None:
+                 book: AppointmentBook | None, clock: Clock, metrics: Metrics,
+                 sink: Callable[[SendRequest, Hold], Awaitable[None]] | None = None) -> None:
         self.policy = policy
         self.store = store  # conversations: a known time zone
         self.records = records  # the held list per conversation
         self.book = book
         self.clock = clock
         self.metrics = metrics
-        # Where a held request goes (the outbox's submit_held); set by build_outbound.
-        self.sink: Callable[[SendRequest, Hold], Awaitable[None]] | None = None
+        # Where a held request goes (the outbox's submit_held; build_outbound passes it); None: nothing is held.
+        self.sink = sink
 
     def bot_started(self, request: SendRequest) -> bool:
         """Whether quiet hours apply: everything but a prompt answer, a compliance reply or a staff alert."""

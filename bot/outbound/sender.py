@@ -71,7 +71,7 @@ from bot.outbound.errors import (
 from bot.outbound.held import QuietGate
 from bot.outbound.ledger import SendLedger, SendRecord, ref_for
 from bot.outbound.models import SendRequest, SendResult
-from bot.outbound.suppression import Suppressions
+from bot.outbound.suppression import OptOutReport, Suppressions
 from bot.outbound.templates import LIST_ITEM_MAX, QUICK_REPLY_MAX, ContentTemplates
 from bot.outbound.window import DEFAULT_MARGIN, WhatsAppWindow
 from bot.settings import Settings
@@ -161,6 +161,8 @@ class Sender:
         lease_seconds: float | None = None,
         window_margin: timedelta = DEFAULT_MARGIN,
         request_timeout: float = REQUEST_TIMEOUT,
+        quiet: QuietGate | None = None,
+        on_opt_out: OptOutReport | None = None,
     ) -> None:
         self.settings = settings
         self.clock = clock
@@ -170,14 +172,14 @@ class Sender:
         # The ledger store beside the conversation store unless given (same backend).
         ledger_store = ledger_store or Stores.beside(store).ledger
         self.ledger = SendLedger(ledger_store)
-        self.suppressions = Suppressions(store, ledger_store, metrics)
+        self.suppressions = Suppressions(store, ledger_store, metrics, on_opt_out=on_opt_out)
         self.window = WhatsAppWindow(store, clock, margin=window_margin)
         self.max_attempts = max_attempts or settings.outbound_max_attempts
         self.backoff = settings.outbound_backoff_seconds if backoff_seconds is None else backoff_seconds
         self.lease_seconds = lease_seconds or settings.worker_job_timeout_seconds
         self.request_timeout = request_timeout
         # Quiet hours for bot-started messages (bot/outbound/held.py); None: never held.
-        self.quiet: QuietGate | None = None
+        self.quiet = quiet
 
     def status_callback_url(self, ref: str) -> str | None:
         """Where Twilio reports this send's statuses (None without ``PUBLIC_BASE_URL``).

@@ -35,6 +35,7 @@ from bot.outbound.outbox import ArqOutbox, InlineOutbox, Outbox
 from bot.outbound.reminders import Reminders
 from bot.outbound.sender import Sender
 from bot.outbound.status import DeliveryTracker
+from bot.outbound.suppression import OptOutReport
 from bot.outbound.templates import ContentTemplates
 from bot.quiet_hours import Hold, QuietHours, QuietHoursPolicy, load_state_rules
 from bot.settings import Settings
@@ -75,6 +76,18 @@ def load_content_templates(settings: Settings) -> ContentTemplates:
     return memo(("content", fingerprint(path)), lambda: ContentTemplates.load(path))
 
 
+def build_outbox(settings: Settings, clock: Clock) -> Outbox:
+    """arq on ``REDIS_URL`` when set, else in-process tasks (development, replay, tests).
+
+    Built before the rest of the graph: the Brain's staff notices and hand-off
+    returns go through it. An in-process outbox is given its jobs
+    (:meth:`~bot.outbound.outbox.InlineOutbox.attach`) once the engine exists.
+    """
+    if settings.queue_url:
+        return ArqOutbox.from_url(settings.queue_url, timeout=settings.redis_timeout_seconds)
+    return InlineOutbox(clock=clock)
+
+
 def build_outbound(
     settings: Settings,
     *,
@@ -84,34 +97,33 @@ def build_outbound(
     business: Business | None,
     outbox: Outbox | None = None,
     twilio: Any = None,
+    on_opt_out: OptOutReport | None = None,
 ) -> Outbound:
     """Wire the outbound parts from the narrow parts they use.
 
-    The outbox is arq on ``REDIS_URL`` when set, else in-process tasks
-    (development); ``outbox`` overrides that (tests). An in-process outbox
-    still needs its jobs (:meth:`~bot.outbound.outbox.InlineOutbox.attach`),
-    which the composition root gives it once the engine exists. ``twilio``
-    is an already open SDK client, else :meth:`Outbound.open` gives it later.
-    ``business`` is None only for a process without a business file.
+    ``outbox`` is the process's (:func:`build_outbox` when not given).
+    ``twilio`` is an already open SDK client, else :meth:`Outbound.open`
+    gives it later. ``on_opt_out`` hears of each opt-out Twilio reports
+    (21610): the composition root passes compliance's. ``business`` is None
+    only for a process without a business file.
     """
     templates = load_content_templates(settings)
-    sender = Sender(settings=settings, store=stores.conversations, ledger_store=stores.ledger, clock=clock,
-                    metrics=metrics, templates=templates, twilio=twilio)
     if outbox is None:
-        outbox = (ArqOutbox.from_url(settings.queue_url, timeout=settings.redis_timeout_seconds)
-                  if settings.queue_url else InlineOutbox(clock=clock))
+        outbox = build_outbox(settings, clock)
+    book = (AppointmentBook(stores.appointments, business.tz, resources=business)
+            if business else AppointmentBook(stores.appointments))
+    quiet = quiet_gate(stores, clock, metrics, business, book, outbox)
+    sender = Sender(settings=settings, store=stores.conversations, ledger_store=stores.ledger, clock=clock,
+                    metrics=metrics, templates=templates, twilio=twilio, quiet=quiet, on_opt_out=on_opt_out)
     campaigns = Campaigns(stores.ledger)
     tracker = DeliveryTracker(store=stores.ledger, ledger=sender.ledger, suppressions=sender.suppressions,
                               campaigns=campaigns, outbox=outbox, metrics=metrics)
-    book = (AppointmentBook(stores.appointments, business.tz, resources=business)
-            if business else AppointmentBook(stores.appointments))
-    sender.quiet = quiet_gate(stores, clock, metrics, business, book, outbox)
     lead_set = "reminder_lead_hours" in settings.model_fields_set
     reminders = Reminders(
         book=book,
         outbox=outbox, suppressions=sender.suppressions, store=stores.jobs, clock=clock,
         lead=timedelta(hours=settings.reminder_lead_hours), templates=templates, metrics=metrics,
-        business=business, quiet=sender.quiet.policy,
+        business=business, quiet=quiet.policy,
         # Verified reminder contacts (docs/staff-email.md) exist only with Verify configured.
         contacts=ContactBook(stores.ledger) if settings.twilio_verify_service_sid else None,
         # business.yaml's schedule, unless REMINDER_LEAD_HOURS is set: then one reminder at that lead.
@@ -127,15 +139,12 @@ def quiet_gate(stores: Stores, clock: Clock, metrics: Metrics, business: Busines
     config = business.quiet_hours if business is not None else QuietHours()
     tz = business.tz if business is not None else ZoneInfo("UTC")
     policy = QuietHoursPolicy(config, load_state_rules(), tz)
-    gate = QuietGate(policy=policy, store=stores.conversations, records=stores.jobs, book=book, clock=clock,
-                     metrics=metrics)
-    submit_held = getattr(outbox, "submit_held", None)
-    if submit_held is None:  # an outbox without holds (a test's): a plain delayed submit
+    sink = getattr(outbox, "submit_held", None)
+    if sink is None:  # an outbox without holds (a test's): a plain delayed submit
 
         async def submit_later(request: SendRequest, hold: Hold) -> None:
             await outbox.submit(request, delay=max(hold.release_at.timestamp() - clock.timestamp(), 0.0))
 
-        gate.sink = submit_later
-    else:
-        gate.sink = submit_held
-    return gate
+        sink = submit_later
+    return QuietGate(policy=policy, store=stores.conversations, records=stores.jobs, book=book, clock=clock,
+                     metrics=metrics, sink=sink)

@@ -32,6 +32,8 @@ from bot.storage.ledger import LedgerStore
 log = logging.getLogger("bot.outbound")
 
 Reason = Literal["opted_out", "unreachable"]
+#: Hears of an opt-out Twilio reported (21610): (conversation, MessageSid or "").
+OptOutReport = Callable[[ConversationKey, str], Awaitable[None]]
 OPTED_OUT: Final = "opted_out"
 UNREACHABLE: Final = "unreachable"
 
@@ -44,13 +46,15 @@ def unreachable_key(key: ConversationKey) -> str:
 class Suppressions:
     """Reads and writes the two do-not-send records."""
 
-    def __init__(self, store: ConversationStore, ledger: LedgerStore, metrics: Metrics) -> None:
+    def __init__(
+        self, store: ConversationStore, ledger: LedgerStore, metrics: Metrics, *, on_opt_out: OptOutReport | None = None
+    ) -> None:
         self.store = store  # opt-outs
         self.ledger = ledger  # unreachable marks
         self.metrics = metrics
-        # Called once per opt-out learnt from 21610 with (conversation, MessageSid):
-        # the consent ledger (bot/compliance) records it; wired by the runtime.
-        self.on_opt_out: Callable[[ConversationKey, str], Awaitable[None]] | None = None
+        # Called once per opt-out learnt from 21610 with (conversation, MessageSid): the consent
+        # ledger records it and staff hear of it (bot/compliance; the composition root passes it).
+        self.on_opt_out = on_opt_out
 
     async def reason(self, key: ConversationKey, *, compliance: bool = False) -> Reason | None:
         """Why nothing may be sent to ``key`` now, or None.
