@@ -13,7 +13,6 @@ Example::
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import sys
 from collections.abc import Awaitable, Callable
@@ -24,6 +23,7 @@ from typing import TYPE_CHECKING, Annotated, TypeVar
 import phonenumbers
 import typer
 
+from bot.cli_support import command_group, on_stores, redis_url_for
 from bot.cli_support import fail as _fail
 from bot.errors import BotError
 
@@ -32,11 +32,8 @@ if TYPE_CHECKING:
     from bot.settings import Settings
     from bot.storage.stores import Stores
 
-consent_app = typer.Typer(
-    name="consent",
-    help="The consent ledger: export, one number's history, staff opt-outs, unreachable marks, HELP text.",
-    no_args_is_help=True,
-    add_completion=False,
+consent_app = command_group(
+    "consent", "The consent ledger: export, one number's history, staff opt-outs, unreachable marks, HELP text."
 )
 
 T = TypeVar("T")
@@ -96,24 +93,11 @@ def _since(raw: str) -> datetime:
 def _run(settings: Settings, work: Callable[[Stores, ConsentLedger, AddressHasher], Awaitable[T]]) -> T:
     """Run ``work`` against the Redis of ``REDIS_URL`` (the ledger lives there)."""
     from bot.compliance.ledger import AddressHasher, build_consent_ledger
-    from bot.storage.stores import Stores
 
-    if not settings.redis_url:
-        raise _fail("REDIS_URL is not set: the consent ledger lives in Redis")
+    redis_url = redis_url_for(settings.redis_url, "the consent ledger lives in Redis")
     key = settings.consent_hash_key
     hasher = AddressHasher(key.get_secret_value() if key else None)
-
-    async def go() -> T:
-        stores = Stores.from_url(settings.redis_url or "")
-        try:
-            return await work(stores, build_consent_ledger(stores.conversations), hasher)
-        finally:
-            await stores.close()
-
-    try:
-        return asyncio.run(go())
-    except BotError as exc:
-        raise _fail(str(exc)) from None
+    return on_stores(redis_url, lambda stores: work(stores, build_consent_ledger(stores.conversations), hasher))
 
 
 @consent_app.command("export")

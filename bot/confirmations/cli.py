@@ -13,7 +13,6 @@ Example::
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import date, datetime
 from pathlib import Path
@@ -21,6 +20,7 @@ from typing import TYPE_CHECKING, Annotated, Final, TypeVar
 
 import typer
 
+from bot.cli_support import command_group, on_stores, redis_url_for
 from bot.cli_support import fail as _fail
 from bot.confirmations.status import Source, Status
 from bot.errors import BotError
@@ -28,11 +28,8 @@ from bot.errors import BotError
 if TYPE_CHECKING:
     from bot.appointments import Appointment, AppointmentBook
 
-appointments_app = typer.Typer(
-    name="appointments",
-    help="Appointments: a day's list with statuses, staff marks (completed, no-show, cancelled), figures.",
-    no_args_is_help=True,
-    add_completion=False,
+appointments_app = command_group(
+    "appointments", "Appointments: a day's list with statuses, staff marks (completed, no-show, cancelled), figures."
 )
 
 #: What staff may mark (confirmations come from patients).
@@ -52,24 +49,12 @@ def _run(work: Callable[[AppointmentBook], Awaitable[T]]) -> T:
     from bot.appointments import AppointmentBook
     from bot.business import load_business
     from bot.cli import settings_or_exit  # bot.cli registers this group: import late
-    from bot.storage.stores import Stores
 
     settings = settings_or_exit()
-    if not settings.redis_url:
-        raise _fail("REDIS_URL is not set: appointments live in Redis")
+    redis_url = redis_url_for(settings.redis_url, "appointments live in Redis")
     business = load_business(Path(settings.intents_dir) / "business.yaml")
-
-    async def go() -> T:
-        stores = Stores.from_url(settings.redis_url or "")
-        try:
-            return await work(AppointmentBook(stores.appointments, business.tz, resources=business))
-        finally:
-            await stores.close()
-
-    try:
-        return asyncio.run(go())
-    except BotError as exc:
-        raise _fail(str(exc)) from None
+    return on_stores(redis_url, lambda stores: work(AppointmentBook(stores.appointments, business.tz,
+                                                                    resources=business)))
 
 
 def describe(appt: Appointment, tz: object) -> str:
@@ -189,19 +174,14 @@ def recall_consent(
     if not user.startswith("+") or not user[1:].isdigit():
         raise _fail(f"{number!r} is not a phone number; write it as + and country code, e.g. +14155550123")
     settings = settings_or_exit()
-    if not settings.redis_url:
-        raise _fail("REDIS_URL is not set: the consent ledger lives in Redis")
+    redis_url = redis_url_for(settings.redis_url, "the consent ledger lives in Redis")
     key_secret = settings.consent_hash_key
     hasher = AddressHasher(key_secret.get_secret_value() if key_secret else None)
     key = ConversationKey(Channel(channel), settings.twilio_phone_number or "", user)
 
-    async def go() -> bool:
-        stores = Stores.from_url(settings.redis_url or "")
-        try:
-            return await record_marketing_consent(build_consent_ledger(stores.conversations), hasher, key,
-                                                  at=SystemClock().now(), note=note or "staff")
-        finally:
-            await stores.close()
+    async def work(stores: Stores) -> bool:
+        return await record_marketing_consent(build_consent_ledger(stores.conversations), hasher, key,
+                                              at=SystemClock().now(), note=note or "staff")
 
-    asyncio.run(go())
+    on_stores(redis_url, work)
     typer.echo(f"marketing consent recorded for {mask_phone(user)} ({channel})")
