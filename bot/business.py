@@ -21,14 +21,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from datetime import date, datetime, time
+from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -41,166 +39,38 @@ from pydantic import (
 )
 
 from bot.confirmations.schedule import AfterVisit, Recall, ReminderStep
-from bot.errors import ConfigError
+from bot.datafile import read_yaml_mapping, validation_problems
+from bot.hours import WEEKDAYS, HoursLine, OpeningHours, TimeRange, Weekday
 from bot.languages.profile import DEFAULT_LANGUAGE, PROFILES
 from bot.quiet_hours import QuietHours
 
-Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
-#: Weekday keys in :meth:`datetime.weekday` order (Monday = 0).
-WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+# The opening hours (bot/hours.py) and the YAML reading (bot/datafile.py) are modules of their
+# own; importing them from here keeps working.
+__all__ = [
+    "DEFAULT_RESOURCE",
+    "WEEKDAYS",
+    "Business",
+    "FaqEntry",
+    "FaqOffer",
+    "HoursLine",
+    "OpeningHours",
+    "Resource",
+    "Service",
+    "TimeRange",
+    "Weekday",
+    "Words",
+    "load_business",
+    "read_yaml_mapping",
+    "validation_problems",
+]
 
-_RANGE = re.compile(r"^\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*$")
 _PHONE = re.compile(r"^\+[0-9][0-9 ().-]{6,20}$")
 _CURRENCY_SYMBOLS = {"USD": "$", "CAD": "$", "AUD": "$", "EUR": "€", "GBP": "£"}
-
-
-# --------------------------------------------------------------------------
-# YAML reading, shared by every data file under intents/
-# --------------------------------------------------------------------------
-
-
-class _StrictLoader(yaml.SafeLoader):
-    """A safe loader that refuses duplicate keys.
-
-    Why: PyYAML silently keeps the last of two equal keys, so a copy-pasted
-    intent or service would quietly replace the first one.
-    """
-
-
-def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode) -> dict[Any, Any]:
-    seen: set[Any] = set()
-    for key_node, _ in node.value:
-        key = loader.construct_object(key_node)
-        if key in seen:
-            raise yaml.constructor.ConstructorError(
-                None, None, f"duplicate key {key!r}", key_node.start_mark
-            )
-        seen.add(key)
-    return dict(loader.construct_mapping(node))
-
-
-_StrictLoader.add_constructor(
-    yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG,
-    _construct_mapping,
-)
-
-
-def read_yaml_mapping(path: Path) -> dict[str, Any]:
-    """Read a YAML file whose top level is a mapping; refuse duplicate keys.
-
-    Raises :class:`ConfigError` naming the file (and line, for syntax errors).
-
-    Example::
-
-        data = read_yaml_mapping(Path("intents/business.yaml"))
-        data["name"]  # "Bright Smile Dental"
-    """
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read: {exc.strerror or exc}") from None
-    try:
-        data = yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: invalid YAML: {exc}") from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: the top level must be a mapping of keys to values")
-    return data
-
-
-def validation_problems(path: Path, exc: ValidationError) -> ConfigError:
-    """Turn pydantic's error into one :class:`ConfigError` naming file and fields.
-
-    Example message::
-
-        intents/business.yaml: invalid data:
-          services.cleaning.price: Input should be greater than or equal to 0
-    """
-    problems = []
-    for err in exc.errors():
-        where = ".".join(str(part) for part in err["loc"]) or "(top level)"
-        if err["type"] == "missing":
-            reason = "missing"
-        elif err["type"] == "extra_forbidden":
-            reason = "unknown key (not allowed here; check the spelling)"
-        else:
-            reason = err["msg"].removeprefix("Value error, ")
-        problems.append(f"{where}: {reason}")
-    return ConfigError(f"{path}: invalid data:\n  " + "\n  ".join(problems))
-
-
-# --------------------------------------------------------------------------
-# The model
-# --------------------------------------------------------------------------
 
 
 def _normalise_name(text: str) -> str:
     """Lower-case, hyphens and runs of spaces to one space ("Check-Up" -> "check up")."""
     return " ".join(text.lower().replace("-", " ").split())
-
-
-@dataclass(frozen=True, slots=True)
-class TimeRange:
-    """One opening period of a day, wall-clock time in the business time zone."""
-
-    start: time
-    end: time
-
-    def text(self) -> str:
-        """Compact SMS-friendly form: ``8am-5pm``, ``8:30am-12pm``."""
-        return f"{_clock_text(self.start)}-{_clock_text(self.end)}"
-
-
-def _clock_text(moment: time) -> str:
-    hour = moment.hour % 12 or 12
-    suffix = "am" if moment.hour < 12 else "pm"
-    return f"{hour}{suffix}" if moment.minute == 0 else f"{hour}:{moment.minute:02d}{suffix}"
-
-
-def _parse_ranges(value: Any) -> tuple[TimeRange, ...]:
-    if isinstance(value, str) and value.strip().lower() == "closed":
-        return ()
-    items = value if isinstance(value, list) else [value]
-    ranges: list[TimeRange] = []
-    for item in items:
-        match = _RANGE.match(item) if isinstance(item, str) else None
-        if match is None:
-            raise ValueError(f'expected "HH:MM-HH:MM", a list of them, or "closed"; got {item!r}')
-        h1, m1, h2, m2 = (int(g) for g in match.groups())
-        try:
-            start, end = time(h1, m1), time(h2, m2)
-        except ValueError:
-            raise ValueError(f"not a valid time of day in {item!r}") from None
-        if end <= start:
-            raise ValueError(f"closing time must be after opening time in {item!r}")
-        if ranges and start < ranges[-1].end:
-            raise ValueError(f"ranges must be in order and not overlap: {item!r}")
-        ranges.append(TimeRange(start, end))
-    return tuple(ranges)
-
-
-class OpeningHours(BaseModel):
-    """Opening periods for each weekday; an empty tuple means closed."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    mon: tuple[TimeRange, ...]
-    tue: tuple[TimeRange, ...]
-    wed: tuple[TimeRange, ...]
-    thu: tuple[TimeRange, ...]
-    fri: tuple[TimeRange, ...]
-    sat: tuple[TimeRange, ...]
-    sun: tuple[TimeRange, ...]
-
-    @field_validator("*", mode="before")
-    @classmethod
-    def _ranges(cls, value: Any) -> tuple[TimeRange, ...]:
-        return _parse_ranges(value)
-
-    def on(self, day: Weekday) -> tuple[TimeRange, ...]:
-        """The opening periods of ``day`` (``"mon"`` ... ``"sun"``)."""
-        ranges: tuple[TimeRange, ...] = getattr(self, day)
-        return ranges
 
 
 #: The one resource of a business that lists none: every service books it,
@@ -286,25 +156,6 @@ class Service(BaseModel):
         """Every normalised way to name this service: key, label and aliases."""
         seen = dict.fromkeys(_normalise_name(n) for n in (self.key, self.label, *self.aliases))
         return tuple(seen)
-
-
-@dataclass(frozen=True, slots=True)
-class HoursLine:
-    """One line of the opening-hours text: consecutive days with equal hours.
-
-    ``days`` and ``hours`` are ready to print (``"Mon-Fri"``, ``"8am-5pm"``);
-    the other fields let a template format differently.
-    """
-
-    days: str
-    hours: str
-    first_day: Weekday
-    last_day: Weekday
-    ranges: tuple[TimeRange, ...]
-
-    @property
-    def closed(self) -> bool:
-        return not self.ranges
 
 
 class FaqOffer(BaseModel):
@@ -603,20 +454,7 @@ class Business(BaseModel):
             [(l.days, l.hours) for l in business.opening_hours_text()]
             # [("Mon-Fri", "8am-5pm"), ("Sat", "9am-1pm"), ("Sun", "closed")]
         """
-        lines: list[HoursLine] = []
-        start = 0
-        for index in range(1, len(WEEKDAYS) + 1):
-            if index < len(WEEKDAYS) and self.hours.on(WEEKDAYS[index]) == self.hours.on(
-                WEEKDAYS[start]
-            ):
-                continue
-            first, last = WEEKDAYS[start], WEEKDAYS[index - 1]
-            ranges = self.hours.on(first)
-            days = first.title() if first == last else f"{first.title()}-{last.title()}"
-            hours = ", ".join(r.text() for r in ranges) if ranges else "closed"
-            lines.append(HoursLine(days, hours, first, last, ranges))
-            start = index
-        return tuple(lines)
+        return self.hours.lines()
 
 
 def load_business(path: Path) -> Business:

@@ -16,7 +16,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from bot.business import Business, TimeRange
+from bot.business import Business
+from bot.hours import TimeRange
 
 #: How far ahead to look for the next opening (a week covers every schedule).
 _LOOKAHEAD_DAYS = 8

@@ -32,9 +32,9 @@ from typing import Any, Final
 
 import phonenumbers
 
-from bot.business import read_yaml_mapping
 from bot.contacts.store import ContactBook, KeyValues, Mode
 from bot.contacts.verifier import Verifier, VerifyOutcome
+from bot.datafile import read_yaml_mapping
 from bot.errors import ConfigError
 from bot.messages import Channel
 from bot.observability import mask_phone

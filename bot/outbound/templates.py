@@ -39,7 +39,7 @@ from jinja2 import meta
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator, model_validator
 
-from bot.business import read_yaml_mapping, validation_problems
+from bot.datafile import read_yaml_mapping, validation_problems
 from bot.errors import ConfigError, TemplateError
 
 #: Twilio refuses a rendered template over this many characters (63021).
