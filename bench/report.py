@@ -62,7 +62,7 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
                      "met": slow["webhook_within_budget"]})
     steps = _get(s, "replay", "steps_per_second")
     if steps is not None:
-        want = _get(s, "replay", "target_steps_per_second") or 200
+        want = _get(s, "replay", "target_steps_per_second") or 500
         rows.append({"target": f"replay >= {want} steps/s (Replay issue)", "value": _fmt(steps, ".0f"),
                      "met": steps >= want})
     return rows
