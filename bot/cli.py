@@ -45,18 +45,29 @@ def settings_or_exit(**overrides: object) -> Settings:
         raise typer.Exit(2) from None
 
 
+def dev_credentials() -> dict[str, object]:
+    """The public development credentials, for each one the environment leaves unset.
+
+    What lets the local tools (chat, dev, replay) run without a Twilio account.
+
+    Example::
+
+        load_settings(environment="development", **dev_credentials())
+    """
+    values: dict[str, object] = {}
+    if not os.environ.get("TWILIO_ACCOUNT_SID"):
+        values["twilio_account_sid"] = DEV_ACCOUNT_SID
+    if not os.environ.get("TWILIO_AUTH_TOKEN"):
+        values["twilio_auth_token"] = DEV_AUTH_TOKEN
+    return values
+
+
 def dev_settings(**overrides: object) -> Settings:
     """Settings for local tools (chat, replay, dev): no Twilio account needed.
 
     Real values from the environment or ``.env`` still win.
     """
-    defaults: dict[str, object] = {"environment": "development"}
-    if not os.environ.get("TWILIO_ACCOUNT_SID"):
-        defaults["twilio_account_sid"] = DEV_ACCOUNT_SID
-    if not os.environ.get("TWILIO_AUTH_TOKEN"):
-        defaults["twilio_auth_token"] = DEV_AUTH_TOKEN
-    defaults.update(overrides)
-    return settings_or_exit(**defaults)
+    return settings_or_exit(**{"environment": "development", **dev_credentials(), **overrides})
 
 
 @app.command()

@@ -12,6 +12,7 @@ import os
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+from bot.cli import dev_credentials
 from bot.settings import Settings, load_settings
 
 #: The bot's number in replayed conversations (Twilio's "valid sender" test number).
@@ -24,8 +25,6 @@ PUBLIC_URL = "https://replay.bot.test"
 TWILIO_API_URL = "https://api.twilio.replay.test"
 DEFAULT_CONCURRENCY = 8
 
-DEV_ACCOUNT_SID = "AC" + "d" * 32
-DEV_AUTH_TOKEN = "dev-auth-token"  # noqa: S105 - the public development default of bot chat/dev
 MESSAGES_PATH = "/twilio/messages"
 STATUS_PATH = "/twilio/status"
 
@@ -41,9 +40,4 @@ def replay_settings(**overrides: Any) -> Settings:
     if not os.environ.get("ENVIRONMENT"):
         # A dev tool: production's rules (REDIS_URL required) only when asked for.
         values["environment"] = "development"
-    if not os.environ.get("TWILIO_ACCOUNT_SID"):
-        values["twilio_account_sid"] = DEV_ACCOUNT_SID
-    if not os.environ.get("TWILIO_AUTH_TOKEN"):
-        values["twilio_auth_token"] = DEV_AUTH_TOKEN
-    values.update(overrides)
-    return load_settings(**values)
+    return load_settings(**{**values, **dev_credentials(), **overrides})

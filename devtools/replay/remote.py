@@ -16,9 +16,10 @@ from collections.abc import Mapping
 import httpx
 import phonenumbers
 
+from bot.cli import DEV_ACCOUNT_SID
 from bot.compliance import keyword_type
 from bot.messages import Channel, OptOutType
-from devtools.replay.config import BOT_NUMBER, DEV_ACCOUNT_SID, MESSAGES_PATH
+from devtools.replay.config import BOT_NUMBER, MESSAGES_PATH
 from devtools.replay.conversation import Conversation, http_problem
 from devtools.replay.errors import ReplayError
 from devtools.replay.expect import SentMessage, StepOutcome
