@@ -51,6 +51,7 @@ from typing import Any, Protocol
 
 from bot.clock import Clock, FrozenClock
 from bot.engine import TurnHandler
+from bot.memo import sources_unchanged
 from bot.settings import Settings
 from bot.storage import ConversationStore, MemoryStore, RedisStore
 from devtools.replay.config import BOT_NUMBER, DEFAULT_CONCURRENCY, DEFAULT_NOW, PUBLIC_URL, replay_settings
@@ -178,7 +179,8 @@ class ReplayRunner:
             async with limit:
                 return await self.run_transcript(transcript)
 
-        with self._capturing_logs():
+        # Every conversation builds its app from the same prompt and intent files.
+        with self._capturing_logs(), sources_unchanged():
             tasks = [asyncio.ensure_future(one(t)) for t in transcripts]
             results: list[ConversationResult] = []
             try:
