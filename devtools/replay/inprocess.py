@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import re
 import time
+import weakref
 import xml.etree.ElementTree as ET
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextlib import AsyncExitStack
@@ -28,6 +29,7 @@ from bot.handoff import outbox_staff_notifier
 from bot.messages import Channel, Choice, InboundMessage, TurnResult
 from bot.outbound.ledger import SendLedger
 from bot.outbound.outbox import InlineOutbox
+from bot.outbound.templates import ContentTemplates
 from bot.settings import Settings
 from bot.storage import ConversationStore, MemoryStore, RedisStore, Stores
 from bot.storage.base import ConversationKey, ConversationState
@@ -62,10 +64,24 @@ from devtools.simulator import (
     SimulatorConfig,
 )
 from devtools.simulator.calls import CallPlayer, CallTurn
-from devtools.simulator.content import register_content_templates
+from devtools.simulator.content import simulator_templates
 from devtools.simulator.inbound import apply_keyword, parse_twiml, twilio_keyword
 from devtools.simulator.shared import simulator_app_for
+from devtools.simulator.templates import ContentTemplate
 from devtools.webhook_client import WebhookClient
+
+# The simulator's form of a content-template registry, per registry (the app's is memoised
+# per process, bot/memo.py): built once, not once per conversation. Its entries are frozen.
+_SIMULATOR_TEMPLATES: weakref.WeakKeyDictionary[ContentTemplates, tuple[ContentTemplate, ...]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _simulator_templates(registry: ContentTemplates) -> tuple[ContentTemplate, ...]:
+    found = _SIMULATOR_TEMPLATES.get(registry)
+    if found is None:
+        found = _SIMULATOR_TEMPLATES[registry] = tuple(simulator_templates(registry))
+    return found
 
 
 class InProcessConversation(Conversation):
@@ -163,7 +179,8 @@ class InProcessConversation(Conversation):
             # What staff do (mark a visit, record marketing consent) as jobs: run: "staff:completed".
             self.services.jobs.update(staff_jobs(self.services, self.key))
             # The local API knows the ContentSids of the app's own registry.
-            register_content_templates(self._sim, self.services.outbound.templates)
+            for template in _simulator_templates(self.services.outbound.templates):
+                self._sim.register_template(template)
             scope = SCOPE.get()
             if scope is not None and self.services.business is not None:
                 scope.notify_staff = outbox_staff_notifier(settings, self.services.outbound.outbox,
