@@ -56,7 +56,7 @@ from devtools.replay.transcript import (
     TextStep,
     UserStep,
 )
-from devtools.replay.transport import SimulatorHttpClient, absorb_callbacks
+from devtools.replay.transport import AbsorbedCallbacks, SimulatorHttpClient
 from devtools.simulator import (
     MessageOrigin,
     SimMessage,
@@ -148,7 +148,7 @@ class InProcessConversation(Conversation):
             service = settings.twilio_messaging_service_sid
             if service and re.fullmatch(r"MG[0-9a-fA-F]{32}", service):
                 services[service] = [self.bot]
-            callbacks = httpx.AsyncClient(transport=httpx.MockTransport(absorb_callbacks))
+            callbacks = AbsorbedCallbacks()
             self._stack.push_async_callback(callbacks.aclose)
             self._sim = Simulator(
                 account_sid=settings.twilio_account_sid,

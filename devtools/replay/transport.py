@@ -86,7 +86,21 @@ class SimulatorHttpClient(AsyncHttpClient):  # type: ignore[misc]
             self._client = None
 
 
-def absorb_callbacks(request: httpx.Request) -> httpx.Response:
-    # The simulator plays every message's status lifecycle; in replay the bot
-    # hears about statuses only through explicit `status:` steps.
-    return httpx.Response(204)
+class AbsorbedCallbacks(httpx.AsyncClient):
+    """The simulator's client for status callbacks in replay: every POST is answered 204, unsent.
+
+    The simulator plays every message's status lifecycle; in replay the bot
+    hears about statuses only through explicit ``status:`` steps, so the
+    callbacks go nowhere. Building each request only to drop it was about 4 %
+    of a replay's CPU.
+
+    Example::
+
+        Simulator(account_sid=sid, auth_token=token, http_client=AbsorbedCallbacks())
+    """
+
+    def __init__(self) -> None:
+        super().__init__(transport=httpx.MockTransport(lambda request: httpx.Response(204)))
+
+    async def post(self, url: httpx.URL | str, *args: Any, **kwargs: Any) -> httpx.Response:
+        return httpx.Response(204)
