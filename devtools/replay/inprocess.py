@@ -19,7 +19,6 @@ from contextlib import AsyncExitStack
 from dataclasses import replace
 from typing import Any
 
-import httpx
 from twilio.rest import Client
 
 from bot.clock import Clock, FrozenClock
@@ -33,6 +32,7 @@ from bot.outbound.templates import ContentTemplates
 from bot.settings import Settings
 from bot.storage import ConversationStore, MemoryStore, RedisStore, Stores
 from bot.storage.base import ConversationKey, ConversationState
+from devtools.replay.asgi import AppClient
 from devtools.replay.bot_started import held_now, queue_broadcast_step
 from devtools.replay.config import BOT_NUMBER, DEFAULT_NOW, MESSAGES_PATH, PUBLIC_URL, STATUS_PATH, TWILIO_API_URL
 from devtools.replay.conversation import Conversation, Mark, http_problem
@@ -191,7 +191,7 @@ class InProcessConversation(Conversation):
             self.services.engine.observers.append(self._observe_turn)
             if self.cleanup_store:
                 self._stack.push_async_callback(self._clean_store)
-            http = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://replay.internal")
+            http = AppClient(app, base_url="http://replay.internal")
             self._stack.push_async_callback(http.aclose)
             self.webhooks = WebhookClient(http, auth_token=token, public_base_url=PUBLIC_URL)
         except BaseException:

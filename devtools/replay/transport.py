@@ -9,14 +9,16 @@ Example::
 from __future__ import annotations
 
 import logging
+from base64 import b64encode
 from collections.abc import Callable
-from typing import Any, cast
+from typing import Any
+from urllib.parse import quote, urlencode
 
 import httpx
 from twilio.http import AsyncHttpClient
 from twilio.http.response import Response as TwilioResponse
 
-from devtools.replay.config import TWILIO_API_URL
+from devtools.replay.asgi import call_app
 
 log = logging.getLogger("devtools.replay")
 
@@ -46,15 +48,14 @@ class SimulatorHttpClient(AsyncHttpClient):  # type: ignore[misc]
         # replayed conversations never call the REST API.
         self._app = app
         self._factory = factory
-        self._client: httpx.AsyncClient | None = None
 
     @property
-    def client(self) -> httpx.AsyncClient:
-        """The in-process HTTP client (built on first use)."""
-        if self._client is None:
-            app = self._app if self._factory is None else self._factory()
-            self._client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=TWILIO_API_URL)
-        return self._client
+    def app(self) -> Any:
+        """The local Twilio API's ASGI app (built on first use)."""
+        if self._app is None:
+            assert self._factory is not None
+            self._app = self._factory()
+        return self._app
 
     async def request(
         self,
@@ -67,23 +68,37 @@ class SimulatorHttpClient(AsyncHttpClient):  # type: ignore[misc]
         timeout: float | None = None,  # noqa: ASYNC109 - the SDK's signature
         allow_redirects: bool = False,
     ) -> TwilioResponse:
-        """Send one SDK request to the app; returns the SDK's own response type."""
-        response = await self.client.request(
-            method.upper(),
-            url,
-            params=cast(Any, params),
-            data=cast(Any, data),
-            headers=headers,
-            auth=auth,
-            follow_redirects=allow_redirects,
-        )
+        """Send one SDK request to the app; returns the SDK's own response type.
+
+        The request is what ``httpx`` would send for these arguments (query
+        parameters, a url-encoded form, basic auth), handed to the app
+        directly (:func:`devtools.replay.asgi.call_app`).
+        """
+        sent = dict(headers or {})
+        if auth is not None:
+            sent["Authorization"] = "Basic " + b64encode(f"{auth[0]}:{auth[1]}".encode()).decode("ascii")
+        body = b""
+        if data:
+            body = urlencode(_form_pairs(data)).encode("ascii")
+            if not any(name.lower() == "content-type" for name in sent):
+                sent["Content-Type"] = "application/x-www-form-urlencoded"
+        if params:
+            url += ("&" if "?" in url else "?") + urlencode(_form_pairs(params), quote_via=quote)
+        response = await call_app(self.app, method.upper(), url, headers=sent, body=body)
         return TwilioResponse(response.status_code, response.text, response.headers)
 
     async def close(self) -> None:
-        """Close the in-process HTTP client."""
-        if self._client is not None:
-            await self._client.aclose()
-            self._client = None
+        """Nothing to close: requests go to the app directly."""
+
+
+def _form_pairs(values: dict[str, object]) -> list[tuple[str, str]]:
+    # As httpx encodes data= and params=: a list repeats its key; True/False/None are "true"/"false"/"".
+    pairs: list[tuple[str, str]] = []
+    for key, value in values.items():
+        for item in value if isinstance(value, list | tuple) else (value,):
+            text = "true" if item is True else "false" if item is False else "" if item is None else str(item)
+            pairs.append((key, text))
+    return pairs
 
 
 class AbsorbedCallbacks(httpx.AsyncClient):
