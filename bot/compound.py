@@ -2,7 +2,7 @@
 
 People put two things in one text: "what are your hours and can i book a
 checkup?", "how much is whitening? also can i come sat". The brain reads
-each part on its own (bot/brain.py, ``Brain._several``) and answers the
+each part on its own (bot/brain/dispatch.py, ``Brain._several``) and answers the
 questions first, then goes on with the rest, in one reply.
 
 Only clear joints split: sentence ends (``?``, ``!``, ``.``, ``;``) and
