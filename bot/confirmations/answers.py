@@ -10,7 +10,8 @@ state (already loaded) says it booked an appointment still to come
 
 - **confirm**: the status becomes ``confirmed`` (source ``reply``, or
   ``button`` for WhatsApp's *Confirm*), one short thanks;
-- **reschedule**: the reschedule flow, for that appointment (no "which one?");
+- **reschedule**: the reschedule flow, for that appointment (no "which one?"),
+  with the day and time the answer named ("can we move it to friday");
 - **cancel**: the cancel flow's one question for that appointment; after "yes"
   it is cancelled and a new time is offered ("Want to book another time?").
 
@@ -51,7 +52,8 @@ class ReminderAnswers:
         A bare code ("C", "R") with nothing reminded is answered with
         "not sure what that answers", never read as a goodbye.
         """
-        kind = self.replies.read(text)
+        replies = self.replies.speaking(turn.business.language)  # "si", "no puedo ir": bot/confirmations/replies.py
+        kind = replies.read(text)
         if kind is None:
             return None
         # From the state already loaded: no appointment booked here, or none still to come -> no lookup.
@@ -60,7 +62,7 @@ class ReminderAnswers:
         if until is not None and float(until) > turn.now.timestamp():
             appt = await turn.book.latest_reminded(turn.ctx.state.key, now=turn.now)
         if appt is None:
-            if self.replies.is_code(text):
+            if replies.is_code(text):
                 return "fallback", [turn.say("nothing_pending")]
             return None
         return INTENTS[kind], await self.act(turn, kind, appt.id, source=Source.REPLY)
@@ -96,4 +98,9 @@ class ReminderAnswers:
         turn.slots["appt"] = appt_id
         if kind == "cancel":
             turn.slots[FROM_REMINDER] = True
+        elif source is Source.REPLY:
+            # "can we move it to friday", "mejor el jueves": the day and time said are the flow's first answer.
+            answered = await flow.answer(turn)
+            if answered is not None:
+                return answered
         return await flow.prompt(turn)

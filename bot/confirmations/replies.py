@@ -8,12 +8,20 @@ reminded (:mod:`bot.confirmations.answers`), so "C" is never a goodbye there,
 and a reminder answer is never an opt-out (compliance runs first and knows
 only its own words).
 
+Another language answers in its own words, in the same shape beside the
+English file (``intents/es/reminder_replies.yaml``: "si", "confirmo", "ahí
+estaré", "no puedo ir", "cancélala", "mejor el jueves"): a conversation in
+that language reads its words first, then the English ones ("C", "ok", "👍"),
+lower case and without accents like all Spanish data. A language without
+its own file reads the English words.
+
 Example::
 
     replies = load_reminder_replies(Path("intents/reminder_replies.yaml"))
     replies.read("ill b there!!")     # "confirm"
     replies.read("cant make it sorry")  # "cancel"
     replies.read("what time is it")   # None
+    replies.speaking("es").read("Sí, ahí estaré!!")   # "confirm"
 """
 
 from __future__ import annotations
@@ -24,6 +32,7 @@ from typing import Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from bot.languages.profile import DEFAULT_LANGUAGE, PROFILES, LanguageProfile, fold_accents
 from bot.nlu.patterns import check_patterns, load_pattern_file
 
 ReminderAnswer = Literal["confirm", "reschedule", "cancel"]
@@ -67,10 +76,34 @@ class _RepliesFile(BaseModel):
 
 
 class ReminderReplies:
-    """The compiled answers; :meth:`read` says which one a message is."""
+    """The compiled answers; :meth:`read` says which one a message is, :meth:`speaking` in which language.
 
-    def __init__(self, data: _RepliesFile) -> None:
-        self._answers = [(name, [re.compile(p) for p in getattr(data, name)]) for name in ANSWERS]
+    ``profile`` is the language of ``data`` (one other than English: read
+    without accents, its own question words too); ``then`` the answers
+    read after its own (the English ones).
+    """
+
+    def __init__(self, data: _RepliesFile, *, profile: LanguageProfile | None = None,
+                 then: ReminderReplies | None = None) -> None:
+        own = {name: [re.compile(p) for p in getattr(data, name)] for name in ANSWERS}
+        after: dict[ReminderAnswer, list[re.Pattern[str]]] = dict(then._answers) if then is not None else {}
+        self._answers: list[tuple[ReminderAnswer, list[re.Pattern[str]]]] = [
+            (name, [*own[name], *after.get(name, ())]) for name in ANSWERS]
+        self._profile = profile
+        self._languages: dict[str, ReminderReplies] = {}
+
+    def speaking(self, code: str) -> ReminderReplies:
+        """The answers read in a conversation in language ``code`` (these, when it has no file of its own)."""
+        return self._languages.get(code, self)
+
+    def _said(self, text: str) -> str:
+        said = normalise(text)
+        # "¿La puedo cambiar?", "Sí, ahí estaré": the language's patterns are written without accents.
+        return said if self._profile is None else fold_accents(said).lstrip("¿¡ ")
+
+    def _asks(self, part: str) -> bool:
+        said = self._said(part)
+        return _QUESTION.match(said) is not None or (self._profile is not None and self._profile.is_question(said))
 
     def read(self, text: str) -> ReminderAnswer | None:
         """``confirm``, ``reschedule`` or ``cancel`` when the message is that answer, else None.
@@ -87,12 +120,12 @@ class ReminderReplies:
             kind = self._read_part(part)
             if kind is not None:
                 kinds.add(kind)
-            elif "?" in part or len(part.split()) > FILLER_WORDS or _QUESTION.match(normalise(part)):
+            elif "?" in part or len(part.split()) > FILLER_WORDS or self._asks(part):
                 return None
         return next((k for k in _PRIORITY if k in kinds), None)
 
     def _read_part(self, text: str) -> ReminderAnswer | None:
-        said = normalise(text)
+        said = self._said(text)
         said = _EMOJI_END.sub("", said) or said
         if not said:
             return None
@@ -108,5 +141,14 @@ class ReminderReplies:
 
 
 def load_reminder_replies(path: Path) -> ReminderReplies:
-    """Load ``intents/reminder_replies.yaml``; a bad file is a ConfigError naming the field."""
-    return ReminderReplies(load_pattern_file(path, _RepliesFile))
+    """Load ``intents/reminder_replies.yaml`` and each language's twin (``intents/es/reminder_replies.yaml``).
+
+    A bad file is a ConfigError naming the file and the field; a language without a twin reads the English words.
+    """
+    english = ReminderReplies(load_pattern_file(path, _RepliesFile))
+    for code, profile in PROFILES.items():
+        twin = path.parent / code / path.name  # where every language's data lives: intents/<code>/
+        if code != DEFAULT_LANGUAGE and twin.is_file():
+            english._languages[code] = ReminderReplies(load_pattern_file(twin, _RepliesFile), profile=profile,
+                                                       then=english)
+    return english
