@@ -35,22 +35,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping
-from dataclasses import replace
 from pathlib import Path
 from typing import Any, Final
-from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request, Response
 
-from bot.channels import profile_of, records_key
+from bot.channels import records_key
 from bot.engine import Deliver, HandledTurn, TurnFailedError
 from bot.errors import BadRequestError, StoreError
 from bot.flows.base import NO, YES
 from bot.languages.choose import STATE_KEY as LANGUAGE_KEY
-from bot.languages.profile import DEFAULT_LANGUAGE, profile_for
 from bot.memo import fingerprint, memo
-from bot.messages import Channel, InboundMessage, Reply, TurnResult
+from bot.messages import Channel, InboundMessage, TurnResult
 from bot.observability import mask_phone
 from bot.outbound.models import SendRequest
 from bot.storage.backend import Records
@@ -63,14 +59,24 @@ from webhooks.fields import digits
 from webhooks.forms import FormData, read_form
 from webhooks.messages import _keep_running  # one way to keep a late turn running, messages and calls
 from webhooks.services import Services
-from webhooks.twiml import TWIML_MEDIA_TYPE
-from webhooks.voice_twiml import CallScript
+from webhooks.voice_speech import (
+    VOICE,
+    action_url,
+    asked_language,
+    business_of,
+    call_script,
+    listen_again,
+    number_language,
+    spoken,
+    template_context,
+    text_for,
+    twiml_response,
+)
 
 log = logging.getLogger("webhooks.voice")
 
 router = APIRouter(tags=["twilio"])
 
-VOICE: Final = profile_of(Channel.VOICE)
 #: Intents that put the caller through to a person (``<Dial>``) at once: a hand-off,
 #: and what intents/safety.yaml hands to a person (an emergency, a complaint).
 CONNECT_INTENTS: Final = frozenset({"human", "emergency", "complaint"})
@@ -92,12 +98,12 @@ async def incoming_call(request: Request) -> Response:
                                               at=services.clock.now()))
     log.info("call", extra={"fields": {"sid": call.message_sid, "user": mask_phone(call.user)}})
     # A number for Spanish speakers (language_numbers in business.yaml) answers in Spanish.
-    lang = _number_language(services, call)
-    greeting = _line(services, "greeting", lang, name=None)
+    lang = number_language(services, call)
+    greeting = spoken(services, "greeting", lang, name=None)
     menu = _menu(services).spoken()
-    return _twiml(_script(services, lang).listen([greeting, menu], action=_url(request, "turn", lang, n=1, menu=1),
-                                                 reprompt=_line(services, "voice_reprompt", lang),
-                                                 goodbye=_line(services, "voice_no_input", lang)))
+    return twiml_response(call_script(services, lang).listen(
+        [greeting, menu], action=action_url(request, "turn", lang, n=1, menu=1),
+        reprompt=spoken(services, "voice_reprompt", lang), goodbye=spoken(services, "voice_no_input", lang)))
 
 
 @router.post("/twilio/voice/turn")
@@ -106,7 +112,7 @@ async def call_turn(request: Request) -> Response:
     services, form = await _signed(request)
     n = _turn_number(request)
     sid = _required(form, "CallSid")
-    lang = _asked_language(services, request)
+    lang = asked_language(services, request)
     heard = Heard.from_fields(speech=form.first("SpeechResult"), confidence=form.first("Confidence"),
                               digits=form.first("Digits"))
     if heard.keypad and request.query_params.get("menu") == "1":
@@ -118,16 +124,16 @@ async def call_turn(request: Request) -> Response:
         if pending and answer is True:
             heard = Heard(text=pending)
         elif answer is False:
-            return _listen(services, request, n, ["voice_say_again"], lang)
+            return listen_again(services, request, n, ["voice_say_again"], lang)
     if not heard.text:
-        return _listen(services, request, n, ["voice_say_again"], lang)
+        return listen_again(services, request, n, ["voice_say_again"], lang)
     if heard.needs_confirming(services.settings.voice_min_confidence):
         # Never guess: say what we heard and let the caller confirm or correct it.
         await _store_call(services, _records(services).set(_pending_key(sid, n, "heard"), heard.text, ttl=_PENDING_TTL))
-        question = _line(services, "voice_confirm_heard", lang, heard=heard.text, choices=(YES, NO))
-        return _twiml(_script(services, lang).listen(
-            [question], action=_url(request, "turn", lang, n=n, confirm=1),
-            reprompt=_line(services, "voice_reprompt", lang), goodbye=_line(services, "voice_no_input", lang)))
+        question = spoken(services, "voice_confirm_heard", lang, heard=heard.text, choices=(YES, NO))
+        return twiml_response(call_script(services, lang).listen(
+            [question], action=action_url(request, "turn", lang, n=n, confirm=1),
+            reprompt=spoken(services, "voice_reprompt", lang), goodbye=spoken(services, "voice_no_input", lang)))
     msg = _call(form, turn=n, body=heard.text)
     return await _answer_turn(request, services, msg, wait=0)
 
@@ -136,13 +142,13 @@ async def call_turn(request: Request) -> Response:
 async def call_result(request: Request) -> Response:
     """Serve a slow turn once it is done; "One moment" again (bounded) until then."""
     services, form = await _signed(request)
-    lang = _asked_language(services, request)
+    lang = asked_language(services, request)
     n = _turn_number(request)
     sid = _required(form, "CallSid")
     said = await _store_call(services, _records(services).get(_pending_key(sid, n, "said")))
     if said is None:
         # Nothing waiting (expired, or never stored): ask again rather than guess.
-        return _listen(services, request, n, ["voice_too_slow"], lang)
+        return listen_again(services, request, n, ["voice_too_slow"], lang)
     try:
         wait = max(1, int(request.query_params.get("w", "1")))
     except ValueError as exc:
@@ -154,50 +160,51 @@ async def call_result(request: Request) -> Response:
 async def dial_ended(request: Request) -> Response:
     """The hand-off ``<Dial>`` ended: done if answered; otherwise say so and offer a text back."""
     services, form = await _signed(request)
-    lang = _asked_language(services, request)
+    lang = asked_language(services, request)
     n = _turn_number(request)
     call = _call(form, turn=n)
     status = (form.first("DialCallStatus") or "").strip().lower()
     if status == "completed":
-        return _twiml(_script(services, lang).hang_up([_line(services, "goodbye", lang)]))
+        return twiml_response(call_script(services, lang).hang_up([spoken(services, "goodbye", lang)]))
     status = status or "failed"
     services.metrics.errors.labels("handoff_missed").inc()
     await _notify_staff(services, call, status=status, followup=False)
     texts = records_key(ConversationKey(Channel.VOICE, call.bot, call.user))
     if await _store_call(services, services.store.is_opted_out(texts)):
         # Opted out of texts: no text back to offer.
-        missed = _line(services, "voice_dial_missed", lang, status=status, offer=False)
-        return _twiml(_script(services, lang).hang_up([missed, _line(services, "voice_followup_declined", lang)]))
-    question = _line(services, "voice_dial_missed", lang, status=status, offer=True, choices=(YES, NO))
-    return _twiml(_script(services, lang).listen(
-        [question], action=_url(request, "followup", lang, n=n),
-        reprompt=_line(services, "voice_reprompt", lang), goodbye=_line(services, "voice_no_input", lang)))
+        missed = spoken(services, "voice_dial_missed", lang, status=status, offer=False)
+        declined = spoken(services, "voice_followup_declined", lang)
+        return twiml_response(call_script(services, lang).hang_up([missed, declined]))
+    question = spoken(services, "voice_dial_missed", lang, status=status, offer=True, choices=(YES, NO))
+    return twiml_response(call_script(services, lang).listen(
+        [question], action=action_url(request, "followup", lang, n=n),
+        reprompt=spoken(services, "voice_reprompt", lang), goodbye=spoken(services, "voice_no_input", lang)))
 
 
 @router.post("/twilio/voice/followup")
 async def followup_answer(request: Request) -> Response:
     """"Would you like us to text you back?": yes texts the caller (unless opted out) and tells staff."""
     services, form = await _signed(request)
-    lang = _asked_language(services, request)
+    lang = asked_language(services, request)
     n = _turn_number(request)
     call = _call(form, turn=n)
     heard = Heard.from_fields(speech=form.first("SpeechResult"), confidence=form.first("Confidence"),
                               digits=form.first("Digits"))
     answer = heard.yes_no()
     if answer is None:
-        question = _line(services, "voice_dial_missed", lang, status="again", offer=True, choices=(YES, NO))
-        return _twiml(_script(services, lang).listen(
-            [question], action=_url(request, "followup", lang, n=n),
-            reprompt=_line(services, "voice_reprompt", lang), goodbye=_line(services, "voice_no_input", lang)))
+        question = spoken(services, "voice_dial_missed", lang, status="again", offer=True, choices=(YES, NO))
+        return twiml_response(call_script(services, lang).listen(
+            [question], action=action_url(request, "followup", lang, n=n),
+            reprompt=spoken(services, "voice_reprompt", lang), goodbye=spoken(services, "voice_no_input", lang)))
     texts = records_key(ConversationKey(Channel.VOICE, call.bot, call.user))
     if answer and not await _store_call(services, services.store.is_opted_out(texts)):
         await _submit(services, SendRequest(
-            key=texts, body=_text(services, "handoff_followup"), purpose="handoff",
+            key=texts, body=text_for(services, "handoff_followup"), purpose="handoff",
             idempotency_key=f"handoff-followup:{call.message_sid}",
         ))
         await _notify_staff(services, call, status="follow-up", followup=True)
-        return _twiml(_script(services, lang).hang_up([_line(services, "voice_followup_sent", lang)]))
-    return _twiml(_script(services, lang).hang_up([_line(services, "voice_followup_declined", lang)]))
+        return twiml_response(call_script(services, lang).hang_up([spoken(services, "voice_followup_sent", lang)]))
+    return twiml_response(call_script(services, lang).hang_up([spoken(services, "voice_followup_declined", lang)]))
 
 
 @router.post("/twilio/voice/status", status_code=204)
@@ -226,8 +233,8 @@ async def call_status(request: Request) -> Response:
 
 # -- one turn -----------------------------------------------------------------------
 async def _answer_turn(request: Request, services: Services, msg: InboundMessage, *, wait: int) -> Response:
-    lang = _asked_language(services, request)
     """Run (or pick up) the turn for ``msg`` within the reply budget, else hold the caller."""
+    lang = asked_language(services, request)
     turn = asyncio.ensure_future(services.engine.handle(msg, deliver=_deliverer(request, services)))
     done, _ = await asyncio.wait({turn}, timeout=services.settings.reply_budget_seconds)
     if not done:
@@ -241,22 +248,23 @@ async def _answer_turn(request: Request, services: Services, msg: InboundMessage
             turn.cancel()
         services.metrics.errors.labels("late_reply").inc()
         if wait >= services.settings.voice_max_redirects:
-            return _listen(services, request, msg.turn or 0, ["voice_too_slow"], lang)
-        return _twiml(_script(services, lang).hold([_line(services, "voice_one_moment", lang)],
-                                             redirect=_url(request, "result", lang, n=msg.turn or 0, w=wait + 1)))
+            return listen_again(services, request, msg.turn or 0, ["voice_too_slow"], lang)
+        return twiml_response(call_script(services, lang).hold(
+            [spoken(services, "voice_one_moment", lang)],
+            redirect=action_url(request, "result", lang, n=msg.turn or 0, w=wait + 1)))
     try:
         handled: HandledTurn = turn.result()
     except TurnFailedError:
         # Nothing was saved: the same turn number may run again.
-        return _listen(services, request, msg.turn or 0, ["error"], lang)
+        return listen_again(services, request, msg.turn or 0, ["error"], lang)
     except StoreError as exc:
         log.error("store unavailable", extra={"fields": {"error": str(exc)}})
         services.metrics.errors.labels("store").inc()
-        return _listen(services, request, msg.turn or 0, ["error"], lang)
+        return listen_again(services, request, msg.turn or 0, ["error"], lang)
     if not handled.answer:
         # A retry whose cached answer expired: just listen for what comes next.
-        return _listen(services, request, (msg.turn or 0) + 1, ["voice_reprompt"], lang)
-    return _twiml(handled.answer)
+        return listen_again(services, request, (msg.turn or 0) + 1, ["voice_reprompt"], lang)
+    return twiml_response(handled.answer)
 
 
 def _deliverer(request: Request, services: Services) -> Deliver:
@@ -278,17 +286,17 @@ def voice_answer(
     """
     lines = [VOICE.prepare(reply).body for reply in result.replies]
     services.metrics.replies.labels(msg.channel.value, "twiml").inc(len(lines))
-    script = _script(services, lang)
+    script = call_script(services, lang)
     n = (msg.turn or 0) + 1
     if result.intent in CONNECT_INTENTS and result.replies:
         return script.connect(lines, number=_staff_number(services), caller_id=msg.bot,
                               timeout=services.settings.voice_dial_timeout_seconds,
-                              action=_url(request, "dial", lang, n=n))
+                              action=action_url(request, "dial", lang, n=n))
     if result.intent in HANG_UP_INTENTS:
         return script.hang_up(lines)
-    return script.listen(lines, action=_url(request, "turn", lang, n=n),
-                         reprompt=_line(services, "voice_reprompt", lang),
-                         goodbye=_line(services, "voice_no_input", lang))
+    return script.listen(lines, action=action_url(request, "turn", lang, n=n),
+                         reprompt=spoken(services, "voice_reprompt", lang),
+                         goodbye=spoken(services, "voice_no_input", lang))
 
 
 # -- helpers ------------------------------------------------------------------------
@@ -327,18 +335,6 @@ def _call(form: FormData, *, turn: int, body: str = "") -> InboundMessage:
     )
 
 
-def _url(request: Request, step: str, lang: str | None = None, **params: Any) -> str:
-    """A relative action URL under ``/twilio/voice/`` (the turn counter is in its signed query).
-
-    A call in another language than the business's own carries it (``lang=es``), so the
-    lines said before the next turn (a re-prompt, "I think you said ...") are in it too.
-    """
-    root = request.scope.get("root_path", "")
-    if lang and lang != DEFAULT_LANGUAGE:
-        params = {**params, "lang": lang}
-    return f"{root}/twilio/voice/{step}?{urlencode(params)}"
-
-
 def _records(services: Services) -> Records:
     """Where call records and a caller's pending words live: the ledger store, beside delivery records."""
     return Stores.beside(services.store).ledger
@@ -348,89 +344,15 @@ def _pending_key(sid: str, n: int, what: str) -> str:
     return f"call:{{{sid}}}:{what}:{n}"
 
 
-def _script(services: Services, lang: str | None = None) -> CallScript:
-    """How the call speaks: ``VOICE_NAME``/``VOICE_LANGUAGE``, or another language's voice (``es-US``)."""
-    settings = services.settings
-    languages = _languages(services)
-    speaking = languages.get(lang or "") if languages is not None else None
-    business = speaking.business if speaking is not None else _business(services)
-    hints = tuple(s.label for s in business.services.values()) if business is not None else ()
-    if speaking is None:
-        return CallScript(voice=settings.voice_name, language=settings.voice_language,
-                          timeout=settings.voice_gather_timeout_seconds, hints=hints)
-    profile = profile_for(speaking.business.language)
-    return CallScript(voice=profile.voice_name, language=profile.voice_language,
-                      timeout=settings.voice_gather_timeout_seconds, hints=hints)
-
-
-def _languages(services: Services) -> Mapping[str, Any] | None:
-    """The Brain's other languages (``translations``), by code; None for another handler."""
-    translations = getattr(services.handler, "translations", None)
-    return translations if isinstance(translations, Mapping) and translations else None
-
-
-def _number_language(services: Services, call: InboundMessage) -> str | None:
-    """The language the called number starts in (``language_numbers`` in business.yaml)."""
-    business = _business(services)
-    numbers = getattr(business, "language_numbers", None) or {}
-    return numbers.get(call.bot)
-
-
-def _asked_language(services: Services, request: Request) -> str | None:
-    """The language an action URL carries (``lang=es``), when the business speaks it."""
-    lang = request.query_params.get("lang")
-    languages = _languages(services)
-    return lang if lang and languages is not None and lang in languages else None
-
-
 def _menu(services: Services) -> KeypadMenu:
     path = Path(services.settings.intents_dir) / "voice.yaml"
     return memo(("voice_menu", fingerprint(path)), lambda: KeypadMenu.load(path))
 
 
-def _business(services: Services) -> Any:
-    return _context(services).get("business")
-
-
-def _context(services: Services) -> dict[str, Any]:
-    return dict(getattr(services.handler, "template_context", {}))
-
-
-def _text(services: Services, template: str, lang: str | None = None, **context: Any) -> str:
-    templates = services.templates.in_language(lang) if lang and _asked(services, lang) else services.templates
-    return templates.render(template, Channel.VOICE.value, **{**_context(services), **context})
-
-
-def _asked(services: Services, lang: str) -> bool:
-    languages = _languages(services)
-    return languages is not None and lang in languages
-
-
-def _line(
-    services: Services, template: str, lang: str | None = None, *, choices: tuple[Any, ...] = (), **context: Any
-) -> str:
-    """A template spoken in ``lang`` (default: the business's): ``.voice.j2`` variant first, finished for speech."""
-    if choices and lang:
-        titles = profile_for(lang).titles
-        choices = tuple(replace(c, title=titles.get(c.payload, c.title)) for c in choices)
-    return VOICE.prepare(Reply(text=_text(services, template, lang, **context), choices=choices)).body
-
-
-def _listen(services: Services, request: Request, n: int, names: list[str], lang: str | None = None) -> Response:
-    return _twiml(_script(services, lang).listen([_line(services, name, lang) for name in names],
-                                                 action=_url(request, "turn", lang, n=n),
-                                                 reprompt=_line(services, "voice_reprompt", lang),
-                                                 goodbye=_line(services, "voice_no_input", lang)))
-
-
-def _twiml(body: str) -> Response:
-    return Response(body, media_type=TWIML_MEDIA_TYPE)
-
-
 def _staff_number(services: Services) -> str:
     if services.settings.staff_number:
         return services.settings.staff_number
-    business = _business(services)
+    business = business_of(services)
     return str(business.phone_e164) if business is not None else ""
 
 
@@ -441,7 +363,7 @@ async def _notify_staff(services: Services, call: InboundMessage, *, status: str
         return
     sender = services.settings.twilio_phone_number or call.bot
     notice = services.templates.render("handoff_missed_staff", Channel.SMS.value, user=call.user, status=status,
-                                       followup=followup, recent="(phone call)", **_context(services))
+                                       followup=followup, recent="(phone call)", **template_context(services))
     await _submit(services, SendRequest(
         key=ConversationKey(Channel.SMS, sender, staff), body=notice, purpose="handoff",
         idempotency_key=f"handoff-missed:{call.message_sid}:{'followup' if followup else status}",
