@@ -4,9 +4,10 @@ One :class:`Simulator` holds everything Twilio would know about a developer's
 account: every message by SID, who opted out of which sender, when each
 WhatsApp user last wrote (the 24-hour window), the content templates it can
 render, the failures to inject, and the live subscribers (the dev phone).
-It also applies Twilio's rules to a "create message" request
-(:meth:`Simulator.create_message`) and plays each message's status lifecycle,
-POSTing signed status callbacks like Twilio.
+Its entry points apply Twilio's rules to a "create message" request
+(:meth:`Simulator.create_message`, the rules in :mod:`~devtools.simulator.create`)
+and play each message's status lifecycle with signed status callbacks
+(:mod:`~devtools.simulator.lifecycle`).
 
 The parts it works with are modules of their own: the message
 (:mod:`~devtools.simulator.message`), Twilio's rules and error catalog
@@ -40,9 +41,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import logging
-import mimetypes
 import random
 import secrets
 from collections.abc import Coroutine, Iterable, Mapping, Sequence
@@ -57,26 +56,22 @@ from twilio.request_validator import RequestValidator
 
 from bot.clock import Clock, SystemClock
 from bot.messages import Channel, Choice, Location, Media
-from bot.sms.segments import MAX_BODY_CHARS, body_length, count_segments
+from bot.sms.segments import count_segments
 from bot.storage.base import ConversationKey
 from devtools.simulator.account import SimAccount
 from devtools.simulator.config import SimulatorConfig
-from devtools.simulator.errors import ERROR_MESSAGES, TwilioApiError
+from devtools.simulator.create import create_message
+from devtools.simulator.errors import ERROR_MESSAGES
 from devtools.simulator.events import EventKind, EventStream, SimulatorEvent, Subscription
 from devtools.simulator.failures import FailureRule, Outcome
+from devtools.simulator.lifecycle import start_lifecycle, status_callback_params
 from devtools.simulator.message import MessageOrigin, SimMessage
 from devtools.simulator.request import CreateMessageRequest
 from devtools.simulator.rules import (
     ACCOUNT_SID,
-    API_VERSION,
-    CONTENT_LIMIT,
-    MAGIC_FROM,
-    MAGIC_TO,
     SERVICE_SID,
     USER_AGENT,
     WHATSAPP_WINDOW,
-    is_e164,
-    parse_variables,
 )
 from devtools.simulator.templates import ContentTemplate
 
@@ -199,6 +194,19 @@ class Simulator:
             raise ValueError("MessagingServiceSid must be MG + 32 hex digits")
         self._services[service_sid] = tuple(Channel.from_address(s)[1] for s in senders)
 
+    def sender_pool(self, service_sid: str) -> tuple[str, ...]:
+        """The senders of a Messaging Service (bare E.164 numbers); empty when unknown."""
+        return self._services.get(service_sid, ())
+
+    @property
+    def failures(self) -> tuple[FailureRule, ...]:
+        """The failure rules, in the order they are checked."""
+        return tuple(self._failures)
+
+    def random(self) -> float:
+        """The next number in [0, 1) from the seeded RNG (injected failure rates)."""
+        return self._rng.random()
+
     def inject_failure(self, rule: FailureRule) -> FailureRule:
         """Add a failure rule (checked in order, first match wins); returns it."""
         self._failures.append(rule)
@@ -235,6 +243,14 @@ class Simulator:
     def last_inbound(self, channel: Channel, *, user: str, bot: str) -> datetime | None:
         """When ``user`` last wrote to ``bot`` on ``channel``, if ever."""
         return self._last_inbound.get(ConversationKey(channel, bot=bot, user=user))
+
+    def bots_written_to(self, channel: Channel, user: str) -> list[str]:
+        """The bot numbers ``user`` wrote to on ``channel``, the most recent first (Twilio's sticky sender)."""
+        return [
+            key.bot
+            for key, _ in sorted(self._last_inbound.items(), key=lambda kv: kv[1], reverse=True)
+            if key.channel is channel and key.user == user
+        ]
 
     def in_session(self, *, user: str, bot: str) -> bool:
         """Whether a free-form WhatsApp message may go to ``user`` now."""
@@ -333,160 +349,27 @@ class Simulator:
             )
         )
 
+
     async def create_message(self, request: CreateMessageRequest) -> SimMessage:
-        """Apply Twilio's rules to a create request; start the status lifecycle.
+        """Apply Twilio's rules to a create request; start the status lifecycle (:mod:`~devtools.simulator.create`).
 
         Raises :class:`TwilioApiError` with Twilio's code where Twilio answers
         4xx. Must run inside the event loop that will play the lifecycle.
         """
-        to, channel, user = self._check_to(request)
-        sender = self._resolve_sender(request, channel, user)
-        self._check_from(request, channel, sender)
-        body, variables, template = self._content(request, channel)
-        if self._blocked_by_opt_out(channel, user, sender, request.messaging_service_sid):
-            raise TwilioApiError(21610, ERROR_MESSAGES[21610])
-        outcome = self._window_outcome(channel, user, sender, template)
-        media = tuple(Media(url, _guess_type(url)) for url in request.media_urls)
-        message = self.add_message(
-            channel=channel,
-            direction="outbound-api",
-            origin=MessageOrigin.BOT,
-            from_=channel.address(sender),
-            to=to,
-            body=body,
-            media=media,
-            messaging_service_sid=request.messaging_service_sid,
-            status_callback=request.status_callback or self.config.default_status_callback,
-            content_sid=request.content_sid,
-            content_variables=variables,
-            # Stored as the user sees them, so every consumer reads the final titles and ids.
-            buttons=template.render_buttons(variables) if template and channel is Channel.WHATSAPP else (),
-            list_button=template.list_button if template and channel is Channel.WHATSAPP else None,
-        )
-        self.start_lifecycle(message, outcome)
-        return message
-
-    def _check_to(self, request: CreateMessageRequest) -> tuple[str, Channel, str]:
-        if not request.to:
-            # UNCONFIRMED wording; 21604 is Twilio's "'To' phone number is required".
-            raise TwilioApiError(21604, "A 'To' phone number is required.")
-        channel, number = Channel.from_address(request.to)
-        if number in MAGIC_TO:
-            code, text = MAGIC_TO[number]
-            raise TwilioApiError(code, text.format(n=number))
-        if not is_e164(number):
-            raise TwilioApiError(21211, f"Invalid 'To' Phone Number: {request.to}")
-        return channel.address(number), channel, number
-
-    def _resolve_sender(self, request: CreateMessageRequest, channel: Channel, user: str) -> str:
-        if request.from_:
-            return Channel.from_address(request.from_)[1]
-        service = request.messaging_service_sid
-        if not service:
-            raise TwilioApiError(21603, "A 'From' phone number or MessagingServiceSid is required.")
-        pool = self._services.get(service, ())
-        # Sticky sender: the number this user last wrote to, as Twilio does.
-        recent = [
-            key.bot
-            for key, _ in sorted(self._last_inbound.items(), key=lambda kv: kv[1], reverse=True)
-            if key.channel is channel and key.user == user
-        ]
-        for bot in recent:
-            if not pool or bot in pool:
-                return bot
-        if pool:
-            return pool[0]
-        raise TwilioApiError(
-            21701,  # UNCONFIRMED code: Twilio's "Messaging Service does not exist".
-            f"Messaging Service {service} is unknown to the simulator; register its senders "
-            "with Simulator(messaging_services=...).",
-        )
-
-    def _check_from(self, request: CreateMessageRequest, channel: Channel, sender: str) -> None:
-        if sender in MAGIC_FROM:
-            code, text = MAGIC_FROM[sender]
-            raise TwilioApiError(code, text.format(n=sender))
-        if not is_e164(sender):
-            raise TwilioApiError(21212, f"The 'From' number {sender} is not a valid phone number.")
-        if request.from_ and Channel.from_address(request.from_)[0] is not channel:
-            raise TwilioApiError(63007, "Twilio could not find a Channel with the specified From address")
-
-    def _content(
-        self, request: CreateMessageRequest, channel: Channel
-    ) -> tuple[str, Mapping[str, str], ContentTemplate | None]:
-        if request.content_sid:
-            template = self._templates.get(request.content_sid)
-            if template is None:
-                raise TwilioApiError(21655, f"The ContentSid {request.content_sid} is invalid.")
-            variables = parse_variables(request.content_variables)
-            if set(variables) != template.placeholders:
-                raise TwilioApiError(
-                    63028,
-                    "Number of parameters provided does not match the expected number of parameters",
-                )
-            body = template.render(variables)
-            if len(body) > CONTENT_LIMIT:
-                raise TwilioApiError(63021, "Channel invalid content error: rendered content over 1024 characters")
-            return body, variables, template
-        body = request.body or ""
-        if not body and not request.media_urls:
-            raise TwilioApiError(21619, "A text message body or media urls must be specified.")
-        # Measured as the bot's own limiter measures it (UTF-16 units).
-        if body_length(body) > MAX_BODY_CHARS:
-            raise TwilioApiError(21617, "The concatenated message body exceeds the 1600 character limit.")
-        return body, {}, None
-
-    def _blocked_by_opt_out(self, channel: Channel, user: str, sender: str, service: str | None) -> bool:
-        # Opting out of one number of a Messaging Service opts out of all of it.
-        senders = {sender, *self._services.get(service or "", ())}
-        return any(self.is_opted_out(channel, user=user, bot=s) for s in senders)
-
-    def _window_outcome(
-        self, channel: Channel, user: str, sender: str, template: ContentTemplate | None
-    ) -> Outcome | None:
-        if channel is not Channel.WHATSAPP or self.in_session(user=user, bot=sender):
-            return None
-        if template is not None and template.starts_conversations:
-            return None
-        if self.config.window_errors == "reject":
-            raise TwilioApiError(63016, ERROR_MESSAGES[63016])
-        return Outcome("failed", 63016)
+        return await create_message(self, request)
 
     # -- lifecycle and callbacks -------------------------------------------
 
     def start_lifecycle(self, message: SimMessage, outcome: Outcome | None = None) -> None:
-        """Play ``queued → sent → delivered (→ read)`` or an injected failure."""
-        if outcome is None:
-            outcome = self._injected_failure(message)
-        steps: list[tuple[str, int | None]] = [(message.status, None)]
-        if outcome is not None and outcome.status == "failed":
-            steps.append(("failed", outcome.error_code))
-        elif outcome is not None:
-            steps += [("sent", None), ("undelivered", outcome.error_code)]
-        else:
-            steps += [("sent", None), ("delivered", None)]
-            if message.channel is Channel.WHATSAPP and self.config.whatsapp_read:
-                steps.append(("read", None))
-        self.spawn(self._run_lifecycle(message.sid, steps))
+        """Play ``queued → sent → delivered (→ read)`` or an injected failure (:mod:`~devtools.simulator.lifecycle`)."""
+        start_lifecycle(self, message, outcome)
 
-    def _injected_failure(self, message: SimMessage) -> Outcome | None:
-        for rule in self._failures:
-            if rule.matches(message) and (rule.rate >= 1.0 or self._rng.random() < rule.rate):
-                return Outcome(rule.status, rule.error_code)
-        return None
+    def status_callback_params(self, message: SimMessage) -> dict[str, str]:
+        """The form Twilio POSTs to a StatusCallback for ``message``'s status now."""
+        return status_callback_params(message, self.clock)
 
-    async def _run_lifecycle(self, sid: str, steps: list[tuple[str, int | None]]) -> None:
-        for status, error_code in steps:
-            # Sleeping even at 0 yields, so the 201 is on its way before the
-            # first callback, as with Twilio (which still races, see FACTS.md).
-            await asyncio.sleep(self.config.step_delay)
-            message = self._set_status(sid, status, error_code)
-            if message is None:
-                return  # deleted meanwhile
-            if message.status_callback:
-                await self._post_status_callback(message)
-
-    def _set_status(self, sid: str, status: str, error_code: int | None) -> SimMessage | None:
+    def set_status(self, sid: str, status: str, error_code: int | None) -> SimMessage | None:
+        """Move a stored message to ``status`` and announce it; None when it was deleted meanwhile."""
         current = self._messages.get(sid)
         if current is None or current.status == status:
             return current
@@ -507,47 +390,6 @@ class Simulator:
         self.emit(EventKind.STATUS_CHANGED, updated)
         return updated
 
-    def status_callback_params(self, message: SimMessage) -> dict[str, str]:
-        """The form Twilio POSTs to a StatusCallback for ``message``'s status now."""
-        params = {
-            "SmsSid": message.sid,
-            "SmsStatus": message.status,
-            "MessageStatus": message.status,
-            "To": message.to,
-            "MessageSid": message.sid,
-            "AccountSid": message.account_sid,
-            "From": message.from_ or "",
-            "ApiVersion": API_VERSION,
-        }
-        if message.messaging_service_sid:
-            params["MessagingServiceSid"] = message.messaging_service_sid
-        if message.error_code is not None and message.status in {"failed", "undelivered"}:
-            params["ErrorCode"] = str(message.error_code)
-        if message.channel is Channel.WHATSAPP:
-            params["ChannelPrefix"] = message.channel.value
-            params["ChannelToAddress"] = message.user
-            if message.status == "read":
-                params["EventType"] = "READ"
-            if message.status in {"failed", "undelivered"}:
-                # Captures show the sender's channel install on failures only.
-                digest = hashlib.sha256((message.bot or "").encode()).hexdigest()
-                params["ChannelInstallSid"] = "XE" + digest[:32]
-        elif message.status == "delivered":
-            params["RawDlrDoneDate"] = self.clock.now().strftime("%y%m%d%H%M")
-        return params
-
-    async def _post_status_callback(self, message: SimMessage) -> None:
-        url = message.status_callback or ""
-        params = self.status_callback_params(message)
-        data: dict[str, Any] = {"url": url, "status": message.status}
-        try:
-            response = await self.post_signed(url, params)
-            data["status_code"] = response.status_code
-        except httpx.HTTPError as exc:
-            # Twilio does not retry status callbacks; it logs and moves on.
-            log.warning("status callback to %s failed: %s", url, exc)
-            data["error"] = str(exc)
-        self.emit(EventKind.CALLBACK_SENT, message, data)
 
     def sign(self, url: str, params: Mapping[str, str]) -> str:
         """``X-Twilio-Signature`` for a form POST to ``url``, via the official SDK."""
@@ -626,9 +468,6 @@ class Simulator:
 
 
 
-def _guess_type(url: str) -> str:
-    guessed, _ = mimetypes.guess_type(urlsplit(url).path)
-    return guessed or "application/octet-stream"
 
 
 
