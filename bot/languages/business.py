@@ -29,7 +29,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from bot.business import Business, FaqEntry, read_yaml_mapping, validation_problems
+from bot.business import Business, FaqEntry
+from bot.datafile import read_yaml_mapping, validation_problems
 from bot.errors import ConfigError
 from bot.languages.slot_words import SLOT_READERS
 

@@ -27,7 +27,7 @@ from types import MappingProxyType
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from bot.business import read_yaml_mapping, validation_problems
+from bot.datafile import read_yaml_mapping, validation_problems
 from bot.languages.profile import fold_accents
 
 _NOT_LETTERS = re.compile(r"[^\w\s]|\d|_")

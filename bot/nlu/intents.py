@@ -25,7 +25,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from bot.business import read_yaml_mapping
+from bot.datafile import read_yaml_mapping
 from bot.errors import ConfigError
 from bot.nlu.patterns import check_patterns, parse_pattern_data
 from bot.nlu.text import prepare

@@ -26,7 +26,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from bot.business import read_yaml_mapping, validation_problems
+from bot.datafile import read_yaml_mapping, validation_problems
 
 M = TypeVar("M", bound=BaseModel)
 P = TypeVar("P", bound=Iterable[str])
