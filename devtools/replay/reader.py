@@ -1,9 +1,8 @@
-"""Reading the transcript format strictly: YAML nodes (with lines) into :mod:`devtools.replay.steps`.
+"""Reading the transcript format strictly: a conversation's nodes into :mod:`devtools.replay.steps`.
 
-We compose the YAML into nodes (not Python objects) and read them ourselves,
-so that every key and value keeps its line and text values are taken as the
-user wrote them (``user: yes`` sends "yes", not YAML's boolean ``True``).
-Every error is a :class:`~bot.errors.TranscriptError` starting ``path:line:``.
+The YAML nodes and their typed values are :mod:`devtools.replay.nodes`; a
+step's ``expect:`` is :mod:`devtools.replay.expect_reader`. Every error is a
+:class:`~bot.errors.TranscriptError` starting ``path:line:``.
 
 Example::
 
@@ -17,83 +16,17 @@ from __future__ import annotations
 import difflib
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime
-from pathlib import Path
-from typing import Any, TypeAlias
 
 import phonenumbers
-import yaml
 
-from bot.errors import TranscriptError
 from bot.messages import Channel
+from devtools.replay import steps
 from devtools.replay.durations import parse_duration
-from devtools.replay.steps import (
-    AdvanceStep,
-    BroadcastStep,
-    ButtonStep,
-    CallStep,
-    DigitsStep,
-    DuplicateStep,
-    Expect,
-    HangupStep,
-    RunStep,
-    StatusStep,
-    Step,
-    TextStep,
-    Transcript,
-    UserStep,
-)
+from devtools.replay.expect_reader import read_expect
+from devtools.replay.nodes import Map, Node, NodeReader, Scalar, Seq, must
 from devtools.replay.text import quote
-
-_YAML_TAG = "tag:yaml.org,2002:"
-
-
-@dataclass(frozen=True, slots=True)
-class _Scalar:
-    text: str
-    tag: str  # short form for core tags ("str", "int", "null", ...), else the full tag
-    line: int
-
-    def describe(self) -> str:
-        return "nothing" if self.tag == "null" else quote(self.text)
-
-
-@dataclass(frozen=True, slots=True)
-class _Seq:
-    items: tuple[_Node, ...]
-    line: int
-
-    def describe(self) -> str:
-        return "a list"
-
-
-@dataclass(frozen=True, slots=True)
-class _Map:
-    # (key, line of the key, value), in source order, keys unique.
-    entries: tuple[tuple[str, int, _Node], ...]
-    line: int
-
-    def describe(self) -> str:
-        return "a mapping"
-
-    def get(self, key: str) -> _Node | None:
-        for name, _, value in self.entries:
-            if name == key:
-                return value
-        return None
-
-    def key_line(self, key: str) -> int:
-        for name, line, _ in self.entries:
-            if name == key:
-                return line
-        return self.line
-
-    def names(self) -> list[str]:
-        return [name for name, _, _ in self.entries]
-
-
-_Node: TypeAlias = _Scalar | _Seq | _Map
 
 _TOP_KEYS = ("name", "channel", "user", "profile_name", "now", "llm", "turns", "dial_status")
 _STEP_KEYS = (
@@ -101,20 +34,6 @@ _STEP_KEYS = (
 )
 _STEP_EXTRA = ("media", "location", "confidence", "expect")
 _DIAL_STATUSES = ("completed", "busy", "no-answer", "failed", "canceled")
-_EXPECT_KEYS = (
-    "reply",
-    "reply_contains",
-    "reply_matches",
-    "no_reply",
-    "replies",
-    "intent",
-    "template",
-    "media",
-    "segments",
-    "slots",
-    "held",
-)
-_HH_MM = re.compile(r"(?:[01]\d|2[0-3]):[0-5]\d")
 # Twilio's message statuses a status callback can report for an outbound message.
 _STATUSES = (
     "accepted",
@@ -129,159 +48,15 @@ _STATUSES = (
     "read",
     "partially_delivered",
 )
-_DECIMAL = re.compile(r"\+?\d+")
 _E164 = re.compile(r"\+[1-9]\d{6,14}")
 _MIME = re.compile(r"[A-Za-z0-9][\w.+-]*/[A-Za-z0-9][\w.+-]*")
 
-_YAML_HINTS = {
-    "found unknown escape character": (
-        "inside double quotes a backslash starts an escape; write regular expressions in single quotes, e.g. '\\d+ ?pm'"
-    ),
-    "found character '\\t' that cannot start any token": "YAML does not allow tabs; indent with spaces",
-}
 
-
-class Reader:
+class Reader(NodeReader):
     """Reads one file's node tree into transcripts; knows the path for errors."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
-
-    def error(self, line: int, message: str) -> TranscriptError:
-        return TranscriptError(f"{self.path}:{line}: {message}")
-
-    # -- YAML ---------------------------------------------------------------
-
-    def compose(self, text: str) -> list[_Node]:
-        try:
-            raw = list(yaml.compose_all(text, Loader=yaml.SafeLoader))
-        except yaml.YAMLError as exc:
-            raise self._yaml_error(exc, text) from None
-        converted: dict[int, _Node] = {}
-        documents: list[_Node] = []
-        for node in raw:
-            doc = self._convert(node, converted, set())
-            # An empty document (a leading or trailing ---) holds no conversation.
-            if isinstance(doc, _Scalar) and doc.tag == "null":
-                continue
-            documents.append(doc)
-        return documents
-
-    def _yaml_error(self, exc: Any, text: str) -> TranscriptError:
-        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
-        if mark is not None:
-            line = int(mark.line) + 1
-        elif isinstance(getattr(exc, "position", None), int):  # yaml.reader.ReaderError
-            line = text[: exc.position].count("\n") + 1
-        else:
-            line = 1
-        problem = getattr(exc, "problem", None)
-        character = getattr(exc, "character", None)  # yaml.reader.ReaderError
-        if problem is None and isinstance(character, int | str):
-            code = character if isinstance(character, int) else ord(character[:1] or "\0")
-            problem = f"the control character U+{code:04X} is not allowed in YAML"
-        problem = str(problem or exc)
-        context = getattr(exc, "context", None)
-        message = f"YAML syntax error: {problem}"
-        if context:
-            message += f" ({context})"
-        for needle, hint in _YAML_HINTS.items():
-            if needle in problem:
-                message += f"; {hint}"
-        return self.error(line, message)
-
-    def _convert(self, node: Any, done: dict[int, _Node], active: set[int]) -> _Node:
-        # Aliases share node objects: memoise so `&a`/`*a` bombs stay linear,
-        # and refuse cycles (`&a [*a]`) instead of recursing forever.
-        key = id(node)
-        if key in done:
-            return done[key]
-        line = int(node.start_mark.line) + 1
-        if key in active:
-            raise self.error(line, "an alias refers to itself; transcripts cannot be recursive")
-        tag = str(node.tag)
-        short = tag[len(_YAML_TAG) :] if tag.startswith(_YAML_TAG) else tag
-        if short not in _KNOWN_TAGS:
-            raise self.error(line, f"unsupported YAML tag {tag}; transcripts use plain YAML values")
-        result: _Node
-        if isinstance(node, yaml.ScalarNode):
-            result = _Scalar(str(node.value), short, line)
-        elif isinstance(node, yaml.SequenceNode):
-            active.add(key)
-            result = _Seq(tuple(self._convert(item, done, active) for item in node.value), line)
-            active.discard(key)
-        else:
-            active.add(key)
-            entries: list[tuple[str, int, _Node]] = []
-            lines: dict[str, int] = {}
-            for key_node, value_node in node.value:
-                key_line = int(key_node.start_mark.line) + 1
-                if not isinstance(key_node, yaml.ScalarNode):
-                    raise self.error(key_line, "a key must be a plain name, not a list or mapping")
-                name = str(key_node.value)
-                if name in lines:
-                    raise self.error(key_line, f"duplicate key {name!r} (first given at line {lines[name]})")
-                lines[name] = key_line
-                entries.append((name, key_line, self._convert(value_node, done, active)))
-            active.discard(key)
-            result = _Map(tuple(entries), line)
-        done[key] = result
-        return result
-
-    # -- values -------------------------------------------------------------
-
-    def mapping(self, node: _Node, what: str) -> _Map:
-        if not isinstance(node, _Map):
-            raise self.error(node.line, f"{what} must be a mapping of keys, got {node.describe()}")
-        return node
-
-    def check_keys(self, node: _Map, allowed: Sequence[str], where: str) -> None:
-        for name, line, _ in node.entries:
-            if name not in allowed:
-                message = f"unknown key {name!r} in {where}"
-                close = difflib.get_close_matches(name, allowed, n=1)
-                if close:
-                    message += f"; did you mean {close[0]!r}?"
-                message += f" (allowed: {', '.join(allowed)})"
-                raise self.error(line, message)
-
-    def text(self, node: _Node, key: str, *, empty_ok: bool = False) -> str:
-        """A text value exactly as written: ``yes`` stays "yes", ``1`` stays "1"."""
-        if not isinstance(node, _Scalar):
-            raise self.error(node.line, f"{key} must be text, got {node.describe()}")
-        if node.tag == "null":
-            raise self.error(node.line, f'{key} needs a value (quote it, e.g. {key}: "null", to mean that text)')
-        if not empty_ok and not node.text.strip():
-            raise self.error(node.line, f"{key} must not be empty")
-        return node.text
-
-    def flag(self, node: _Node, key: str) -> bool:
-        if isinstance(node, _Scalar) and node.tag == "bool":
-            return node.text.lower() in ("true", "yes", "on")
-        raise self.error(node.line, f"{key} must be true or false, got {node.describe()}")
-
-    def integer(self, node: _Node, key: str, *, minimum: int) -> int:
-        # Plain decimal only: YAML 1.1 would read 010 as octal and 1:30 as 90.
-        if isinstance(node, _Scalar) and node.tag == "int" and _DECIMAL.fullmatch(node.text):
-            value = int(node.text)
-            if value >= minimum:
-                return value
-        raise self.error(node.line, f"{key} must be a whole number of at least {minimum}, got {node.describe()}")
-
-    def number(self, node: _Node, key: str, low: float, high: float) -> float:
-        if isinstance(node, _Scalar) and node.tag in ("int", "float"):
-            try:
-                value = float(node.text.replace("_", ""))
-            except ValueError:
-                value = float("nan")
-            if low <= value <= high:
-                return value
-        raise self.error(node.line, f"{key} must be a number from {low:g} to {high:g}, got {node.describe()}")
-
-    # -- the format -----------------------------------------------------------
-
-    def conversation(self, node: _Node) -> Transcript:
-        if not isinstance(node, _Map):
+    def conversation(self, node: Node) -> steps.Transcript:
+        if not isinstance(node, Map):
             raise self.error(
                 node.line,
                 f"a conversation must be a mapping with name, user and turns, got "
@@ -293,7 +68,7 @@ class Reader:
             if top.get(required) is None:
                 raise self.error(top.line, f"the conversation has no {required!r} ({_REQUIRED[required]})")
 
-        name = self.text(_must(top.get("name")), "name")
+        name = self.text(must(top.get("name")), "name")
 
         channel = Channel.SMS
         channel_node = top.get("channel")
@@ -305,7 +80,7 @@ class Reader:
                 choices = ", ".join(c.value for c in Channel)
                 raise self.error(channel_node.line, f"channel must be one of {choices}, got {quote(value)}") from None
 
-        user = self.e164(_must(top.get("user")))
+        user = self.e164(must(top.get("user")))
 
         profile_name = None
         if (profile_node := top.get("profile_name")) is not None:
@@ -317,7 +92,7 @@ class Reader:
 
         llm: tuple[str, ...] = ()
         if (llm_node := top.get("llm")) is not None:
-            if not isinstance(llm_node, _Seq):
+            if not isinstance(llm_node, Seq):
                 raise self.error(llm_node.line, f"llm must be a list of model outputs, got {llm_node.describe()}")
             llm = tuple(self.text(item, "each llm output", empty_ok=True) for item in llm_node.items)
 
@@ -330,29 +105,29 @@ class Reader:
                 raise self.error(dial_node.line, f"dial_status must be one of {', '.join(_DIAL_STATUSES)}, "
                                                  f"got {quote(dial_status)}")
 
-        turns_node = _must(top.get("turns"))
-        if not isinstance(turns_node, _Seq):
+        turns_node = must(top.get("turns"))
+        if not isinstance(turns_node, Seq):
             raise self.error(turns_node.line, f"turns must be a list of steps, got {turns_node.describe()}")
         if not turns_node.items:
             raise self.error(turns_node.line, "turns is empty; a conversation needs at least one step")
-        steps: list[Step] = []
+        turns: list[steps.Step] = []
         for number, item in enumerate(turns_node.items, start=1):
-            steps.append(self.step(item, number, channel, steps))
+            turns.append(self.step(item, number, channel, turns))
 
-        return Transcript(
+        return steps.Transcript(
             name=name,
             channel=channel,
             user=user,
             profile_name=profile_name,
             now=now,
             llm=llm,
-            turns=tuple(steps),
+            turns=tuple(turns),
             path=self.path,
             line=top.line,
             dial_status=dial_status,
         )
 
-    def e164(self, node: _Node) -> str:
+    def e164(self, node: Node) -> str:
         number = self.text(node, "user")
         hint = 'write it as + and country code and digits only, e.g. "+14155550123"'
         if number.lower().startswith("whatsapp:"):
@@ -375,7 +150,7 @@ class Reader:
             )
         return number
 
-    def moment(self, node: _Node) -> datetime:
+    def moment(self, node: Node) -> datetime:
         example = '"2026-03-02T09:00:00-05:00"'
         value = self.text(node, "now")
         try:
@@ -388,9 +163,9 @@ class Reader:
             raise self.error(node.line, f"now {quote(value)} needs a UTC offset, e.g. {example} or a trailing Z")
         return moment
 
-    def step(self, node: _Node, number: int, channel: Channel, earlier: Sequence[Step]) -> Step:
+    def step(self, node: Node, number: int, channel: Channel, earlier: Sequence[steps.Step]) -> steps.Step:
         where = f"step {number}"
-        if not isinstance(node, _Map):
+        if not isinstance(node, Map):
             raise self.error(
                 node.line,
                 f'{where} must be a mapping with one step key (e.g. - user: "hi"), got {node.describe()}',
@@ -415,12 +190,12 @@ class Reader:
         elif kind in ("call", "digits", "hangup", "text") or m.get("confidence") is not None:
             what = kind if kind in ("call", "digits", "hangup", "text") else "confidence"
             raise self.error(m.key_line(what), f"{what} belongs to a call; set channel: voice")
-        step = self.action(kind, _must(m.get(kind)), m, channel, earlier)
+        step = self.action(kind, must(m.get(kind)), m, channel, earlier)
         if (expect_node := m.get("expect")) is not None:
-            step = replace(step, expect=self.expect(expect_node, channel))
+            step = replace(step, expect=read_expect(self, expect_node, channel))
         return step
 
-    def voice_step(self, kind: str, m: _Map, where: str, earlier: Sequence[Step]) -> None:
+    def voice_step(self, kind: str, m: Map, where: str, earlier: Sequence[steps.Step]) -> None:
         """Checks for a step of a call: speech and keys need a call in progress."""
         texting_only = ("button", "status", "broadcast")
         if kind in texting_only or m.get("media") is not None or m.get("location") is not None:
@@ -428,20 +203,20 @@ class Reader:
             raise self.error(m.key_line(what), f"{where}: {what} does not exist on a call")
         in_call = False
         for step in earlier:
-            if isinstance(step, CallStep):
+            if isinstance(step, steps.CallStep):
                 in_call = True
-            elif isinstance(step, HangupStep):
+            elif isinstance(step, steps.HangupStep):
                 in_call = False
         if kind in ("user", "digits", "hangup") and not in_call:
             raise self.error(m.line, f"{where}: no call in progress; place one first with call: true")
         if kind == "call" and in_call:
             raise self.error(m.line, f"{where}: a call is already in progress; hang up first (hangup: true)")
 
-    def action(self, kind: str, value: _Node, m: _Map, channel: Channel, earlier: Sequence[Step]) -> Step:
+    def action(self, kind: str, value: Node, m: Map, channel: Channel, earlier: Sequence[steps.Step]) -> steps.Step:
         """The step itself, without its expectation."""
         if kind == "user":
             confidence = m.get("confidence")
-            return UserStep(
+            return steps.UserStep(
                 self.text(value, "user", empty_ok=True),
                 media=self.media(m.get("media")),
                 location=self.location(m.get("location")),
@@ -451,22 +226,23 @@ class Reader:
         if kind in ("call", "hangup"):
             if not self.flag(value, kind):
                 raise self.error(value.line, f"{kind} must be true (or remove the step)")
-            return CallStep(line=m.line) if kind == "call" else HangupStep(line=m.line)
+            return steps.CallStep(line=m.line) if kind == "call" else steps.HangupStep(line=m.line)
         if kind == "digits":
             digits = self.text(value, "digits")
             if not re.fullmatch(r"[0-9*#]{1,20}", digits):
                 raise self.error(value.line, f"digits must be keypad keys (0-9, * and #), got {quote(digits)}")
-            return DigitsStep(digits, line=m.line)
+            return steps.DigitsStep(digits, line=m.line)
         if kind == "text":
-            return TextStep(self.text(value, "text"), line=m.line)
+            return steps.TextStep(self.text(value, "text"), line=m.line)
         if kind == "button":
-            return ButtonStep(self.text(value, "button"), line=m.line)
+            return steps.ButtonStep(self.text(value, "button"), line=m.line)
         if kind == "duplicate":
             if not self.flag(value, "duplicate"):
                 raise self.error(value.line, "duplicate must be true (or remove the step)")
-            if not any(isinstance(step, UserStep | ButtonStep | DigitsStep | TextStep) for step in earlier):
+            delivered = steps.UserStep | steps.ButtonStep | steps.DigitsStep | steps.TextStep
+            if not any(isinstance(step, delivered) for step in earlier):
                 raise self.error(m.line, "duplicate: there is no earlier user or button step to deliver again")
-            return DuplicateStep(line=m.line)
+            return steps.DuplicateStep(line=m.line)
         if kind == "advance":
             text = self.text(value, "advance")
             try:
@@ -476,15 +252,15 @@ class Reader:
                     value.line,
                     f"advance: {exc}; use a number and a unit: 90s, 15m, 25h, 2d (or combined, e.g. 1h30m)",
                 ) from None
-            return AdvanceStep(delta, line=m.line)
+            return steps.AdvanceStep(delta, line=m.line)
         if kind == "status":
             status, error_code = self.status(value, channel)
-            return StatusStep(status, error_code, line=m.line)
+            return steps.StatusStep(status, error_code, line=m.line)
         if kind == "broadcast":
             return self.broadcast(value, m.line)
-        return RunStep(self.text(value, "run"), line=m.line)
+        return steps.RunStep(self.text(value, "run"), line=m.line)
 
-    def broadcast(self, node: _Node, line: int) -> BroadcastStep:
+    def broadcast(self, node: Node, line: int) -> steps.BroadcastStep:
         """``broadcast: {template: welcome_back, variables: {name: Ana}}``."""
         m = self.mapping(node, "broadcast")
         self.check_keys(m, ("template", "variables"), "broadcast")
@@ -493,14 +269,13 @@ class Reader:
             raise self.error(m.line, "broadcast needs a template: broadcast: {template: welcome_back}")
         variables: tuple[tuple[str, str], ...] = ()
         if (n := m.get("variables")) is not None:
-            named = self.mapping(n, "broadcast.variables")
-            variables = tuple((key, self.text(value, f"variables.{key}")) for key, _, value in named.entries)
-        return BroadcastStep(self.text(template, "broadcast.template"), variables, line=line)
+            variables = self.pairs(n, "broadcast.variables")
+        return steps.BroadcastStep(self.text(template, "broadcast.template"), variables, line=line)
 
-    def media(self, node: _Node | None) -> tuple[str, ...]:
+    def media(self, node: Node | None) -> tuple[str, ...]:
         if node is None:
             return ()
-        items = node.items if isinstance(node, _Seq) else (node,)  # extension: one type without a list
+        items = node.items if isinstance(node, Seq) else (node,)  # extension: one type without a list
         if not items:
             raise self.error(node.line, "media is empty; give content types, e.g. [image/jpeg]")
         types: list[str] = []
@@ -511,7 +286,7 @@ class Reader:
             types.append(value)
         return tuple(types)
 
-    def location(self, node: _Node | None) -> tuple[float, float] | None:
+    def location(self, node: Node | None) -> tuple[float, float] | None:
         if node is None:
             return None
         m = self.mapping(node, "location")
@@ -520,20 +295,20 @@ class Reader:
             if m.get(key) is None:
                 raise self.error(m.line, f"location needs both lat and lon; {key!r} is missing")
         return (
-            self.number(_must(m.get("lat")), "lat", -90, 90),
-            self.number(_must(m.get("lon")), "lon", -180, 180),
+            self.number(must(m.get("lat")), "lat", -90, 90),
+            self.number(must(m.get("lon")), "lon", -180, 180),
         )
 
-    def status(self, node: _Node, channel: Channel) -> tuple[str, int | None]:
-        if isinstance(node, _Scalar):  # extension: `status: delivered`
-            status_node: _Node = node
+    def status(self, node: Node, channel: Channel) -> tuple[str, int | None]:
+        if isinstance(node, Scalar):  # extension: `status: delivered`
+            status_node: Node = node
             code_node = None
         else:
             m = self.mapping(node, "status")
             self.check_keys(m, ("status", "error_code"), "status")
             if m.get("status") is None:
                 raise self.error(m.line, "status needs a 'status' key, e.g. {status: delivered}")
-            status_node = _must(m.get("status"))
+            status_node = must(m.get("status"))
             code_node = m.get("error_code")
         status = self.text(status_node, "status")
         if status not in _STATUSES:
@@ -557,91 +332,6 @@ class Reader:
                 )
         return status, code
 
-    def expect(self, node: _Node, channel: Channel) -> Expect:
-        m = self.mapping(node, "expect")
-        self.check_keys(m, _EXPECT_KEYS, "expect")
-        if not m.entries:
-            raise self.error(m.line, "expect is empty; add an expectation or remove it")
-
-        reply = None
-        if (n := m.get("reply")) is not None:
-            reply = self.text(n, "reply")
-        contains: tuple[str, ...] = ()
-        if (n := m.get("reply_contains")) is not None:
-            items = n.items if isinstance(n, _Seq) else (n,)
-            if not items:
-                raise self.error(n.line, "reply_contains is an empty list")
-            contains = tuple(self.text(item, "reply_contains") for item in items)
-        pattern = None
-        if (n := m.get("reply_matches")) is not None:
-            source = self.text(n, "reply_matches")
-            try:
-                pattern = re.compile(source)
-            except re.error as exc:
-                at = f" at position {exc.pos}" if exc.pos is not None else ""
-                raise self.error(
-                    n.line,
-                    f"reply_matches {quote(source)} is not a valid regular expression: {exc.msg}{at}",
-                ) from None
-        no_reply = None if (n := m.get("no_reply")) is None else self.flag(n, "no_reply")
-        replies = None if (n := m.get("replies")) is None else self.integer(n, "replies", minimum=0)
-        intent = None if (n := m.get("intent")) is None else self.text(n, "intent")
-        template = None if (n := m.get("template")) is None else self.text(n, "template")
-        media = None if (n := m.get("media")) is None else self.flag(n, "media")
-        segments = None
-        if (n := m.get("segments")) is not None:
-            if channel is not Channel.SMS:
-                raise self.error(
-                    m.key_line("segments"),
-                    "segments only applies to SMS; this conversation is on WhatsApp",
-                )
-            segments = self.integer(n, "segments", minimum=1)
-        slots: tuple[tuple[str, str], ...] = ()
-        if (n := m.get("slots")) is not None:
-            named = self.mapping(n, "slots")
-            if not named.entries:
-                raise self.error(named.line, "slots is empty; name at least one slot, e.g. slots: {service: cleaning}")
-            slots = tuple((key, self.text(value, f"slots.{key}")) for key, _, value in named.entries)
-
-        held = None
-        if (n := m.get("held")) is not None:
-            held = self.text(n, "held")
-            if not _HH_MM.fullmatch(held):
-                raise self.error(n.line, f'held is a local time "HH:MM" (e.g. held: "08:00"), got {quote(held)}')
-
-        # Expectations that can never hold together are a transcript bug.
-        if no_reply:
-            for key, given in (
-                ("reply", reply is not None),
-                ("reply_contains", bool(contains)),
-                ("reply_matches", pattern is not None),
-                ("template", template is not None),
-                ("media", media is True),
-                ("replies", replies not in (None, 0)),
-            ):
-                if given:
-                    raise self.error(m.key_line(key), f"{key} contradicts no_reply: true")
-        if replies == 0 and no_reply is False:
-            raise self.error(m.key_line("replies"), "replies: 0 contradicts no_reply: false")
-
-        return Expect(
-            reply=reply,
-            reply_contains=contains,
-            reply_matches=pattern,
-            no_reply=no_reply,
-            replies=replies,
-            intent=intent,
-            template=template,
-            media=media,
-            segments=segments,
-            slots=slots,
-            held=held,
-            line=m.line,
-        )
-
-
-_KNOWN_TAGS = ("str", "int", "float", "bool", "null", "timestamp", "map", "seq")
-
 _REQUIRED = {
     "name": "a name for this conversation, unique in the file",
     "user": 'the texter\'s number in E.164, e.g. user: "+14155550123"',
@@ -649,7 +339,3 @@ _REQUIRED = {
 }
 
 
-def _must(node: _Node | None) -> _Node:
-    # Only called after checking presence; keeps mypy precise without casts.
-    assert node is not None
-    return node

@@ -6,8 +6,9 @@ missing keys and malformed values raise :class:`~bot.errors.TranscriptError`
 whose message starts with ``path:line:`` so an editor can jump to the spot.
 
 The model (the conversation, its steps, what they expect) is
-:mod:`devtools.replay.steps`, re-exported here; the strict YAML reading is
-:mod:`devtools.replay.reader`; durations are :mod:`devtools.replay.durations`.
+:mod:`devtools.replay.steps`, re-exported here; the strict reading is
+:mod:`devtools.replay.reader` (over :mod:`devtools.replay.nodes` and
+:mod:`devtools.replay.expect_reader`); durations are :mod:`devtools.replay.durations`.
 
 Example::
 
