@@ -64,6 +64,15 @@ class _StepBase:
 
 
 @dataclass(frozen=True, slots=True)
+class _QuotedStep(_StepBase):
+    # A step written as `kind: "value"`: its one text field, named by `quoted`.
+    quoted: ClassVar[str] = ""
+
+    def describe(self) -> str:
+        return f"{self.kind}: {quote(getattr(self, self.quoted))}"
+
+
+@dataclass(frozen=True, slots=True)
 class UserStep(_StepBase):
     """An inbound message: Body ``text``, optional media types and location.
 
@@ -93,7 +102,7 @@ class UserStep(_StepBase):
 
 
 @dataclass(frozen=True, slots=True)
-class ButtonStep(_StepBase):
+class ButtonStep(_QuotedStep):
     """A WhatsApp quick-reply press with ``ButtonPayload=payload``.
 
     Example::
@@ -104,9 +113,7 @@ class ButtonStep(_StepBase):
     payload: str
 
     kind: ClassVar[str] = "button"
-
-    def describe(self) -> str:
-        return f"button: {quote(self.payload)}"
+    quoted: ClassVar[str] = "payload"
 
 
 @dataclass(frozen=True, slots=True)
@@ -213,7 +220,7 @@ class CallStep(_StepBase):
 
 
 @dataclass(frozen=True, slots=True)
-class DigitsStep(_StepBase):
+class DigitsStep(_QuotedStep):
     """Press keypad keys on the call (``Digits``).
 
     Example::
@@ -224,9 +231,7 @@ class DigitsStep(_StepBase):
     digits: str
 
     kind: ClassVar[str] = "digits"
-
-    def describe(self) -> str:
-        return f"digits: {quote(self.digits)}"
+    quoted: ClassVar[str] = "digits"
 
 
 @dataclass(frozen=True, slots=True)
@@ -245,7 +250,7 @@ class HangupStep(_StepBase):
 
 
 @dataclass(frozen=True, slots=True)
-class TextStep(_StepBase):
+class TextStep(_QuotedStep):
     """On a voice transcript: an SMS from the caller's number (the same patient).
 
     Example::
@@ -256,9 +261,7 @@ class TextStep(_StepBase):
     text: str
 
     kind: ClassVar[str] = "text"
-
-    def describe(self) -> str:
-        return f"text: {quote(self.text)}"
+    quoted: ClassVar[str] = "text"
 
 
 Step: TypeAlias = (
