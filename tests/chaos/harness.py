@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import os
 import random
 import time
 from collections.abc import Iterator
@@ -89,7 +90,9 @@ class Cluster:
             common = bot_env(
                 TWILIO_ACCOUNT_SID=ACCOUNT_SID, TWILIO_AUTH_TOKEN=AUTH_TOKEN, PUBLIC_BASE_URL=PUBLIC_URL,
                 ENVIRONMENT="production", REDIS_URL=cluster.redis.url, TWILIO_API_BASE_URL=cluster.sim_url,
-                TWILIO_PHONE_NUMBER=BOT_NUMBER, LOG_JSON="true", LOG_LEVEL="WARNING", LLM_MODEL="",
+                TWILIO_PHONE_NUMBER=BOT_NUMBER, LOG_JSON="true", LLM_MODEL="",
+                # CHAOS_LOG_LEVEL=INFO keeps every turn's log line (serve-a.log ... in the test's tmp dir).
+                LOG_LEVEL=os.environ.get("CHAOS_LOG_LEVEL", "WARNING"),
                 # Short leases so crashed holders are skipped within the test's patience.
                 LOCK_LEASE_SECONDS="3", LOCK_WAIT_SECONDS="15", WORKER_JOB_TIMEOUT_SECONDS="15",
                 OUTBOUND_BACKOFF_SECONDS="0.1", BROADCAST_RATE_PER_SECOND="25",
@@ -268,7 +271,9 @@ class Load:
                 # Opted-out users were owed exactly their first question's answer.
                 extra = max(0, received - 1)
                 report.opted_out_answered += extra + after_stop
-                report.lost += max(0, 1 - received) if owed else 0
+                if owed and not received:
+                    report.lost += 1
+                    report.details.append(f"{user}: first question acknowledged, never answered (then STOP)")
                 if extra:
                     report.details.append(f"{user}: answered {extra} times after STOP")
                 continue
