@@ -179,7 +179,9 @@ def _keep_running(services: Services, turn: asyncio.Future[HandledTurn], msg: In
         if isinstance(exc, TurnRefusedError):
             log.info("late turn stopped: answered 503, Twilio retries it", extra={"fields": {"sid": msg.message_sid}})
         elif exc is not None:
-            log.warning("late turn failed; the recovery job will retry",
+            # Run again by its recovery job, or (when none could be queued: the webhook answered 503) by
+            # Twilio's retry of the message.
+            log.warning("late turn failed; it runs again",
                         extra={"fields": {"sid": msg.message_sid, "error": str(exc)}})
 
     turn.add_done_callback(finished)

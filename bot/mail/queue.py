@@ -16,10 +16,13 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, Final, Protocol
+from typing import Final, Protocol
+
+from arq.connections import ArqRedis
 
 from bot.mail.events import StaffEvent
 from bot.mail.message import EmailSendError
+from bot.storage.queue import enqueue
 
 log = logging.getLogger("bot.mail")
 
@@ -37,11 +40,14 @@ class EmailQueue(Protocol):
 class ArqEmailQueue:
     """Queue the event as an arq job (``bot worker`` sends it)."""
 
-    def __init__(self, redis: Any) -> None:
+    def __init__(self, redis: ArqRedis, *, timeout: float = 5.0) -> None:
         self._redis = redis
+        self._timeout = timeout
 
     async def submit(self, event: StaffEvent) -> None:
-        await self._redis.enqueue_job(JOB_EMAIL, event.to_dict(), _job_id=f"email:{event.event_id}")
+        """Queue the event's email once; :class:`~bot.errors.StoreError` when Redis cannot take it."""
+        await enqueue(self._redis, JOB_EMAIL, event.to_dict(), job_id=f"email:{event.event_id}",
+                      within=self._timeout)
 
 
 class InlineEmailQueue:

@@ -110,5 +110,6 @@ def build_staff_mail(
     async def deliver(event: StaffEvent) -> str:
         return await mail.deliver(event, now=clock.now())
 
-    queue: EmailQueue = ArqEmailQueue(arq_redis) if arq_redis is not None else InlineEmailQueue(deliver)
+    queue: EmailQueue = (ArqEmailQueue(arq_redis, timeout=settings.redis_timeout_seconds) if arq_redis is not None
+                         else InlineEmailQueue(deliver))
     return StaffMailParts(mail=mail, queue=queue, activity=activity)

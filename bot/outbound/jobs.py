@@ -26,7 +26,6 @@ from typing import Any, Final
 
 from arq import Retry
 from arq.connections import ArqRedis
-from redis.exceptions import RedisError
 
 from bot.errors import ChannelSendError, StoreError
 from bot.outbound.errors import SendDeferred
@@ -40,6 +39,7 @@ from bot.outbound.outbox import (
     perform_turn,
 )
 from bot.runtime import Runtime
+from bot.storage.queue import enqueue
 
 #: Tries per job: the first plus one per retry delay.
 MAX_TRIES = len(RETRY_DELAYS) + 1
@@ -95,9 +95,9 @@ async def broadcast_job(ctx: dict[str, Any], payload: dict[str, Any]) -> str:
     except SendDeferred as deferred:
         queue: ArqRedis = ctx["redis"]
         try:
-            await queue.enqueue_job(JOB_BROADCAST, payload, _job_id=paced_job_id(str(ctx["job_id"])),
-                                    _defer_by=deferred.delay, _job_try=job_try)
-        except (RedisError, OSError) as exc:  # not queued again: this run is retried instead
+            await enqueue(queue, JOB_BROADCAST, payload, job_id=paced_job_id(str(ctx["job_id"])),
+                          within=_runtime(ctx).settings.redis_timeout_seconds, defer_by=deferred.delay, job_try=job_try)
+        except StoreError as exc:  # not queued again: this run is retried instead
             raise _retry(ctx, exc) from exc
         return "deferred"
     except (ChannelSendError, StoreError) as exc:

@@ -39,7 +39,6 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from arq.connections import ArqRedis
-from redis.exceptions import RedisError
 
 from bot.channels import profile_of
 from bot.engine import Deliver, TurnFailedError
@@ -51,6 +50,7 @@ from bot.outbound.ledger import ref_for
 from bot.outbound.models import SendRequest, inbound_to_dict
 from bot.storage.base import ConversationKey, ConversationState
 from bot.storage.connect import queue_pool
+from bot.storage.queue import enqueue
 
 if TYPE_CHECKING:
     from bot.clock import Clock
@@ -532,20 +532,13 @@ class ArqOutbox:
 
     async def submit_held(self, request: SendRequest, hold: Hold) -> None:
         function = JOB_BROADCAST if request.campaign else JOB_SEND
-        try:
-            await self.redis.enqueue_job(function, request.to_dict(), _job_id=held_job_id(request, hold),
-                                         _defer_until=hold.release_at)
-        except (RedisError, OSError) as exc:
-            raise StoreError(f"cannot queue held send: {exc}") from exc
+        await enqueue(self.redis, function, request.to_dict(), job_id=held_job_id(request, hold),
+                      within=self.timeout, defer_until=hold.release_at)
 
     async def submit_handoff_return(self, key: ConversationKey, at: float) -> None:
-        try:
-            async with asyncio.timeout(self.timeout):
-                await self.redis.enqueue_job(JOB_HANDOFF_RETURN, handoff_return_payload(key, at),
-                                             _job_id=handoff_return_job_id(key, at),
-                                             _defer_until=datetime.fromtimestamp(at, UTC))
-        except (TimeoutError, RedisError, OSError) as exc:
-            raise StoreError(f"cannot queue the hand-off return: {exc or 'timed out'}") from exc
+        await enqueue(self.redis, JOB_HANDOFF_RETURN, handoff_return_payload(key, at),
+                      job_id=handoff_return_job_id(key, at), within=self.timeout,
+                      defer_until=datetime.fromtimestamp(at, UTC))
 
     async def submit_turn(self, message: InboundMessage, *, delay: float) -> None:
         await self._enqueue(JOB_RUN_TURN, inbound_to_dict(message), job_id=turn_job_id(message), delay=delay)
@@ -553,14 +546,8 @@ class ArqOutbox:
                                                            "user": mask_phone(message.user)}})
 
     async def _enqueue(self, function: str, payload: dict[str, Any], *, job_id: str, delay: float) -> None:
-        try:
-            # None: a job with this id is queued or finished recently: nothing to do.
-            async with asyncio.timeout(self.timeout):
-                await self.redis.enqueue_job(function, payload, _job_id=job_id, _defer_by=delay or None)
-        except TimeoutError as exc:
-            raise StoreError(f"cannot queue job {function}: no answer within {self.timeout:g}s") from exc
-        except (RedisError, OSError) as exc:
-            raise StoreError(f"cannot queue job {function}: {exc}") from exc
+        # Already queued (or finished recently) is fine: at most one job per id.
+        await enqueue(self.redis, function, payload, job_id=job_id, within=self.timeout, defer_by=delay)
 
     async def close(self) -> None:
         await self.redis.aclose(close_connection_pool=True)
