@@ -130,7 +130,7 @@ async def test_worker_killed_mid_send_sends_once_after_restart(
     await queued_runtime.require_outbound().outbox.submit(request)
     first = start_worker(env)
     try:
-        await wait_until(lambda: len(twilio.faults.creates) == 1, 20, "the first worker's create call")
+        await wait_until(lambda: len(twilio.faults.creates) == 1, 60, "the first worker's create call")
         await asyncio.sleep(0.2)
     finally:
         first.send_signal(signal.SIGKILL)
