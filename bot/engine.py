@@ -117,9 +117,13 @@ class Engine:
         # Background undos of turns begun during a Redis hang (strong references).
         self._cleanups: set[asyncio.Future[None]] = set()
 
-    async def acquire(self, key: ConversationKey, event_id: str, token: str) -> TurnStart:
+    async def acquire(self, key: ConversationKey, event_id: str, token: str,
+                      joined: Callable[[], None] | None = None) -> TurnStart:
         """Wait for ``event_id``'s turn in ``key``'s queue: ``ACQUIRED`` (its state loaded), or
         ``DUPLICATE`` when it ran already; :class:`LockTimeoutError` after ``LOCK_WAIT_SECONDS``.
+
+        ``joined`` is called once the message holds its place in the queue (the
+        first ``begin_turn`` answered): a message that comes after it queues behind it.
 
         Messages take it in :meth:`handle`; timed work on a conversation (the
         hand-off's return, bot/handoff_return.py) takes a turn the same way, so it
@@ -134,6 +138,9 @@ class Engine:
             except StoreError:
                 self._clean_up_later(key, event_id, token)
                 raise
+            if joined is not None:
+                joined()
+                joined = None
             if start.status in (TurnStatus.ACQUIRED, TurnStatus.DUPLICATE):
                 return start
             if time.monotonic() >= deadline:
@@ -146,12 +153,17 @@ class Engine:
             await asyncio.sleep(pause)
             pause = min(pause * 2, 0.025)
 
-    async def handle(self, msg: InboundMessage, *, deliver: Deliver) -> HandledTurn:
-        """Run (or replay from cache) the turn for ``msg``."""
+    async def handle(self, msg: InboundMessage, *, deliver: Deliver,
+                     joined: Callable[[], None] | None = None) -> HandledTurn:
+        """Run (or replay from cache) the turn for ``msg``.
+
+        ``joined`` is called once ``msg`` holds its place in its conversation's
+        queue (see :meth:`acquire`): the webhook acknowledges a late turn only then.
+        """
         key = ConversationKey(msg.channel, msg.bot, msg.user)
         token = secrets.token_hex(8)
         lease = self.settings.lock_lease_seconds
-        start = await self.acquire(key, msg.event_id, token)
+        start = await self.acquire(key, msg.event_id, token, joined)
         if start.status is TurnStatus.DUPLICATE:
             self.metrics.duplicates.inc()
             answer = start.answer or ""

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Final
+from typing import Any, Final
 
 from fastapi import APIRouter, Request, Response
 
@@ -131,14 +131,21 @@ async def inbound_message(request: Request) -> Response:
         services.signatures.verify(request, form)
     msg = parse_inbound(form, idempotency_token=request.headers.get("i-twilio-idempotency-token"))
     route = _AnswerRoute()
-    turn = asyncio.ensure_future(services.engine.handle(msg, deliver=_deliverer(services, route)))
+    joined = asyncio.Event()
+    turn = asyncio.ensure_future(services.engine.handle(msg, deliver=_deliverer(services, route),
+                                                        joined=joined.set))
     outbox = services.outbound.outbox
     if services.rest_deliver is not None:  # None: TwiML only (tests)
         # Stop waiting a little before the budget: the empty answer must be on
         # its way by REPLY_BUDGET_SECONDS, not start then.
         wait = max(0.0, services.settings.reply_budget_seconds - LATE_ANSWER_MARGIN)
         done, _ = await asyncio.wait({turn}, timeout=wait)
-        if not done and (route.claim(_LATE) or route.route == _SENDING):
+        if not done:
+            # Acknowledge only once the message holds its place in its conversation's
+            # queue: what the user sends after our answer (a STOP) must queue behind it,
+            # not overtake it. Nearly always so by now; the store bounds the wait.
+            await _joined_or_done(joined, turn)
+        if not turn.done() and (route.claim(_LATE) or route.route == _SENDING):
             _keep_running(services, turn, msg)
             services.metrics.errors.labels("late_reply").inc()
             try:
@@ -159,6 +166,15 @@ async def inbound_message(request: Request) -> Response:
         return _unavailable(services, "store unavailable; answering 503", exc)
     # A retry whose cached answer has expired gets "" from the engine: still TwiML.
     return Response(handled.answer or EMPTY_TWIML, media_type=TWIML_MEDIA_TYPE)
+
+
+async def _joined_or_done(joined: asyncio.Event, turn: asyncio.Future[HandledTurn]) -> None:
+    waiting: asyncio.Future[Any] = asyncio.ensure_future(joined.wait())
+    either: set[asyncio.Future[Any]] = {waiting, turn}
+    try:
+        await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        waiting.cancel()
 
 
 def _unavailable(services: Services, what: str, exc: StoreError) -> Response:

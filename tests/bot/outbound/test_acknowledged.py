@@ -20,7 +20,7 @@ from bot.outbound.models import SendRequest
 from bot.outbound.outbox import Outbox
 from bot.storage.base import ConversationKey
 from devtools.webhook_client import inbound_form
-from tests.bot.outbound.conftest import THIRD_PARTY_WARNINGS, USER, Echo, Twilio
+from tests.bot.outbound.conftest import THIRD_PARTY_WARNINGS, USER, Echo, Twilio, without_quiet_hours
 from tests.conftest import BOT_NUMBER, signed_client
 from tests.support.processes import RedisProcess
 from webhooks.app import create_app
@@ -107,3 +107,52 @@ def test_a_hung_redis_is_answered_503_in_time_never_an_empty_200(make_settings: 
         answers = asyncio.run(scenario())
     # 503 while hung (Twilio tries the fallback URL), not an empty 200 nobody follows up.
     assert answers == [200, 503, 503, 200]
+
+
+class SlowToQueue:
+    """The real store, but one message's first ``begin_turn`` answers late.
+
+    As after a Redis restart (the turn script is loaded again on first use) or
+    on a cold connection: the moment a message the user sends after our
+    acknowledgment could take the conversation's queue before this one.
+    """
+
+    def __init__(self, inner: Any, message_sid: str, delay: float) -> None:
+        self.inner = inner
+        self.message_sid = message_sid
+        self.delay = delay
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    async def begin_turn(self, key: ConversationKey, message_sid: str, token: str, *,
+                         lease_seconds: float) -> Any:
+        if message_sid == self.message_sid and self.delay:
+            delay, self.delay = self.delay, 0.0
+            await asyncio.sleep(delay)
+        return await self.inner.begin_turn(key, message_sid, token, lease_seconds=lease_seconds)
+
+
+async def test_a_late_turn_is_acknowledged_once_it_holds_its_place_so_a_stop_sent_after_waits_behind_it(
+    make_settings: Callable[..., Any], redis_store: Any, clock: Any, twilio: Twilio
+) -> None:
+    # Seen in the chaos runs: "what are your hours?" acknowledged late, the user's STOP a moment
+    # later took the queue first, and the question (acknowledged, so ours) was never answered.
+    question = inbound_form(Channel.SMS, USER, BOT_NUMBER, "what are your hours?")
+    handler = Echo(delay=0.2)
+    store = SlowToQueue(redis_store, question["MessageSid"], delay=0.5)
+    app = create_app(make_settings(reply_budget_seconds=0.06, outbound_backoff_seconds=0.0), store=store,
+                     clock=clock, twilio=twilio.client, handler=handler)
+    without_quiet_hours(app.state.services)
+    twilio.bot(app)
+    client = signed_client(app)
+
+    assert (await client.post("/twilio/messages", question)).status_code == 200
+    stop = await client.post("/twilio/messages", inbound_form(Channel.SMS, USER, BOT_NUMBER, "STOP"))
+    assert stop.status_code == 200
+    await settle(app)
+    await twilio.sim.drain()
+
+    assert handler.runs == ["what are your hours?"]  # answered in order, then the STOP
+    assert [m.body for m in twilio.sent(USER)] == ["echo: what are your hours?"]
+    assert await redis_store.is_opted_out(ConversationKey(Channel.SMS, BOT_NUMBER, USER))
