@@ -58,7 +58,8 @@ async def enqueue(
                 if job is not None:
                     return True
                 # Either it is really there, or a dropped connection posed as "already there".
-                if await redis.exists(job_key_prefix + job_id, result_key_prefix + job_id):
+                # (One key per command: the project's rule, though the queue is never on a cluster.)
+                if await redis.exists(job_key_prefix + job_id) or await redis.exists(result_key_prefix + job_id):
                     return False
     except TimeoutError as exc:
         raise StoreError(f"cannot queue job {function}: no answer within {within:g}s") from exc
