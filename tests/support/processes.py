@@ -141,7 +141,16 @@ class BotProcess:
             return
         wait_for_port(self.port, self.proc, within=within)
         deadline = time.monotonic() + 60
-        while httpx.get(self.url + "/healthz", timeout=10).status_code != 200:
+        while True:
+            try:
+                if httpx.get(self.url + "/healthz", timeout=10).status_code == 200:
+                    return
+            except httpx.TransportError:
+                # The port answered but the server is not there yet (or was another
+                # process's for a moment: ports are picked free, not reserved).
+                pass
+            if self.proc is not None and self.proc.poll() is not None:
+                raise RuntimeError(f"bot {self.args} exited ({self.proc.returncode}); see {self.log}")
             if time.monotonic() > deadline:
                 raise RuntimeError(f"bot {self.args} did not come up; see {self.log}")
             time.sleep(0.1)
