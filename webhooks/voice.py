@@ -65,6 +65,7 @@ from webhooks.voice_speech import (
     asked_language,
     business_of,
     call_script,
+    listen,
     listen_again,
     number_language,
     spoken,
@@ -101,9 +102,7 @@ async def incoming_call(request: Request) -> Response:
     lang = number_language(services, call)
     greeting = spoken(services, "greeting", lang, name=None)
     menu = _menu(services).spoken()
-    return twiml_response(call_script(services, lang).listen(
-        [greeting, menu], action=action_url(request, "turn", lang, n=1, menu=1),
-        reprompt=spoken(services, "voice_reprompt", lang), goodbye=spoken(services, "voice_no_input", lang)))
+    return twiml_response(listen(services, request, [greeting, menu], lang, n=1, menu=1))
 
 
 @router.post("/twilio/voice/turn")
@@ -131,9 +130,7 @@ async def call_turn(request: Request) -> Response:
         # Never guess: say what we heard and let the caller confirm or correct it.
         await _store_call(services, _records(services).set(_pending_key(sid, n, "heard"), heard.text, ttl=_PENDING_TTL))
         question = spoken(services, "voice_confirm_heard", lang, heard=heard.text, choices=(YES, NO))
-        return twiml_response(call_script(services, lang).listen(
-            [question], action=action_url(request, "turn", lang, n=n, confirm=1),
-            reprompt=spoken(services, "voice_reprompt", lang), goodbye=spoken(services, "voice_no_input", lang)))
+        return twiml_response(listen(services, request, [question], lang, n=n, confirm=1))
     msg = _call(form, turn=n, body=heard.text)
     return await _answer_turn(request, services, msg, wait=0)
 
@@ -176,9 +173,7 @@ async def dial_ended(request: Request) -> Response:
         declined = spoken(services, "voice_followup_declined", lang)
         return twiml_response(call_script(services, lang).hang_up([missed, declined]))
     question = spoken(services, "voice_dial_missed", lang, status=status, offer=True, choices=(YES, NO))
-    return twiml_response(call_script(services, lang).listen(
-        [question], action=action_url(request, "followup", lang, n=n),
-        reprompt=spoken(services, "voice_reprompt", lang), goodbye=spoken(services, "voice_no_input", lang)))
+    return twiml_response(listen(services, request, [question], lang, "followup", n=n))
 
 
 @router.post("/twilio/voice/followup")
@@ -193,9 +188,7 @@ async def followup_answer(request: Request) -> Response:
     answer = heard.yes_no()
     if answer is None:
         question = spoken(services, "voice_dial_missed", lang, status="again", offer=True, choices=(YES, NO))
-        return twiml_response(call_script(services, lang).listen(
-            [question], action=action_url(request, "followup", lang, n=n),
-            reprompt=spoken(services, "voice_reprompt", lang), goodbye=spoken(services, "voice_no_input", lang)))
+        return twiml_response(listen(services, request, [question], lang, "followup", n=n))
     texts = records_key(ConversationKey(Channel.VOICE, call.bot, call.user))
     if answer and not await _store_call(services, services.store.is_opted_out(texts)):
         await _submit(services, SendRequest(
@@ -294,9 +287,7 @@ def voice_answer(
                               action=action_url(request, "dial", lang, n=n))
     if result.intent in HANG_UP_INTENTS:
         return script.hang_up(lines)
-    return script.listen(lines, action=action_url(request, "turn", lang, n=n),
-                         reprompt=spoken(services, "voice_reprompt", lang),
-                         goodbye=spoken(services, "voice_no_input", lang))
+    return listen(services, request, lines, lang, n=n)
 
 
 # -- helpers ------------------------------------------------------------------------

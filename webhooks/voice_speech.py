@@ -8,11 +8,8 @@ relative and carries the call's turn counter (and the language).
 
 Example::
 
-    script = call_script(services, "es")
-    twiml_response(script.listen([spoken(services, "voice_reprompt", "es")],
-                                 action=action_url(request, "turn", "es", n=3),
-                                 reprompt=spoken(services, "voice_reprompt", "es"),
-                                 goodbye=spoken(services, "voice_no_input", "es")))
+    twiml_response(listen(services, request, [spoken(services, "voice_say_again", "es")], "es", n=3))
+    call_script(services, "es").hang_up([spoken(services, "goodbye", "es")])
 """
 
 from __future__ import annotations
@@ -113,12 +110,19 @@ def spoken(
     return VOICE.prepare(Reply(text=text_for(services, template, lang, **context), choices=choices)).body
 
 
+def listen(
+    services: Services, request: Request, lines: list[str], lang: str | None = None, step: str = "turn", **params: Any
+) -> str:
+    """Say ``lines``, then listen: what the caller says goes to ``step`` (with ``params``); silence is
+    re-prompted, then the call says goodbye, in ``lang``."""
+    return call_script(services, lang).listen(lines, action=action_url(request, step, lang, **params),
+                                              reprompt=spoken(services, "voice_reprompt", lang),
+                                              goodbye=spoken(services, "voice_no_input", lang))
+
+
 def listen_again(services: Services, request: Request, n: int, names: list[str], lang: str | None = None) -> Response:
-    """Say the templates ``names``, then listen for turn ``n`` (with the re-prompt and goodbye of silence)."""
-    return twiml_response(call_script(services, lang).listen([spoken(services, name, lang) for name in names],
-                                                             action=action_url(request, "turn", lang, n=n),
-                                                             reprompt=spoken(services, "voice_reprompt", lang),
-                                                             goodbye=spoken(services, "voice_no_input", lang)))
+    """Say the templates ``names``, then listen for turn ``n``."""
+    return twiml_response(listen(services, request, [spoken(services, name, lang) for name in names], lang, n=n))
 
 
 def twiml_response(body: str) -> Response:
