@@ -373,7 +373,11 @@ class InlineOutbox:
         self._held_timer: asyncio.Task[None] | None = None
 
     def attach(self, jobs: OutboxJobs) -> None:
-        """Run ``jobs`` for what is submitted (called once, by the composition root)."""
+        """Run ``jobs`` for what is submitted (the composition root calls it once the engine exists).
+
+        The one link of the object graph made after construction, because it
+        is a cycle: the jobs run the engine, whose Brain submits to this outbox.
+        """
         self._jobs = jobs
 
     @property
