@@ -40,11 +40,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import secrets
 import time
 import traceback
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, Protocol
@@ -111,6 +112,30 @@ class HandlerFactory(Protocol):
     def __call__(
         self, settings: Settings, *, templates: Any, clock: Clock, store: ConversationStore, chat_model: Any
     ) -> TurnHandler: ...
+
+
+# The collector's first threshold while replaying (Python's default is 700 allocations).
+YOUNG_GENERATION = 10_000
+
+
+@contextlib.contextmanager
+def _young_garbage_dies_young() -> Iterator[None]:
+    """A larger first generation for the run, the collector's thresholds as they were after it.
+
+    Each conversation builds an app (a few thousand objects in reference
+    cycles) that is garbage a few steps later. With the default threshold
+    of 700 it lived through many young collections, was promoted to the
+    oldest generation and freed only by full collections (two per round of
+    the project's transcripts, each walking every live object): about 8 % of
+    a replay's CPU went to the collector. With 10,000 most of it is freed
+    young and full collections no longer happen in a round: about 4 %.
+    """
+    before = gc.get_threshold()
+    gc.set_threshold(max(before[0], YOUNG_GENERATION), *before[1:])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*before)
 
 
 def _random_bot_number() -> str:
@@ -180,7 +205,7 @@ class ReplayRunner:
                 return await self.run_transcript(transcript)
 
         # Every conversation builds its app from the same prompt and intent files.
-        with self._capturing_logs(), sources_unchanged():
+        with self._capturing_logs(), sources_unchanged(), _young_garbage_dies_young():
             tasks = [asyncio.ensure_future(one(t)) for t in transcripts]
             results: list[ConversationResult] = []
             try:

@@ -7,6 +7,7 @@ ones, to prove that replay notices what they get wrong.
 
 from __future__ import annotations
 
+import gc
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -23,7 +24,7 @@ from bot.storage import MemoryStore
 from bot.storage.base import ConversationKey, TurnStart
 from devtools.replay.config import PUBLIC_URL
 from devtools.replay.report import ConversationResult, StepResult
-from devtools.replay.runner import ReplayRunner
+from devtools.replay.runner import YOUNG_GENERATION, ReplayRunner
 from devtools.replay.scripted_model import ScriptedChatModel
 from devtools.replay.transcript import load_transcripts, parse_transcripts
 from tests.support.servers import run_app
@@ -576,3 +577,19 @@ def fixed_answers(*texts: str) -> Callable[..., TurnHandler]:
             return TurnResult(replies=tuple(Reply(text=t) for t in texts), intent="fixed")
 
     return lambda settings, **parts: Fixed()
+
+
+async def test_a_run_collects_young_garbage_early_and_restores_the_collector(runner: ReplayRunner) -> None:
+    before = gc.get_threshold()
+    seen: list[int] = []
+    transcript = parse_transcripts('name: t\nuser: "+14155550123"\nturns:\n  - user: "hi"\n')
+    original = runner.run_transcript
+
+    async def spying(t: Any) -> ConversationResult:
+        seen.append(gc.get_threshold()[0])
+        return await original(t)
+
+    runner.run_transcript = spying  # type: ignore[method-assign]
+    await runner.run(transcript)
+    assert seen == [max(before[0], YOUNG_GENERATION)]
+    assert gc.get_threshold() == before
