@@ -56,7 +56,7 @@ from devtools.replay.transcript import (
     TextStep,
     UserStep,
 )
-from devtools.replay.transport import AbsorbedCallbacks, SimulatorHttpClient
+from devtools.replay.transport import SimulatorHttpClient, absorbed_callbacks
 from devtools.simulator import (
     MessageOrigin,
     SimMessage,
@@ -148,8 +148,7 @@ class InProcessConversation(Conversation):
             service = settings.twilio_messaging_service_sid
             if service and re.fullmatch(r"MG[0-9a-fA-F]{32}", service):
                 services[service] = [self.bot]
-            callbacks = AbsorbedCallbacks()
-            self._stack.push_async_callback(callbacks.aclose)
+            callbacks = absorbed_callbacks()
             self._sim = Simulator(
                 account_sid=settings.twilio_account_sid,
                 auth_token=token,
