@@ -111,7 +111,9 @@ def build_handler(
     brain.check_intents(catalog.names, catalog.source or intents_dir / "intents.yaml")
     replies_file = intents_dir / "reminder_replies.yaml"
     if replies_file.exists():
-        replies = memo(("reminder_replies", replies_file.read_text()), lambda: load_reminder_replies(replies_file))
+        # Keyed on every language's words (intents/<code>/reminder_replies.yaml too): an edit to one reloads.
+        texts = [f.read_text() for f in (replies_file, *sorted(intents_dir.glob(f"*/{replies_file.name}")))]
+        replies = memo(("reminder_replies", *texts), lambda: load_reminder_replies(replies_file))
         brain.set_reminder_answers(ReminderAnswers(replies=replies, flows=flows))
     for code in business.languages[1:]:
         # The same brain in another language: its words, examples, FAQ and replies; the same
