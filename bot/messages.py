@@ -143,10 +143,15 @@ class Choice:
 
 @dataclass(frozen=True, slots=True)
 class TemplateMessage:
-    """An approved content template (WhatsApp ``ContentSid``) and its variables."""
+    """An approved content template (WhatsApp ``ContentSid``) and its variables.
+
+    ``language``: the variant to send (``intents/templates.yaml``'s ``es:``
+    block); None, the template in the business's own language.
+    """
 
     name: str
     variables: Mapping[str, str] = field(default_factory=_empty)
+    language: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -41,6 +41,7 @@ from bot.engine import Deliver, Engine, TurnHandler
 from bot.errors import ConfigError
 from bot.handoff import outbox_staff_notifier
 from bot.handoff_return import HandoffReturns
+from bot.languages.recipients import ONE_LANGUAGE, RecipientLanguages
 from bot.mail.wiring import StaffMailParts, build_staff_mail
 from bot.memo import fingerprint, memo
 from bot.observability import Metrics
@@ -211,8 +212,12 @@ class Runtime:
             opt_out_observers=opt_out_observers,
         )
         # An opt-out Twilio reports at send time (21610) is recorded and told like any other.
+        # A reminder, a follow-up, a recall invitation speak the language of the patient's conversation.
+        recipients = (RecipientLanguages(store, brain.languages, brain.service_labels) if brain is not None
+                      else ONE_LANGUAGE)
         outbound = build_outbound(settings, stores=stores, clock=clock, metrics=metrics, business=business,
-                                  outbox=outbox, twilio=parts.get("twilio"), on_opt_out=compliance.platform_opt_out)
+                                  outbox=outbox, twilio=parts.get("twilio"), on_opt_out=compliance.platform_opt_out,
+                                  recipients=recipients)
         engine = Engine(
             store=store,
             clock=clock,
@@ -300,7 +305,8 @@ def build_confirmations(runtime: Runtime, business: Business, hasher: AddressHas
     outbound = runtime.outbound
     parts = PatientMessaging(book=outbound.reminders.book, outbox=outbound.outbox,
                              suppressions=outbound.sender.suppressions, clock=runtime.clock, business=business,
-                             templates=outbound.templates, metrics=runtime.metrics)
+                             templates=outbound.templates, metrics=runtime.metrics,
+                             recipients=outbound.reminders.recipients)
     runtime.after_visit = AfterVisit(parts)
     runtime.recall = Recall(parts, ledger=runtime.consent_ledger, hasher=hasher)
     runtime.jobs["after_visit"] = runtime.after_visit.run

@@ -11,6 +11,9 @@ business-local days whose next-day ``send_at`` has passed:
   missed you, want a new time?"; a *Book a new time* button on WhatsApp);
 - anything else (booked, confirmed, cancelled): nothing.
 
+Both in the language of the patient's conversation (its template's variant,
+the service's name in that language: :mod:`bot.languages.recipients`).
+
 Once per visit: the idempotency keys ``followup:<id>`` / ``missed:<id>`` (the
 sender's ledger), so runs every few minutes send nothing twice. Opted-out and
 unreachable patients are skipped here and refused by the sender; the sender's
@@ -36,7 +39,7 @@ from bot.appointments import Appointment, AppointmentBook
 from bot.business import Business
 from bot.clock import Clock
 from bot.confirmations.status import Status
-from bot.messages import TemplateMessage
+from bot.languages.recipients import ONE_LANGUAGE, RecipientLanguages
 from bot.observability import Metrics
 from bot.outbound.models import SendRequest
 from bot.outbound.outbox import Outbox
@@ -71,6 +74,8 @@ class PatientMessaging:
     business: Business
     templates: ContentTemplates
     metrics: Metrics
+    #: Which language each message speaks: the patient's conversation's.
+    recipients: RecipientLanguages = ONE_LANGUAGE
 
 
 class AfterVisit:
@@ -80,6 +85,11 @@ class AfterVisit:
         self.book, self.outbox, self.suppressions = parts.book, parts.outbox, parts.suppressions
         self.clock, self.business = parts.clock, parts.business
         self.templates, self.metrics = parts.templates, parts.metrics
+        self.recipients = parts.recipients
+        # Sent on its own, so in every language of the business: a missing variant stops start-up.
+        wanted = self.business.after_visit
+        sent = [name for name, on in ((FOLLOW_UP_TEMPLATE, wanted.follow_up), (MISSED_TEMPLATE, wanted.no_show)) if on]
+        self.templates.check_languages(sent, self.recipients.codes)
 
     async def run(self) -> AfterVisitRun:
         """Queue what is due now (nothing when both are off)."""
@@ -96,7 +106,7 @@ class AfterVisit:
             if now < datetime.combine(day + timedelta(days=1), wanted.send_at, tz):
                 continue
             for appt in await self.book.on_date(day):
-                request = self.request(appt)
+                request = await self.request(appt)
                 if request is None:
                     continue
                 reason = await self.suppressions.reason(request.key)
@@ -111,17 +121,18 @@ class AfterVisit:
         return AfterVisitRun(follow_ups=sent[Status.COMPLETED.value], missed=sent[Status.NO_SHOW.value],
                              skipped=dict(skipped))
 
-    def request(self, appt: Appointment) -> SendRequest | None:
-        """The message ``appt`` gets the day after, if any."""
+    async def request(self, appt: Appointment) -> SendRequest | None:
+        """The message ``appt`` gets the day after, if any, in the patient's language."""
         wanted = self.business.after_visit
-        found = self.business.service(appt.service)
-        variables = {"name": (appt.name or "").strip() or "there",
-                     "service": found.label.lower() if found is not None else appt.service}
-        if appt.status == Status.COMPLETED and wanted.follow_up and FOLLOW_UP_TEMPLATE in self.templates:
-            template = TemplateMessage(FOLLOW_UP_TEMPLATE, {**variables, "review_link": wanted.review_link or ""})
+        follow_up = appt.status == Status.COMPLETED and wanted.follow_up and FOLLOW_UP_TEMPLATE in self.templates
+        missed = appt.status == Status.NO_SHOW and wanted.no_show and MISSED_TEMPLATE in self.templates
+        if not (follow_up or missed):
+            return None
+        speaking = await self.recipients.speaking(appt.key, self.business)
+        variables = {"name": speaking.name(appt.name), "service": speaking.service(appt.service)}
+        if follow_up:
+            template = speaking.template(FOLLOW_UP_TEMPLATE, {**variables, "review_link": wanted.review_link or ""})
             return SendRequest(key=appt.key, template=template, purpose="followup",
                                idempotency_key=f"followup:{appt.id}")
-        if appt.status == Status.NO_SHOW and wanted.no_show and MISSED_TEMPLATE in self.templates:
-            return SendRequest(key=appt.key, template=TemplateMessage(MISSED_TEMPLATE, variables),
-                               purpose="followup", idempotency_key=f"missed:{appt.id}")
-        return None
+        return SendRequest(key=appt.key, template=speaking.template(MISSED_TEMPLATE, variables),
+                           purpose="followup", idempotency_key=f"missed:{appt.id}")

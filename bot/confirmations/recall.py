@@ -12,7 +12,8 @@ ago, and invites the patient unless:
 - they opted out or are unreachable.
 
 One invitation per visit (idempotency key ``recall:<appointment id>``),
-throttled like broadcasts: queued ``1 / rate_per_second`` seconds apart.
+throttled like broadcasts: queued ``1 / rate_per_second`` seconds apart, in
+the language of the patient's conversation (:mod:`bot.languages.recipients`).
 
 Example::
 
@@ -33,7 +34,6 @@ from bot.compliance.ledger import AddressHasher, ConsentLedger
 from bot.confirmations.after_visit import PatientMessaging
 from bot.confirmations.marketing import has_marketing_consent
 from bot.confirmations.status import Status
-from bot.messages import TemplateMessage
 from bot.outbound.models import SendRequest
 
 log = logging.getLogger("bot.confirmations.recall")
@@ -58,6 +58,9 @@ class Recall:
         self.book, self.outbox, self.suppressions = parts.book, parts.outbox, parts.suppressions
         self.clock, self.business = parts.clock, parts.business
         self.templates, self.metrics = parts.templates, parts.metrics
+        self.recipients = parts.recipients
+        if self.business.recall.enabled:  # sent on its own: a missing language's variant stops start-up
+            self.templates.check_languages([RECALL_TEMPLATE], self.recipients.codes)
         self.ledger = ledger
         self.hasher = hasher
 
@@ -80,7 +83,7 @@ class Recall:
                     skipped[reason] += 1
                     continue
                 # Throttled like broadcasts: one every 1 / rate seconds.
-                await self.outbox.submit(self.request(visit), delay=queued / wanted.rate_per_second)
+                await self.outbox.submit(await self.request(visit), delay=queued / wanted.rate_per_second)
                 queued += 1
         if queued or skipped:
             log.info("recall invitations queued", extra={"fields": {"queued": queued, **skipped}})
@@ -95,9 +98,9 @@ class Recall:
             return "no_consent"
         return await self.suppressions.reason(visit.key)
 
-    def request(self, visit: Appointment) -> SendRequest:
-        found = self.business.service(visit.service)
-        variables = {"name": (visit.name or "").strip() or "there",
-                     "service": found.label.lower() if found is not None else visit.service}
-        return SendRequest(key=visit.key, template=TemplateMessage(RECALL_TEMPLATE, variables), purpose="recall",
+    async def request(self, visit: Appointment) -> SendRequest:
+        """The invitation for ``visit``'s patient, in their conversation's language."""
+        speaking = await self.recipients.speaking(visit.key, self.business)
+        variables = {"name": speaking.name(visit.name), "service": speaking.service(visit.service)}
+        return SendRequest(key=visit.key, template=speaking.template(RECALL_TEMPLATE, variables), purpose="recall",
                            idempotency_key=f"recall:{visit.id}")

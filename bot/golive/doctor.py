@@ -225,14 +225,14 @@ def check_content_templates(inputs: DoctorInputs) -> list[Finding]:
         sid = template.content_sid
         found = status.get(sid.lower())
         if found is None:
-            findings.append(Finding(Level.FAIL, f"template {template.name}", f"{sid} is not in this Twilio account",
+            findings.append(Finding(Level.FAIL, f"template {template.ref}", f"{sid} is not in this Twilio account",
                                     "create it in Content Template Builder and paste its SID in templates.yaml"))
         elif found != "approved":
-            findings.append(Finding(Level.FAIL, f"template {template.name}",
+            findings.append(Finding(Level.FAIL, f"template {template.ref}",
                                     f"{sid} WhatsApp approval is {found}: outside the 24 h window it fails (63016)",
                                     "submit it for WhatsApp approval in Content Template Builder"))
         else:
-            findings.append(Finding(Level.OK, f"template {template.name}", f"{sid} approved"))
+            findings.append(Finding(Level.OK, f"template {template.ref}", f"{sid} approved"))
     return findings
 
 

@@ -77,10 +77,15 @@ class Languages:
 
     def kept(self, msg: InboundMessage, state: ConversationState) -> str:
         """The conversation's language before this message: kept, the number's, or the default."""
-        kept = state.data.get(STATE_KEY)
+        return self.between_turns(msg.bot, state)
+
+    def between_turns(self, bot: str, state: ConversationState | None) -> str:
+        """The language of the conversation with bot number ``bot`` (its ``state``, None when it has none)
+        when no message is being answered: what a reminder speaks (:mod:`bot.languages.recipients`)."""
+        kept = state.data.get(STATE_KEY) if state is not None else None
         if isinstance(kept, str) and kept in self.codes:
             return kept
-        return self.by_number.get(msg.bot, self.default)
+        return self.by_number.get(bot, self.default)
 
     def keep(self, msg: InboundMessage, state: ConversationState, language: str | None) -> str:
         """The conversation's language; on its first message, ``language`` (of words just recognised).

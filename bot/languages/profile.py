@@ -117,6 +117,8 @@ class LanguageProfile:
     joiners: tuple[str, ...] = ()
     # How a question starts (lower case, no accents): a part of a compound message that asks something.
     question_starts: tuple[str, ...] = ()
+    # Who a greeting addresses when the name is unknown: "Hi there", "Hola de nuevo" (bot-started messages).
+    unnamed: str = "there"
 
     def is_question(self, text: str) -> bool:
         """Whether ``text`` starts as a question does in this language ("cuál es", "what are").
@@ -214,6 +216,7 @@ SPANISH: Final = LanguageProfile(
     question_starts=("cual", "cuales", "que", "q", "a que", "a q", "cuando", "donde", "como", "cuanto", "cuanta",
                      "cuantos", "tienen", "estan", "hay", "abren", "me dice", "me puede decir", "me podria decir"),
     asks_hint=("spani", "espa", "ingl"),
+    unnamed="de nuevo",
     titles=MappingProxyType({"yes": "Sí", "no": "No", "cancel_appointment": "Cancelar la cita",
                              "stop_messages": "No más mensajes"}),
     sms_letters=MappingProxyType(dict(zip("áíóúÁÍÓÚ", "aiouAIOU", strict=True))),

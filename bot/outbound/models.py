@@ -192,13 +192,18 @@ def _key_from_list(raw: list[str]) -> ConversationKey:
 
 
 def _template_to_dict(template: TemplateMessage | None) -> dict[str, Any] | None:
-    return None if template is None else {"name": template.name, "variables": dict(template.variables)}
+    if template is None:
+        return None
+    # The language only when it is a variant's: a job queued before variants existed reads the same.
+    language = {} if template.language is None else {"language": template.language}
+    return {"name": template.name, "variables": dict(template.variables), **language}
 
 
 def _template_from_dict(raw: Mapping[str, Any] | None) -> TemplateMessage | None:
     if raw is None:
         return None
-    return TemplateMessage(raw["name"], _frozen({k: str(v) for k, v in raw.get("variables", {}).items()}))
+    return TemplateMessage(raw["name"], _frozen({k: str(v) for k, v in raw.get("variables", {}).items()}),
+                           raw.get("language"))
 
 
 __all__ = [

@@ -112,12 +112,13 @@ def template_plan(
     """A content template; on a channel without them (SMS) the registry's text fallback."""
     if not profile.content_templates:
         # No content templates on SMS: the registry's text fallback.
-        out = profile.prepare(Reply(text=templates.render_sms(template.name, template.variables),
-                                    media=media))
+        text = templates.render_sms(template.name, template.variables, template.language)
+        out = profile.prepare(Reply(text=text, media=media))
         return replace(base, body=out.body, media=out.media, template=template.name, segments=out.segments)
-    spec = templates.get(template.name)
+    spec = templates.get(template.name, template.language)
     return replace(base, content_sid=spec.content_sid, template=template.name,
-                   content_variables=templates.content_variables(template.name, template.variables))
+                   content_variables=templates.content_variables(template.name, template.variables,
+                                                                 template.language))
 
 def text_plan(base: SendPlan, request: SendRequest) -> SendPlan:
     """Free-form text (choices as numbered lines), finished for the channel."""

@@ -23,7 +23,10 @@ appointments starting in ``(cursor, now + lead]`` and moves the cursor to
   appointment is reminded of its new time, and never twice of one time.
 
 On WhatsApp the ``appointment_reminder`` content template goes out (name,
-service, time); on SMS its text fallback. Opted-out and unreachable users
+service, time); on SMS its text fallback. Both in the language of the
+recipient's conversation (:mod:`bot.languages.recipients`): a Spanish
+conversation gets the template's ``es:`` variant, with the service's Spanish
+name and the time as Spanish writes it. Opted-out and unreachable users
 are skipped here and refused again by the sender.
 
 Example::
@@ -49,8 +52,8 @@ from bot.clock import Clock
 from bot.confirmations.schedule import ReminderStep
 from bot.confirmations.status import Status
 from bot.contacts.store import ContactBook
-from bot.flows.appointments import fmt_when
-from bot.messages import Channel, TemplateMessage
+from bot.languages.recipients import ONE_LANGUAGE, RecipientLanguages
+from bot.messages import Channel
 from bot.observability import Metrics, mask_phone
 from bot.outbound.models import SendRequest
 from bot.outbound.outbox import Outbox
@@ -95,6 +98,7 @@ class Reminders:
         quiet: QuietHoursPolicy | None = None,
         contacts: ContactBook | None = None,
         schedule: Sequence[ReminderStep] = (),
+        recipients: RecipientLanguages = ONE_LANGUAGE,
     ) -> None:
         #: (lead, only when unconfirmed) per reminder: ``schedule`` (business.yaml's ``reminders:``), else ``lead``.
         self.schedule: tuple[tuple[timedelta, bool], ...] = (
@@ -110,6 +114,10 @@ class Reminders:
         self.business = business
         self.quiet = quiet
         self.contacts = contacts
+        #: Which language each reminder speaks: its recipient's conversation's.
+        self.recipients = recipients
+        # Sent on its own, so in every language of the business: a missing variant stops start-up.
+        templates.check_languages([REMINDER_TEMPLATE], recipients.codes)
 
     async def run(self) -> ReminderRun:
         """Queue the reminders that came due since the last run, for every step of the schedule."""
@@ -184,27 +192,26 @@ class Reminders:
         """The reminders for ``appt``: the patient's own (unless a verified contact replaces it) and one per
         verified reminder contact (docs/staff-email.md), each with its own idempotency key."""
         if self.contacts is None:
-            return [self.request(appt, suffix=suffix)]
+            return [await self.request(appt, suffix=suffix)]
         own, contacts = await self.contacts.reminder_numbers_of(appt.key)
-        mine = [self.request(appt, suffix=suffix)] if own else []
-        return mine + [self.request(appt, to=ConversationKey(Channel(c.channel), appt.bot, c.number), suffix=suffix)
+        mine = [await self.request(appt, suffix=suffix)] if own else []
+        return mine + [await self.request(appt, to=ConversationKey(Channel(c.channel), appt.bot, c.number),
+                                          suffix=suffix)
                        for c in contacts]
 
-    def request(self, appt: Appointment, *, to: ConversationKey | None = None, suffix: str = "") -> SendRequest:
-        """The reminder for ``appt`` (to its patient, or to ``to``, a verified contact)."""
-        tz = self.business.tz if self.business is not None else UTC
+    async def request(self, appt: Appointment, *, to: ConversationKey | None = None, suffix: str = "") -> SendRequest:
+        """The reminder for ``appt`` (to its patient, or to ``to``, a verified contact), in their language."""
+        key = to or appt.key
+        speaking = await self.recipients.speaking(key, self.business)
         variables = {
-            "name": (appt.name or "").strip() or "there",
-            "service": self._service(appt.service),
-            "time": fmt_when(appt.start, tz),  # as the Brain writes times
+            "name": speaking.name(appt.name),
+            "service": speaking.service(appt.service),
+            "time": speaking.when(appt.start),  # as the Brain writes times in that language
         }
-        log.debug("reminder", extra={"fields": {"appointment": appt.id, "user": mask_phone(appt.user)}})
+        log.debug("reminder", extra={"fields": {"appointment": appt.id, "user": mask_phone(appt.user),
+                                                "language": speaking.code}})
         contact = "" if to is None else f":{to.user}"
         return SendRequest(
-            key=to or appt.key, template=TemplateMessage(REMINDER_TEMPLATE, variables), purpose="reminder",
+            key=key, template=speaking.template(REMINDER_TEMPLATE, variables), purpose="reminder",
             idempotency_key=f"reminder:{appt.id}:{int(appt.start.timestamp())}{suffix}{contact}",
         )
-
-    def _service(self, service: str) -> str:
-        found = self.business.service(service) if self.business is not None else None
-        return found.label.lower() if found is not None else service

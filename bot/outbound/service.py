@@ -26,6 +26,7 @@ from bot.appointments import AppointmentBook
 from bot.business import Business
 from bot.clock import Clock
 from bot.contacts.store import ContactBook
+from bot.languages.recipients import ONE_LANGUAGE, RecipientLanguages
 from bot.memo import fingerprint, memo
 from bot.observability import Metrics
 from bot.outbound.campaigns import Campaigns, Pacer
@@ -98,6 +99,7 @@ def build_outbound(
     outbox: Outbox | None = None,
     twilio: Any = None,
     on_opt_out: OptOutReport | None = None,
+    recipients: RecipientLanguages = ONE_LANGUAGE,
 ) -> Outbound:
     """Wire the outbound parts from the narrow parts they use.
 
@@ -105,7 +107,8 @@ def build_outbound(
     ``twilio`` is an already open SDK client, else :meth:`Outbound.open`
     gives it later. ``on_opt_out`` hears of each opt-out Twilio reports
     (21610): the composition root passes compliance's. ``business`` is None
-    only for a process without a business file.
+    only for a process without a business file. ``recipients`` tells
+    which language a reminder speaks (the Brain's languages).
     """
     templates = load_content_templates(settings)
     if outbox is None:
@@ -128,6 +131,7 @@ def build_outbound(
         contacts=ContactBook(stores.ledger) if settings.twilio_verify_service_sid else None,
         # business.yaml's schedule, unless REMINDER_LEAD_HOURS is set: then one reminder at that lead.
         schedule=(business.reminders or ()) if business is not None and not lead_set else (),
+        recipients=recipients,
     )
     return Outbound(templates=templates, sender=sender, outbox=outbox, campaigns=campaigns, tracker=tracker,
                     reminders=reminders, pacer=Pacer(stores.jobs))
