@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import shutil
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,8 @@ from bot.appointments import AppointmentBook
 from bot.clock import FrozenClock
 from bot.confirmations.status import Status
 from bot.errors import TemplateError
-from bot.messages import Channel
+from bot.messages import Channel, TemplateMessage
+from bot.outbound.models import SendRequest
 from bot.outbound.outbox import InlineOutbox
 from bot.runtime import build_runtime
 from bot.storage import ConversationKey, RedisStore
@@ -148,3 +150,13 @@ def test_a_business_language_without_the_reminder_s_variant_stops_start_up(
     path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
     with pytest.raises(TemplateError, match="visit_missed has no 'es' variant"):
         build_runtime(make_settings(intents_dir=str(intents)), store=redis_store)
+
+
+def test_the_variant_s_language_survives_the_queue() -> None:
+    # The worker's outbox (arq) carries a request as JSON: the Spanish reminder stays Spanish.
+    spanish = SendRequest(key=ConversationKey(Channel.SMS, BOT_NUMBER, ROSA), idempotency_key="reminder:1:2",
+                          template=TemplateMessage("appointment_reminder", {"name": "Rosa"}, "es"), purpose="reminder")
+    assert SendRequest.from_dict(spanish.to_dict()) == spanish
+    english = replace(spanish, template=TemplateMessage("appointment_reminder", {"name": "Tom"}))
+    assert "language" not in english.to_dict()["template"]  # as queued before variants existed
+    assert SendRequest.from_dict(english.to_dict()) == english
