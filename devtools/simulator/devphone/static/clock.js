@@ -3,6 +3,9 @@
 // api(), phones, loadPhone() and loadHeld().
 "use strict";
 
+const CLOCK_REFRESH_MS = 30000;
+const CLOCK_RETRY_MS = 1000;
+
 function startClock() {
   const now = document.getElementById("clock-now");
   const advance = document.getElementById("clock-advance");
@@ -68,5 +71,17 @@ function startClock() {
     });
   });
 
-  refresh().catch((err) => { error.textContent = String(err.message || err); });
+  // Until the first answer, and every half minute after it (the dev clock runs with the wall
+  // clock): a failed fetch while the server is busy must not leave "…" for good.
+  async function keepShowing() {
+    try {
+      await refresh();
+      if (error.textContent.startsWith("Clock: ")) error.textContent = "";
+      setTimeout(keepShowing, CLOCK_REFRESH_MS);
+    } catch (err) {
+      error.textContent = `Clock: ${err.message || err}`;
+      setTimeout(keepShowing, CLOCK_RETRY_MS);
+    }
+  }
+  keepShowing();
 }
