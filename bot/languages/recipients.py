@@ -31,10 +31,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from bot.business import Business
-from bot.languages.choose import Languages
-from bot.languages.profile import DEFAULT_LANGUAGE, LanguageProfile, profile_for
+from bot.languages.choose import STATE_KEY, Languages
+from bot.languages.profile import DEFAULT_LANGUAGE, PROFILES, LanguageProfile, profile_for
 from bot.messages import TemplateMessage
-from bot.storage.base import ConversationKey, ConversationStore
+from bot.storage.base import ConversationKey, ConversationState, ConversationStore
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,3 +104,13 @@ class RecipientLanguages:
 
 #: One language, the business's own: what a job built without the Brain's languages speaks.
 ONE_LANGUAGE = RecipientLanguages(None)
+
+
+def speaking_kept(state: ConversationState, business: Business | None = None) -> Speaking:
+    """How to write to a conversation whose state is at hand, just after a turn: in the language it keeps.
+
+    For a message sent in place of a reply (WhatsApp's ``welcome_back`` when the window closed).
+    """
+    kept = state.data.get(STATE_KEY)
+    return Speaking(profile_for(kept if isinstance(kept, str) and kept in PROFILES else DEFAULT_LANGUAGE),
+                    business, {})

@@ -108,7 +108,8 @@ class SendRecord:
         raw: dict[str, Any] = asdict(self)
         raw["channel"] = self.channel.value
         fallback = self.fallback_template
-        raw["fallback_template"] = None if fallback is None else [fallback.name, dict(fallback.variables)]
+        raw["fallback_template"] = None if fallback is None else [
+            fallback.name, dict(fallback.variables), *([fallback.language] if fallback.language else [])]
         return json.dumps(raw, separators=(",", ":"), ensure_ascii=False)
 
     @classmethod
@@ -116,7 +117,7 @@ class SendRecord:
         data = json.loads(raw)
         data["channel"] = Channel(data["channel"])
         fallback = data.get("fallback_template")
-        data["fallback_template"] = None if fallback is None else TemplateMessage(fallback[0], fallback[1])
+        data["fallback_template"] = None if fallback is None else TemplateMessage(*fallback)
         return cls(**data)
 
 

@@ -43,6 +43,7 @@ from arq.connections import ArqRedis
 from bot.channels import profile_of
 from bot.engine import Deliver, TurnFailedError
 from bot.errors import BotError, ChannelSendError, RecipientOptedOutError, StoreError, TemplateError
+from bot.languages.recipients import speaking_kept
 from bot.messages import Channel, InboundMessage, Reply, TemplateMessage, TurnResult
 from bot.observability import mask_phone
 from bot.outbound.errors import OutsideWindowError, RecipientUnreachableError, SendDeferred, SendHeld
@@ -292,7 +293,7 @@ def rest_deliverer(jobs: OutboxJobs) -> Deliver:
 
     async def deliver(msg: InboundMessage, result: TurnResult, state: ConversationState) -> str:
         key = ConversationKey(msg.channel, msg.bot, msg.user)
-        fallback = _welcome_back(jobs.content, msg)
+        fallback = _welcome_back(jobs.content, msg, state)
         handed_over = 0  # replies given to the outbox; the later ones follow, spaced
         for index, reply in enumerate(result.replies):
             if not _sendable(reply):
@@ -333,12 +334,13 @@ def _sendable(reply: Reply) -> bool:
     return bool(reply.text.strip() or reply.media or reply.template or reply.choices)
 
 
-def _welcome_back(content: ContentTemplates, msg: InboundMessage) -> TemplateMessage | None:
+def _welcome_back(content: ContentTemplates, msg: InboundMessage, state: ConversationState) -> TemplateMessage | None:
     if not profile_of(msg.channel).content_templates or WELCOME_BACK not in content:
         return None
     if content.get(WELCOME_BACK).variables != ("name",):
         return None
-    return TemplateMessage(WELCOME_BACK, {"name": (msg.profile_name or "").strip() or "there"})
+    speaking = speaking_kept(state)  # the conversation's language: its variant (docs/languages.md)
+    return speaking.template(WELCOME_BACK, {"name": speaking.name(msg.profile_name)})
 
 
 class InlineOutbox:

@@ -32,7 +32,7 @@ from bot.observability import Metrics
 from bot.outbound.campaigns import Campaigns, Pacer
 from bot.outbound.held import QuietGate
 from bot.outbound.models import SendRequest
-from bot.outbound.outbox import ArqOutbox, InlineOutbox, Outbox
+from bot.outbound.outbox import WELCOME_BACK, ArqOutbox, InlineOutbox, Outbox
 from bot.outbound.reminders import Reminders
 from bot.outbound.sender import Sender
 from bot.outbound.status import DeliveryTracker
@@ -111,6 +111,8 @@ def build_outbound(
     which language a reminder speaks (the Brain's languages).
     """
     templates = load_content_templates(settings)
+    # Sent in place of a reply when WhatsApp's window closed: in every language (docs/languages.md).
+    templates.check_languages([WELCOME_BACK], recipients.codes)
     if outbox is None:
         outbox = build_outbox(settings, clock)
     book = (AppointmentBook(stores.appointments, business.tz, resources=business)

@@ -24,11 +24,13 @@ from bot.appointments import AppointmentBook
 from bot.clock import FrozenClock
 from bot.confirmations.status import Status
 from bot.errors import TemplateError
-from bot.messages import Channel, TemplateMessage
+from bot.languages.choose import STATE_KEY
+from bot.messages import Channel, InboundMessage, Reply, TemplateMessage, TurnResult
+from bot.outbound.ledger import SendRecord
 from bot.outbound.models import SendRequest
 from bot.outbound.outbox import InlineOutbox
-from bot.runtime import build_runtime
-from bot.storage import ConversationKey, RedisStore
+from bot.runtime import Runtime, build_runtime
+from bot.storage import ConversationKey, ConversationState, RedisStore
 from bot.storage.stores import Stores
 from devtools.webhook_client import inbound_form
 from tests.bot.outbound.conftest import ROOT, THIRD_PARTY_WARNINGS, Twilio
@@ -157,6 +159,31 @@ def test_the_variant_s_language_survives_the_queue() -> None:
     spanish = SendRequest(key=ConversationKey(Channel.SMS, BOT_NUMBER, ROSA), idempotency_key="reminder:1:2",
                           template=TemplateMessage("appointment_reminder", {"name": "Rosa"}, "es"), purpose="reminder")
     assert SendRequest.from_dict(spanish.to_dict()) == spanish
-    english = replace(spanish, template=TemplateMessage("appointment_reminder", {"name": "Tom"}))
+    english = replace(spanish, template=TemplateMessage("appointment_reminder", {"name": "Tom"}),
+                      fallback_template=TemplateMessage("welcome_back", {"name": "Tom"}, "es"))
     assert "language" not in english.to_dict()["template"]  # as queued before variants existed
     assert SendRequest.from_dict(english.to_dict()) == english
+    # The sender's ledger keeps the window's fallback template with its language too.
+    record = SendRecord.pending(english, token="t", lease_seconds=30, claimed_at=0.0)
+    assert SendRecord.from_json(record.to_json()).fallback_template == english.fallback_template
+
+
+async def test_a_late_whatsapp_reply_in_a_spanish_conversation_falls_back_to_the_spanish_welcome_back(
+    make_runtime: Callable[..., Runtime], twilio: Twilio, clock: FrozenClock
+) -> None:
+    runtime = make_runtime()
+    key = ConversationKey(Channel.WHATSAPP, BOT_NUMBER, ROSA)
+    twilio.sim.record_inbound_time(Channel.WHATSAPP, user=ROSA, bot=BOT_NUMBER)
+    clock.advance(timedelta(hours=30))  # the turn re-run a day late: the window closed
+    state = ConversationState.new(key)
+    state.last_inbound_at = clock.timestamp() - 30 * 3600
+    state.data[STATE_KEY] = "es"
+    msg = InboundMessage(message_sid="SM" + "9" * 32, channel=Channel.WHATSAPP, user=ROSA, bot=BOT_NUMBER,
+                         body="hola", profile_name="Rosa")
+    assert runtime.rest_deliver is not None
+    await runtime.rest_deliver(msg, TurnResult(replies=(Reply(text="respuesta tardía"),)), state)
+    [message] = twilio.sent()
+    registry = runtime.require_outbound().templates
+    assert message.content_sid == registry.get("welcome_back", "es").content_sid
+    assert message.body == ("Hola Rosa, tenemos novedades para usted de Bright Smile Dental. "
+                            "Responda a este mensaje para continuar.")
