@@ -38,7 +38,7 @@ from bot.messages import Channel
 from devtools.simulator import Simulator, SimulatorConfig, create_simulator_app
 from devtools.webhook_client import WebhookClient, inbound_form, parse_twiml
 from tests.conftest import ACCOUNT_SID, AUTH_TOKEN, BOT_NUMBER, PUBLIC_URL
-from tests.support.processes import BotProcess, RedisProcess, bot_env
+from tests.support.processes import ROOT, BotProcess, RedisProcess, bot_env
 from tests.support.redis_server import free_port
 from tests.support.servers import run_app
 
@@ -87,7 +87,12 @@ class Cluster:
                 http_client=httpx.AsyncClient(transport=_ToServer(cluster), timeout=5),
             )
             cluster.sim_url = stack.enter_context(run_app(create_simulator_app(cluster.sim)))
+            intents = _intents_without_quiet_hours(workdir)
             common = bot_env(
+                # The processes run on the real clock: with the demo's 08:00-21:00 window a broadcast
+                # to California numbers is held all night (05:00-16:00 UTC), and the worker test
+                # would measure quiet hours (tested in tests/bot/outbound/test_held.py), not a crash.
+                INTENTS_DIR=str(intents),
                 TWILIO_ACCOUNT_SID=ACCOUNT_SID, TWILIO_AUTH_TOKEN=AUTH_TOKEN, PUBLIC_BASE_URL=PUBLIC_URL,
                 ENVIRONMENT="production", REDIS_URL=cluster.redis.url, TWILIO_API_BASE_URL=cluster.sim_url,
                 TWILIO_PHONE_NUMBER=BOT_NUMBER, LOG_JSON="true", LLM_MODEL="",
@@ -121,6 +126,22 @@ class Cluster:
 
     def log_lines(self) -> list[str]:
         return [line for p in (self.a, self.b, self.worker) for line in p.lines() if line.strip()]
+
+
+def _intents_without_quiet_hours(workdir: Path) -> Path:
+    """A copy of ``intents/`` whose quiet hours allow every minute but the last of the day."""
+    import shutil
+
+    import yaml
+
+    target = workdir / "intents"
+    shutil.copytree(ROOT / "intents", target, dirs_exist_ok=True)
+    business = target / "business.yaml"
+    data = yaml.safe_load(business.read_text())
+    data["quiet_hours"] = {**data.get("quiet_hours", {}), "start": "00:00", "end": "23:59", "channels": {},
+                           "us_states": False}
+    business.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False))
+    return target
 
 
 _numbers = itertools.count(random.randrange(1_000_000, 8_000_000))
